@@ -1,0 +1,6 @@
+// Package endpoint resolves an AWS host name to the signing name and region a
+// request to it must be signed with, from a table generated from botocore's
+// endpoint, partition and service data plus rules for hosts that data does not
+// list (S3 virtual-hosted and path-style, access points, execute-api, Lambda
+// function URLs, VPC endpoints, ...). One host always gives the same answer.
+package endpoint
