@@ -47,9 +47,18 @@ type Config struct {
 	Profile         string        `env:"PROFILE" flag:"profile" help:"profile in the shared config and credentials files (default: AWS_PROFILE or default)"`
 }
 
+// Source is what the proxy holds: the current credentials, and a way to drop
+// them when an upstream has rejected them. Safe for concurrent use.
+type Source interface {
+	Provider
+	// Invalidate marks the credentials with this access key id as rejected, so
+	// the next Retrieve returns fresh ones. Other key ids are left alone.
+	Invalidate(accessKeyID string)
+}
+
 // Load builds the credential source Config describes on top of the AWS
 // standard chain and returns it ready for use.
-func Load(ctx context.Context, cfg Config, log *slog.Logger) (Provider, error) {
+func Load(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
 	var opts []func(*config.LoadOptions) error
 	if cfg.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
@@ -61,8 +70,10 @@ func Load(ctx context.Context, cfg Config, log *slog.Logger) (Provider, error) {
 	return sdkProvider{cache: aws.NewCredentialsCache(awsCfg.Credentials)}, nil
 }
 
-// sdkProvider adapts an aws-sdk-go-v2 credentials provider.
-type sdkProvider struct{ cache aws.CredentialsProvider }
+// sdkProvider adapts an aws-sdk-go-v2 credentials cache.
+type sdkProvider struct{ cache *aws.CredentialsCache }
+
+func (p sdkProvider) Invalidate(string) { p.cache.Invalidate() }
 
 func (p sdkProvider) Retrieve(ctx context.Context) (Credentials, error) {
 	c, err := p.cache.Retrieve(ctx)
