@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 )
 
 // Credentials is one set of AWS credentials and the source that produced it.
@@ -28,6 +25,40 @@ func (c Credentials) Expired(now time.Time) bool {
 	return c.CanExpire && !now.Before(c.Expires)
 }
 
+// LogValue keeps secrets out of logs: a Credentials passed to slog shows its
+// source, the last four characters of the access key id and the expiry only.
+func (c Credentials) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("source", c.Source),
+		slog.String("access_key_id", KeyIDSuffix(c.AccessKeyID)),
+	}
+	if c.CanExpire {
+		attrs = append(attrs, slog.Time("expires", c.Expires))
+	} else {
+		attrs = append(attrs, slog.String("expires", "never"))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// String is LogValue's counterpart for fmt: no secret ever reaches %v.
+func (c Credentials) String() string {
+	exp := "never"
+	if c.CanExpire {
+		exp = c.Expires.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("{source=%s access_key_id=%s expires=%s}", c.Source, KeyIDSuffix(c.AccessKeyID), exp)
+}
+
+// KeyIDSuffix returns the last four characters of an access key id behind a
+// mask ("****WXYZ"): enough to tell keys apart in logs and metrics, not enough
+// to identify the account.
+func KeyIDSuffix(accessKeyID string) string {
+	if len(accessKeyID) <= 4 {
+		return "****"
+	}
+	return "****" + accessKeyID[len(accessKeyID)-4:]
+}
+
 // Provider retrieves credentials. Implementations are safe for concurrent use.
 type Provider interface {
 	Retrieve(ctx context.Context) (Credentials, error)
@@ -45,6 +76,8 @@ type Config struct {
 	RoleDuration    time.Duration `env:"ROLE_DURATION" flag:"role-duration" envDefault:"1h" help:"session duration for --role-arn"`
 	CredentialsFile string        `env:"CREDENTIALS_FILE" flag:"credentials-file" help:"static keys in AWS shared-credentials format, re-read when the file changes"`
 	Profile         string        `env:"PROFILE" flag:"profile" help:"profile in the shared config and credentials files (default: AWS_PROFILE or default)"`
+	STSRegion       string        `env:"STS_REGION" flag:"sts-region" help:"region of the STS endpoint for --role-arn and web identity (default: AWS_REGION, else us-east-1)"`
+	STSEndpoint     string        `env:"STS_ENDPOINT" flag:"sts-endpoint" help:"STS endpoint URL override, for emulators and tests (default: the regional endpoint)"`
 }
 
 // Source is what the proxy holds: the current credentials, and a way to drop
@@ -56,32 +89,30 @@ type Source interface {
 	Invalidate(accessKeyID string)
 }
 
-// Load builds the credential source Config describes on top of the AWS
-// standard chain and returns it ready for use.
+// Load builds the credential source Config describes (Resolve), wraps it in a
+// Cache, retrieves the first credentials and logs one line naming the source,
+// the access key id's last four characters and the expiry.
+//
+// The Source returned is a *Cache: assert it for Ready, Status and Close.
+// Load fails when the configuration is invalid (the error names the option)
+// or when no credentials can be retrieved at start (the error wraps
+// ErrNoCredentials): failing at start is clearer than a sidecar that answers
+// 503 to everything. ctx bounds the first retrieval only; the Cache's
+// background refresh lives until Close.
 func Load(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
-	var opts []func(*config.LoadOptions) error
-	if cfg.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	p, err := Resolve(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+		return nil, err
 	}
-	return sdkProvider{cache: aws.NewCredentialsCache(awsCfg.Credentials)}, nil
-}
-
-// sdkProvider adapts an aws-sdk-go-v2 credentials cache.
-type sdkProvider struct{ cache *aws.CredentialsCache }
-
-func (p sdkProvider) Invalidate(string) { p.cache.Invalidate() }
-
-func (p sdkProvider) Retrieve(ctx context.Context) (Credentials, error) {
-	c, err := p.cache.Retrieve(ctx)
+	c := NewCache(p, CacheOptions{Log: log})
+	first, err := c.Retrieve(ctx)
 	if err != nil {
-		return Credentials{}, fmt.Errorf("%w: %v", ErrNoCredentials, err)
+		c.Close()
+		return nil, err
 	}
-	return Credentials{
-		AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken,
-		Source: c.Source, CanExpire: c.CanExpire, Expires: c.Expires,
-	}, nil
+	log.Info("credentials loaded", "credentials", first)
+	return c, nil
 }

@@ -1,0 +1,199 @@
+package creds
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// defaultSTSRegion is where STS calls go when nothing names a region: the
+// SDK refuses to build an endpoint without one.
+const defaultSTSRegion = "us-east-1"
+
+// Resolve builds the uncached provider Config describes: the credentials file
+// when --credentials-file is set, otherwise the AWS SDK's default chain
+// (environment, shared config and credentials files with --profile, web
+// identity, container endpoint, IMDS), with --role-arn assumed on top. Every
+// Retrieve on the result fetches afresh; wrap it in a Cache (Load does).
+//
+// Resolve validates the configuration and names the option at fault; it does
+// not contact any credential source.
+func Resolve(ctx context.Context, cfg Config) (Provider, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+
+	var base Provider
+	var stsClient *sts.Client
+	if cfg.CredentialsFile != "" {
+		fp, err := newFileProvider(cfg.CredentialsFile, cfg.Profile)
+		if err != nil {
+			return nil, err
+		}
+		base = fp
+		if cfg.RoleARN != "" {
+			stsClient = sts.New(cfg.stsOptions(stsRegionFromEnv(cfg.STSRegion)), func(o *sts.Options) {
+				o.Credentials = awsProvider{fp}
+			})
+		}
+	} else {
+		awsCfg, err := loadSDKConfig(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		sp := &sdkProvider{creds: awsCfg.Credentials, profile: cfg.Profile}
+		base = sp
+		if cfg.RoleARN != "" {
+			region := cfg.STSRegion
+			if region == "" {
+				region = awsCfg.Region
+			}
+			stsClient = sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+				o.Region = region
+				if cfg.STSEndpoint != "" {
+					o.BaseEndpoint = aws.String(cfg.STSEndpoint)
+				}
+			})
+		}
+	}
+	if cfg.RoleARN == "" {
+		return base, nil
+	}
+	return newAssumeRoleProvider(stsClient, base, cfg)
+}
+
+// loadSDKConfig runs the SDK's config loading with our options layered on:
+// the profile, a default region, and the STS override for web identity.
+func loadSDKConfig(ctx context.Context, cfg Config) (aws.Config, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithDefaultRegion(defaultSTSRegion),
+		// Our Cache decides when to refresh. The SDK's own cache stays in
+		// front of each provider (it serialises calls) but must neither
+		// shorten the expiry it reports nor serve a stale value after our
+		// Invalidate: no expiry window.
+		config.WithCredentialsCacheOptions(func(o *aws.CredentialsCacheOptions) {
+			o.ExpiryWindow = 0
+			o.ExpiryWindowJitterFrac = 0
+		}),
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.STSRegion != "" || cfg.STSEndpoint != "" {
+		// The SDK builds its web identity STS client while it resolves
+		// credentials, before service options apply: hand it ours.
+		client := sts.New(cfg.stsOptions(stsRegionFromEnv(cfg.STSRegion)))
+		opts = append(opts, config.WithWebIdentityRoleCredentialOptions(func(o *stscreds.WebIdentityRoleOptions) {
+			o.Client = client
+		}))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		if cfg.Profile != "" {
+			return aws.Config{}, fmt.Errorf("invalid --profile %q: %w", cfg.Profile, err)
+		}
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	if awsCfg.Credentials == nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w: the SDK resolved no credential provider", ErrNoCredentials)
+	}
+	return awsCfg, nil
+}
+
+// stsOptions is the STS client configuration for region with the endpoint
+// override applied. Regional endpoints are the SDK's default
+// (sts.REGION.amazonaws.com); the legacy global endpoint is never used.
+func (cfg Config) stsOptions(region string) sts.Options {
+	o := sts.Options{Region: region}
+	if cfg.STSEndpoint != "" {
+		o.BaseEndpoint = aws.String(cfg.STSEndpoint)
+	}
+	return o
+}
+
+// stsRegionFromEnv is the STS region when no aws.Config has resolved one:
+// the option, else the standard environment variables, else us-east-1.
+func stsRegionFromEnv(option string) string {
+	for _, r := range []string{option, os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION")} {
+		if r != "" {
+			return r
+		}
+	}
+	return defaultSTSRegion
+}
+
+// validate checks every option before anything is contacted, so a typo
+// fails at start with the option's name rather than at the first request.
+func (cfg Config) validate() error {
+	var errs []error
+	if cfg.RoleARN != "" {
+		if err := validateRoleARN(cfg.RoleARN); err != nil {
+			errs = append(errs, fmt.Errorf("invalid --role-arn %q: %w", cfg.RoleARN, err))
+		}
+		if cfg.RoleSessionName != "" {
+			if err := validateSessionName(cfg.RoleSessionName); err != nil {
+				errs = append(errs, fmt.Errorf("invalid --role-session-name %q: %w", cfg.RoleSessionName, err))
+			}
+		}
+		if cfg.ExternalID != "" {
+			if err := validateExternalID(cfg.ExternalID); err != nil {
+				errs = append(errs, fmt.Errorf("invalid --external-id: %w", err))
+			}
+		}
+		if cfg.RoleDuration != 0 {
+			if err := validateRoleDuration(cfg.RoleDuration); err != nil {
+				errs = append(errs, fmt.Errorf("invalid --role-duration %s: %w", cfg.RoleDuration, err))
+			}
+		}
+	} else {
+		for _, o := range []struct{ name, value string }{
+			{"--role-session-name", cfg.RoleSessionName},
+			{"--external-id", cfg.ExternalID},
+		} {
+			if o.value != "" {
+				errs = append(errs, fmt.Errorf("%s is set but --role-arn is not: it only applies to an assumed role", o.name))
+			}
+		}
+	}
+	if cfg.STSEndpoint != "" {
+		u, err := url.Parse(cfg.STSEndpoint)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("invalid --sts-endpoint %q: %w", cfg.STSEndpoint, err))
+		case u.Scheme != "http" && u.Scheme != "https":
+			errs = append(errs, fmt.Errorf("invalid --sts-endpoint %q: scheme must be http or https", cfg.STSEndpoint))
+		case u.Host == "":
+			errs = append(errs, fmt.Errorf("invalid --sts-endpoint %q: no host", cfg.STSEndpoint))
+		}
+	}
+	if cfg.STSRegion != "" && !isRegionName(cfg.STSRegion) {
+		errs = append(errs, fmt.Errorf("invalid --sts-region %q: want a region name such as eu-west-1", cfg.STSRegion))
+	}
+	if cfg.CredentialsFile != "" && strings.TrimSpace(cfg.CredentialsFile) != cfg.CredentialsFile {
+		errs = append(errs, fmt.Errorf("invalid --credentials-file %q: leading or trailing white space", cfg.CredentialsFile))
+	}
+	return errors.Join(errs...)
+}
+
+// isRegionName accepts lower-case letters, digits and dashes, the shape of
+// every AWS region name, so that a region never smuggles a host into the
+// endpoint the SDK builds from it.
+func isRegionName(s string) bool {
+	if len(s) < 2 || len(s) > 64 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,123 @@
+package creds
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// sdkProvider adapts the credentials provider the AWS SDK's default chain
+// resolved (environment, profiles with SSO and credential_process, web
+// identity, container endpoint, IMDS). Every Retrieve fetches afresh: the
+// Cache in front decides when.
+type sdkProvider struct {
+	creds   aws.CredentialsProvider
+	profile string
+}
+
+var _ Provider = (*sdkProvider)(nil)
+
+// Retrieve fetches new credentials from the resolved source. The SDK wraps
+// its providers in an aws.CredentialsCache; it is invalidated first so the
+// call reaches the source (our Cache calls at most one Retrieve at a time).
+func (p *sdkProvider) Retrieve(ctx context.Context) (Credentials, error) {
+	if c, ok := p.creds.(*aws.CredentialsCache); ok {
+		c.Invalidate()
+	}
+	name := p.name()
+	v, err := p.creds.Retrieve(ctx)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return Credentials{
+		AccessKeyID:     v.AccessKeyID,
+		SecretAccessKey: v.SecretAccessKey,
+		SessionToken:    v.SessionToken,
+		Source:          name,
+		CanExpire:       v.CanExpire,
+		Expires:         v.Expires,
+	}, nil
+}
+
+// name says which source of the chain answers, in the words of the README.
+func (p *sdkProvider) name() string {
+	var sources []aws.CredentialSource
+	if s, ok := p.creds.(aws.CredentialProviderSource); ok {
+		sources = s.ProviderSources()
+	}
+	name := sourceName(sources)
+	if p.profile != "" {
+		name += " (profile " + p.profile + ")"
+	}
+	return name
+}
+
+// sourceName maps the SDK's chain of credential sources to one name: the
+// last, most specific, entry that names a source.
+func sourceName(sources []aws.CredentialSource) string {
+	name := "aws-sdk-default-chain"
+	for _, s := range sources {
+		switch s {
+		case aws.CredentialSourceEnvVars:
+			name = "environment"
+		case aws.CredentialSourceEnvVarsSTSWebIDToken, aws.CredentialSourceSTSAssumeRoleWebID,
+			aws.CredentialSourceProfileSTSWebIDToken:
+			name = "web-identity"
+		case aws.CredentialSourceHTTP, aws.CredentialSourceProfileNamedProvider:
+			name = containerSourceName()
+		case aws.CredentialSourceIMDS:
+			name = "imds"
+		case aws.CredentialSourceProfile:
+			name = "shared-credentials"
+		case aws.CredentialSourceProfileSSO, aws.CredentialSourceSSO,
+			aws.CredentialSourceProfileSSOLegacy, aws.CredentialSourceSSOLegacy:
+			name = "sso"
+		case aws.CredentialSourceProfileProcess, aws.CredentialSourceProcess:
+			name = "credential-process"
+		case aws.CredentialSourceSTSAssumeRole:
+			name = "assume-role (profile)"
+		case aws.CredentialSourceProfileLogin, aws.CredentialSourceLogin:
+			name = "console-login"
+		}
+	}
+	return name
+}
+
+// containerSourceName tells EKS Pod Identity (the agent on 169.254.170.23 or
+// fd00:ec2::23) from the ECS container endpoint: the SDK reports both as
+// "HTTP".
+func containerSourceName() string {
+	u, err := url.Parse(os.Getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+	if err == nil {
+		if ip := net.ParseIP(u.Hostname()); ip != nil &&
+			(ip.Equal(net.IPv4(169, 254, 170, 23)) || ip.Equal(net.ParseIP("fd00:ec2::23"))) {
+			return "eks-pod-identity"
+		}
+	}
+	return "container-endpoint"
+}
+
+// awsProvider presents one of our providers to the SDK, for the STS client
+// that assumes a role on top of the credentials file.
+type awsProvider struct{ p Provider }
+
+var _ aws.CredentialsProvider = awsProvider{}
+
+func (a awsProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := a.p.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	return aws.Credentials{
+		AccessKeyID:     c.AccessKeyID,
+		SecretAccessKey: c.SecretAccessKey,
+		SessionToken:    c.SessionToken,
+		Source:          c.Source,
+		CanExpire:       c.CanExpire,
+		Expires:         c.Expires,
+	}, nil
+}
