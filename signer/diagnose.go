@@ -1,6 +1,11 @@
 package signer
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -612,4 +617,610 @@ func redactSignatureLike(s string) string {
 
 func isHexByte(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// AWSError is what an error body from AWS or an S3-compatible server says:
+// its code and message and, when the server returns them, the canonical
+// request and string to sign it computed. Message may quote a signature:
+// print SafeMessage instead.
+type AWSError struct {
+	Code    string
+	Message string
+	// CanonicalRequest and StringToSign are the server's, from S3-style
+	// <CanonicalRequest>/<StringToSign> elements (or their *Bytes hex
+	// forms), or from the "should have been" text of AWS query and JSON APIs.
+	CanonicalRequest string
+	StringToSign     string
+	AccessKeyID      string
+	RequestID        string
+}
+
+// ParseAWSError reads an XML (<Error><Code>, <ErrorResponse><Error><Code>)
+// or JSON (__type/code, message) error body. A body cut short, as a bounded
+// prefix may be, yields what was read before the cut. It reports false when
+// the body holds no error code or message at all.
+func ParseAWSError(body []byte) (AWSError, bool) {
+	var e AWSError
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		return e, false
+	case trimmed[0] == '{':
+		e = parseJSONError(trimmed)
+	case trimmed[0] == '<':
+		e = parseXMLError(trimmed)
+	default:
+		return e, false
+	}
+	if e.CanonicalRequest == "" || e.StringToSign == "" {
+		cr, sts := shouldHaveBeen(e.Message)
+		if e.CanonicalRequest == "" {
+			e.CanonicalRequest = cr
+		}
+		if e.StringToSign == "" {
+			e.StringToSign = sts
+		}
+	}
+	return e, e.Code != "" || e.Message != ""
+}
+
+func parseXMLError(body []byte) AWSError {
+	var e AWSError
+	var crBytes, stsBytes string
+	fields := map[string]*string{
+		"Code": &e.Code, "Message": &e.Message,
+		"CanonicalRequest": &e.CanonicalRequest, "StringToSign": &e.StringToSign,
+		"CanonicalRequestBytes": &crBytes, "StringToSignBytes": &stsBytes,
+		"AWSAccessKeyId": &e.AccessKeyID, "RequestId": &e.RequestID, "RequestID": &e.RequestID,
+	}
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	dec.Strict = false
+	var current *string
+	var text strings.Builder
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			current = nil
+			if p, ok := fields[t.Name.Local]; ok && *p == "" {
+				current = p
+				text.Reset()
+			}
+		case xml.CharData:
+			if current != nil {
+				text.Write(t)
+			}
+		case xml.EndElement:
+			if current != nil {
+				*current = text.String()
+				current = nil
+			}
+		}
+	}
+	if e.CanonicalRequest == "" {
+		e.CanonicalRequest = fromHexBytes(crBytes)
+	}
+	if e.StringToSign == "" {
+		e.StringToSign = fromHexBytes(stsBytes)
+	}
+	e.Code = strings.TrimSpace(e.Code)
+	e.Message = strings.TrimSpace(e.Message)
+	return e
+}
+
+func parseJSONError(body []byte) AWSError {
+	var e AWSError
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return e
+	}
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if s, ok := m[k].(string); ok && s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	// "__type": "com.amazon.coral.service#InvalidSignatureException" or
+	// "InvalidSignatureException:http://internal.amazon.com/coral/..."
+	code := str("__type", "code", "Code", "errorType")
+	if i := strings.LastIndexByte(code, '#'); i >= 0 {
+		code = code[i+1:]
+	}
+	if i := strings.IndexByte(code, ':'); i >= 0 {
+		code = code[:i]
+	}
+	e.Code = strings.TrimSpace(code)
+	e.Message = strings.TrimSpace(str("message", "Message", "errorMessage"))
+	return e
+}
+
+// fromHexBytes decodes S3's "41 57 53 34 ..." byte dumps.
+func fromHexBytes(s string) string {
+	s = strings.Join(strings.Fields(s), "")
+	if s == "" {
+		return ""
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// shouldHaveBeen extracts the canonical request and string to sign that AWS
+// query and JSON APIs quote in a SignatureDoesNotMatch message:
+//
+//	The Canonical String for this request should have been
+//	'POST
+//	/
+//	...'
+//
+//	The String-to-Sign should have been
+//	'AWS4-HMAC-SHA256
+//	...'
+func shouldHaveBeen(msg string) (canonical, stringToSign string) {
+	const crMark = "The Canonical String for this request should have been\n'"
+	const stsMark = "The String-to-Sign should have been\n'"
+	if i := strings.Index(msg, crMark); i >= 0 {
+		rest := msg[i+len(crMark):]
+		end := strings.Index(rest, "'\n\nThe String-to-Sign")
+		if end < 0 {
+			end = strings.LastIndexByte(rest, '\'')
+		}
+		if end >= 0 {
+			canonical = rest[:end]
+		}
+	}
+	if i := strings.Index(msg, stsMark); i >= 0 {
+		rest := msg[i+len(stsMark):]
+		if end := strings.LastIndexByte(rest, '\''); end >= 0 {
+			stringToSign = rest[:end]
+		}
+	}
+	return canonical, stringToSign
+}
+
+// SafeMessage is Message with anything that looks like a signature and any
+// quoted canonical request cut out, fit for a log line.
+func (e AWSError) SafeMessage() string {
+	msg := e.Message
+	if i := strings.Index(msg, "The Canonical String for this request"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " (canonical request and string to sign quoted by the server: see the diff)"
+	} else if i := strings.Index(msg, "The String-to-Sign should have been"); i >= 0 {
+		msg = strings.TrimSpace(msg[:i]) + " (string to sign quoted by the server)"
+	}
+	return redactAuthorizationText(msg)
+}
+
+// redactAuthorizationText hides signature and token values in text an
+// error body quotes from the request.
+func redactAuthorizationText(s string) string {
+	for _, key := range []string{"Signature=", "X-Amz-Signature=", "X-Amz-Security-Token=", "x-amz-security-token:", "x-amz-security-token="} {
+		var b strings.Builder
+		rest := s
+		for {
+			i := strings.Index(rest, key)
+			if i < 0 {
+				b.WriteString(rest)
+				break
+			}
+			b.WriteString(rest[:i+len(key)])
+			rest = rest[i+len(key):]
+			end := strings.IndexAny(rest, ", &'\"\n<")
+			if end < 0 {
+				end = len(rest)
+			}
+			if end > 0 {
+				b.WriteString("<redacted>")
+			}
+			rest = rest[end:]
+		}
+		s = b.String()
+	}
+	return s
+}
+
+// IsSignatureError reports whether code is one of the errors AWS answers
+// when it rejects a signature (issue 8): SignatureDoesNotMatch,
+// InvalidSignatureException, IncompleteSignature(Exception) and
+// AuthorizationHeaderMalformed.
+func IsSignatureError(code string) bool {
+	switch code {
+	case "SignatureDoesNotMatch", "InvalidSignatureException", "InvalidSignature",
+		"IncompleteSignature", "IncompleteSignatureException", "AuthorizationHeaderMalformed":
+		return true
+	}
+	return false
+}
+
+// messageRules map fragments of AWS error messages (lower-cased) to causes.
+var messageRules = []struct {
+	fragment string
+	code     ProblemCode
+}{
+	{"requires 'credential'", CodeMissingCredential},
+	{"requires 'signedheaders'", CodeMissingSignedHeaders},
+	{"requires 'signature'", CodeMissingSignature},
+	{"requires existence of either a 'x-amz-date' or a 'date' header", CodeMissingDate},
+	{"missing equal-sign", CodeMalformedComponent},
+	{"invalid key=value pair", CodeMalformedComponent},
+	{"unsupported aws 'algorithm'", CodeUnsupportedAlgorithm},
+	{"algorithm is not supported", CodeUnsupportedAlgorithm},
+	{"please use aws4-hmac-sha256", CodeSignatureV2},
+	{"signature version 2", CodeSignatureV2},
+	{"credential should be scoped to a valid region", CodeWrongRegion},
+	{"is wrong; expecting", CodeWrongRegion},
+	{"credential should be scoped to correct service", CodeWrongService},
+	{"incorrect service", CodeWrongService},
+	{"credential should be scoped with a valid terminator", CodeMalformedScope},
+	{"credential is mal-formed", CodeMalformedScope},
+	{"credential is malformed", CodeMalformedScope},
+	{"date must be in iso-8601 'basic format'", CodeMalformedDate},
+	{"invalid credential date", CodeDateScopeMismatch},
+	{"date is not the same as x-amz-date", CodeDateScopeMismatch},
+	{"credential should be scoped to a valid date", CodeDateScopeMismatch},
+	{"must be a 'signedheader'", CodeHostNotSigned},
+	{"signature expired", CodeSignatureExpired},
+	{"request has expired", CodeSignatureExpired},
+	{"signature not yet current", CodeSignatureNotYetValid},
+	{"difference between the request time and the current time is too large", CodeClockSkew},
+	{"headers present in the request which were not signed", CodeAmzHeaderNotSigned},
+	{"missing required header for this request: x-amz-content-sha256", CodeMissingContentSHA256},
+	{"x-amz-content-sha256' header does not match", CodePayloadHashMismatch},
+	{"only one auth mechanism allowed", CodeMultipleAuth},
+	{"missing authentication token", CodeAuthorizationMissing},
+	{"security token included in the request is expired", CodeExpiredToken},
+	{"security token included in the request is invalid", CodeUnknownAccessKey},
+	{"access key id you provided does not exist", CodeUnknownAccessKey},
+	{"signature we calculated does not match", CodeSignatureMismatch},
+}
+
+// codeRules map AWS error codes to causes when the message says no more.
+var codeRules = map[string]ProblemCode{
+	"RequestTimeTooSkewed":                CodeClockSkew,
+	"RequestExpired":                      CodeSignatureExpired,
+	"InvalidAccessKeyId":                  CodeUnknownAccessKey,
+	"UnrecognizedClientException":         CodeUnknownAccessKey,
+	"InvalidClientTokenId":                CodeUnknownAccessKey,
+	"ExpiredToken":                        CodeExpiredToken,
+	"ExpiredTokenException":               CodeExpiredToken,
+	"MissingAuthenticationToken":          CodeAuthorizationMissing,
+	"MissingAuthenticationTokenException": CodeAuthorizationMissing,
+	"XAmzContentSHA256Mismatch":           CodePayloadHashMismatch,
+	"SignatureDoesNotMatch":               CodeSignatureMismatch,
+	"InvalidSignatureException":           CodeSignatureMismatch,
+	"InvalidSignature":                    CodeSignatureMismatch,
+	"IncompleteSignature":                 CodeMalformedAuthorization,
+	"IncompleteSignatureException":        CodeMalformedAuthorization,
+	"AuthorizationHeaderMalformed":        CodeMalformedAuthorization,
+	"AccessDenied":                        CodeAccessDenied,
+	"AccessDeniedException":               CodeAccessDenied,
+	"UnauthorizedOperation":               CodeAccessDenied,
+}
+
+// Problems classifies the error into causes: one per cause its message
+// names, else one for its code. A generic signature-mismatch is dropped
+// when a more specific cause was found. It returns nil for errors that are
+// not about authentication.
+func (e AWSError) Problems() []Problem {
+	msg := strings.ToLower(e.Message)
+	var problems []Problem
+	seen := map[ProblemCode]bool{}
+	add := func(code ProblemCode, message string) {
+		if code == "" || seen[code] {
+			return
+		}
+		seen[code] = true
+		problems = append(problems, problem(code, message))
+	}
+	said := "the server answered " + e.Code
+	if e.Code == "" {
+		said = "the server answered"
+	}
+	if m := e.SafeMessage(); m != "" {
+		said += ": " + quoteShort(firstLine(m))
+	}
+	for _, r := range messageRules {
+		if strings.Contains(msg, r.fragment) {
+			add(r.code, said)
+		}
+	}
+	if len(problems) == 0 {
+		add(codeRules[e.Code], said)
+	}
+	if len(problems) > 1 && seen[CodeSignatureMismatch] {
+		out := problems[:0]
+		for _, p := range problems {
+			if p.Code != CodeSignatureMismatch {
+				out = append(out, p)
+			}
+		}
+		problems = out
+	}
+	return problems
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// DiffLine is one line of a line-by-line diff: Op is ' ' (both), '-' (the
+// server's only) or '+' (ours only).
+type DiffLine struct {
+	Op   byte
+	Text string
+}
+
+// Comparison is what CompareWithServer found.
+type Comparison struct {
+	// Diff is the server's canonical request (-) against ours (+), session
+	// tokens and signatures redacted; nil when either side is unknown.
+	Diff []DiffLine
+	// Part names the first differing part of the canonical request:
+	// "method", "path", "query", "header <name>", "signed headers",
+	// "payload hash", or "" when none differs or either side is unknown.
+	Part string
+	// Problems holds what the differences mean.
+	Problems []Problem
+}
+
+// FormatDiff renders d with "- " for the server's lines, "+ " for ours and
+// "  " for lines both share, one per line.
+func FormatDiff(d []DiffLine) string {
+	var b strings.Builder
+	for _, l := range d {
+		b.WriteByte(l.Op)
+		b.WriteByte(' ')
+		b.WriteString(l.Text)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// CompareWithServer compares what we signed (ours, from signing with
+// Options.Debug) with the canonical request and string to sign the server
+// computed (from its error body), names the first part that differs and
+// what it means. A server that computed our very string to sign yet
+// rejected the signature was given another secret: wrong-secret.
+func CompareWithServer(ours Result, server AWSError) Comparison {
+	var c Comparison
+	canonicalKnown := ours.CanonicalRequest != "" && server.CanonicalRequest != ""
+	if canonicalKnown && ours.CanonicalRequest != server.CanonicalRequest {
+		c.Diff = diffLines(splitRedacted(server.CanonicalRequest), splitRedacted(ours.CanonicalRequest))
+		var p Problem
+		c.Part, p = firstDifference(server.CanonicalRequest, ours.CanonicalRequest)
+		c.Problems = append(c.Problems, p)
+	}
+	if ours.StringToSign == "" || server.StringToSign == "" {
+		return c
+	}
+	if ours.StringToSign == server.StringToSign {
+		if !canonicalKnown || ours.CanonicalRequest == server.CanonicalRequest {
+			c.Problems = append(c.Problems, problem(CodeWrongSecret, "the server computed the same string to sign as ours and still rejected the signature"))
+		}
+		return c
+	}
+	sl, ol := strings.Split(server.StringToSign, "\n"), strings.Split(ours.StringToSign, "\n")
+	line := func(l []string, i int) string {
+		if i < len(l) {
+			return l[i]
+		}
+		return ""
+	}
+	if line(sl, 1) != line(ol, 1) {
+		c.Problems = append(c.Problems, problem(CodeTimestampDiffers, "the server's timestamp is "+quoteShort(line(sl, 1))+", ours "+quoteShort(line(ol, 1))))
+	}
+	theirs, ourScope := strings.Split(line(sl, 2), "/"), strings.Split(line(ol, 2), "/")
+	if len(theirs) == 4 && len(ourScope) == 4 {
+		if theirs[0] != ourScope[0] {
+			c.Problems = append(c.Problems, problem(CodeDateScopeMismatch, "the server's scope date is "+theirs[0]+", ours "+ourScope[0]))
+		}
+		if theirs[1] != ourScope[1] {
+			c.Problems = append(c.Problems, problem(CodeWrongRegion, "the server signs for region "+quoteShort(theirs[1])+", we signed for "+quoteShort(ourScope[1])))
+		}
+		if theirs[2] != ourScope[2] {
+			c.Problems = append(c.Problems, problem(CodeWrongService, "the server signs for service "+quoteShort(theirs[2])+", we signed for "+quoteShort(ourScope[2])))
+		}
+	}
+	if line(sl, 3) != line(ol, 3) && !canonicalKnown {
+		c.Problems = append(c.Problems, problem(CodeCanonicalDiffers, "the hash of the server's canonical request differs from ours"))
+	}
+	return c
+}
+
+// canonicalParts is a canonical request cut into its parts.
+type canonicalParts struct {
+	method, path, query string
+	headers             []string // "name:value" lines
+	signedHeaders       string
+	payloadHash         string
+}
+
+func parseCanonical(s string) (canonicalParts, bool) {
+	l := strings.Split(s, "\n")
+	if len(l) < 6 || l[len(l)-3] != "" {
+		return canonicalParts{}, false
+	}
+	return canonicalParts{
+		method: l[0], path: l[1], query: l[2],
+		headers:       l[3 : len(l)-3],
+		signedHeaders: l[len(l)-2],
+		payloadHash:   l[len(l)-1],
+	}, true
+}
+
+// firstDifference names the first part in which the server's canonical
+// request differs from ours, in the order the parts appear.
+func firstDifference(server, ours string) (string, Problem) {
+	s, sok := parseCanonical(server)
+	o, ook := parseCanonical(ours)
+	if !sok || !ook {
+		sl, ol := strings.Split(server, "\n"), strings.Split(ours, "\n")
+		n := 0
+		for n < len(sl) && n < len(ol) && sl[n] == ol[n] {
+			n++
+		}
+		return "line " + strconv.Itoa(n+1), problem(CodeCanonicalDiffers, "the canonical requests first differ at line "+strconv.Itoa(n+1))
+	}
+	differs := func(what, theirs, mine string) string {
+		return "the " + what + " differs: the server has " + quoteShort(theirs) + ", we signed " + quoteShort(mine)
+	}
+	switch {
+	case s.method != o.method:
+		return "method", problem(CodeMethodDiffers, differs("method", s.method, o.method))
+	case s.path != o.path:
+		return "path", problem(CodePathDiffers, differs("canonical URI", s.path, o.path))
+	case s.query != o.query:
+		return "query", problem(CodeQueryDiffers, differs("canonical query string", redactQuery(s.query), redactQuery(o.query)))
+	}
+	sh, oh := headerMap(s.headers), headerMap(o.headers)
+	names := make([]string, 0, len(sh)+len(oh))
+	for n := range sh {
+		names = append(names, n)
+	}
+	for n := range oh {
+		if _, ok := sh[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sortStrings(names)
+	for _, n := range names {
+		sv, sIn := sh[n]
+		ov, oIn := oh[n]
+		switch {
+		case !sIn:
+			return "header " + n, problem(CodeHeaderDiffers, "we signed header "+n+"; the server's canonical request does not have it")
+		case !oIn:
+			return "header " + n, problem(CodeHeaderDiffers, "the server's canonical request has header "+n+", which we did not sign")
+		case sv != ov:
+			return "header " + n, problem(CodeHeaderDiffers, "header "+n+" differs: the server has "+quoteShort(redactHeaderValue(n, sv))+", we signed "+quoteShort(redactHeaderValue(n, ov)))
+		}
+	}
+	switch {
+	case s.signedHeaders != o.signedHeaders:
+		return "signed headers", problem(CodeSignedHeadersDiffer, differs("signed headers list", s.signedHeaders, o.signedHeaders))
+	case s.payloadHash != o.payloadHash:
+		return "payload hash", problem(CodePayloadHashDiffers, differs("payload hash", s.payloadHash, o.payloadHash))
+	}
+	return "", problem(CodeCanonicalDiffers, "the canonical requests differ in white space only")
+}
+
+func headerMap(lines []string) map[string]string {
+	m := make(map[string]string, len(lines))
+	for _, l := range lines {
+		name, value, _ := strings.Cut(l, ":")
+		if _, dup := m[name]; !dup {
+			m[name] = value
+		}
+	}
+	return m
+}
+
+// splitRedacted splits a canonical request into lines with the session
+// token's value and presigned signatures hidden; a short fingerprint of a
+// hidden value still shows whether the two sides hold the same one.
+func splitRedacted(s string) []string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if name, value, ok := strings.Cut(l, ":"); ok && name == "x-amz-security-token" {
+			lines[i] = name + ":" + redactHeaderValue(name, value)
+		}
+		if i == 2 {
+			lines[i] = redactQuery(l)
+		}
+	}
+	return lines
+}
+
+func redactHeaderValue(name, value string) string {
+	if name != "x-amz-security-token" {
+		return value
+	}
+	return fingerprint(value)
+}
+
+func fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return "<redacted " + hex.EncodeToString(sum[:2]) + ">"
+}
+
+func redactQuery(q string) string {
+	if !strings.Contains(q, "X-Amz-Signature=") && !strings.Contains(q, "X-Amz-Security-Token=") {
+		return q
+	}
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, v, _ := strings.Cut(p, "=")
+		if k == "X-Amz-Signature" || k == "X-Amz-Security-Token" {
+			parts[i] = k + "=" + fingerprint(v)
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// maxDiffCells bounds the LCS table; beyond it the diff pairs lines by position.
+const maxDiffCells = 1 << 20
+
+// diffLines is a longest-common-subsequence line diff of a (-) against b (+).
+func diffLines(a, b []string) []DiffLine {
+	if len(a)*len(b) > maxDiffCells {
+		var d []DiffLine
+		for i := 0; i < len(a) || i < len(b); i++ {
+			switch {
+			case i < len(a) && i < len(b) && a[i] == b[i]:
+				d = append(d, DiffLine{' ', a[i]})
+			default:
+				if i < len(a) {
+					d = append(d, DiffLine{'-', a[i]})
+				}
+				if i < len(b) {
+					d = append(d, DiffLine{'+', b[i]})
+				}
+			}
+		}
+		return d
+	}
+	// lcs[i][j] is the LCS length of a[i:] and b[j:].
+	w := len(b) + 1
+	lcs := make([]int, (len(a)+1)*w)
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
+			} else {
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
+			}
+		}
+	}
+	var d []DiffLine
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] == b[j]:
+			d = append(d, DiffLine{' ', a[i]})
+			i++
+			j++
+		case lcs[(i+1)*w+j] >= lcs[i*w+j+1]:
+			d = append(d, DiffLine{'-', a[i]})
+			i++
+		default:
+			d = append(d, DiffLine{'+', b[j]})
+			j++
+		}
+	}
+	for ; i < len(a); i++ {
+		d = append(d, DiffLine{'-', a[i]})
+	}
+	for ; j < len(b); j++ {
+		d = append(d, DiffLine{'+', b[j]})
+	}
+	return d
 }

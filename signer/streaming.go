@@ -1,9 +1,29 @@
 package signer
 
-import "net/http"
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"hash"
+	"hash/crc32"
+	"hash/crc64"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
 
 // DefaultChunkSize is the aws-chunked chunk size when StreamingOptions leaves it 0.
 const DefaultChunkSize = 64 << 10
+
+// Chunk size bounds: S3 requires at least 8 KiB for every chunk but the
+// last; the upper bound caps the memory one upload holds.
+// https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
+const (
+	MinChunkSize = 8 << 10
+	MaxChunkSize = 16 << 20
+)
 
 // StreamingOptions describe an S3 aws-chunked upload.
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
@@ -11,31 +31,339 @@ type StreamingOptions struct {
 	// DecodedLength is the length of the body before chunk encoding. Required.
 	DecodedLength int64
 	// ChunkSize is the size of every chunk but the last; 0 means DefaultChunkSize.
-	// AWS requires at least 8 KiB.
 	ChunkSize int
 	// Trailer names a checksum trailer computed over the body
 	// (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1, -sha256), or "".
+	// https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming-trailers.html
 	Trailer string
 	// Unsigned selects STREAMING-UNSIGNED-PAYLOAD-TRAILER: chunks carry no
 	// signatures; Trailer is required.
 	Unsigned bool
 }
 
-// SignStreaming signs req for an aws-chunked upload of its body. It modifies
-// req in place as Sign does, and also sets Content-Encoding: aws-chunked,
-// X-Amz-Decoded-Content-Length, X-Amz-Content-Sha256, X-Amz-Trailer (with a
-// trailer), req.ContentLength to the encoded length, and replaces req.Body
-// with a reader that encodes and signs each chunk as it is read, holding one
-// chunk in memory. opts.PayloadHash is ignored. Safe for concurrent use on
-// distinct requests; the returned body is for one reader.
-func (s *Signer) SignStreaming(req *http.Request, creds Credentials, opts Options, so StreamingOptions) (Result, error) {
-	return Result{}, errField("streaming", "not implemented yet")
+// checksum is one trailer algorithm: its hash and the length of its
+// base64 value.
+type checksum struct {
+	new    func() hash.Hash
+	b64len int
+}
+
+var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5) // CRC-64/NVME, reflected polynomial
+
+var checksums = map[string]checksum{
+	"x-amz-checksum-crc32":     {func() hash.Hash { return crc32.NewIEEE() }, 8},
+	"x-amz-checksum-crc32c":    {func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }, 8},
+	"x-amz-checksum-crc64nvme": {func() hash.Hash { return crc64.New(crc64NVME) }, 12},
+	"x-amz-checksum-sha1":      {sha1.New, 28},
+	"x-amz-checksum-sha256":    {sha256.New, 44},
+}
+
+const (
+	chunkSigPart   = len(";chunk-signature=") + 64
+	trailerSigPart = len("x-amz-trailer-signature:") + 64 + 2
+	chunkHeadRoom  = 16 + chunkSigPart + 2 // hex size + signature + CRLF
+)
+
+func hexLen(n int64) int64 {
+	l := int64(1)
+	for n >= 16 {
+		n >>= 4
+		l++
+	}
+	return l
 }
 
 // EncodedLength returns the aws-chunked length of a body of decodedLength
 // bytes cut in chunks of chunkSize (0: DefaultChunkSize), with chunk
 // signatures when signed, followed by the named checksum trailer (or none
-// when trailer is ""). It returns -1 for an unknown trailer or negative length.
+// when trailer is ""). It returns -1 for an unknown trailer, a negative
+// length or a chunk size outside MinChunkSize..MaxChunkSize.
 func EncodedLength(decodedLength int64, chunkSize int, signed bool, trailer string) int64 {
-	return -1
+	if chunkSize == 0 {
+		chunkSize = DefaultChunkSize
+	}
+	if decodedLength < 0 || chunkSize < MinChunkSize || chunkSize > MaxChunkSize {
+		return -1
+	}
+	sig := int64(0)
+	if signed {
+		sig = int64(chunkSigPart)
+	}
+	cs := int64(chunkSize)
+	full, rem := decodedLength/cs, decodedLength%cs
+	n := full * (hexLen(cs) + sig + 2 + cs + 2)
+	if rem > 0 {
+		n += hexLen(rem) + sig + 2 + rem + 2
+	}
+	n += 1 + sig + 2 // final zero-length chunk
+	if trailer != "" {
+		c, ok := checksums[trailer]
+		if !ok {
+			return -1
+		}
+		n += int64(len(trailer) + 1 + c.b64len + 2)
+		if signed {
+			n += int64(trailerSigPart)
+		}
+	}
+	return n + 2
+}
+
+// SignStreaming signs req for an aws-chunked upload of its body. It modifies
+// req in place as Sign does, and also sets Content-Encoding (aws-chunked
+// first), X-Amz-Decoded-Content-Length, X-Amz-Content-Sha256, X-Amz-Trailer
+// (with a trailer), req.ContentLength to the encoded length, and replaces
+// req.Body with a reader that encodes and signs each chunk as it is read,
+// holding one chunk in memory; req.GetBody, when set, is wrapped the same
+// way so a retry re-sends identical bytes. opts.PayloadHash and
+// opts.SetContentSHA256 are ignored. A body shorter or longer than
+// so.DecodedLength makes the reader fail with a *StreamError. Safe for
+// concurrent use on distinct requests; the body is for one reader.
+func (s *Signer) SignStreaming(req *http.Request, creds Credentials, opts Options, so StreamingOptions) (Result, error) {
+	if so.ChunkSize == 0 {
+		so.ChunkSize = DefaultChunkSize
+	}
+	switch {
+	case so.DecodedLength < 0:
+		return Result{}, errField("decoded length", "negative: "+strconv.FormatInt(so.DecodedLength, 10))
+	case so.ChunkSize < MinChunkSize || so.ChunkSize > MaxChunkSize:
+		return Result{}, errField("chunk size", strconv.Itoa(so.ChunkSize)+" outside 8 KiB..16 MiB")
+	case so.Trailer != "" && checksums[so.Trailer].new == nil:
+		return Result{}, errField("trailer", "unsupported checksum trailer "+strconv.Quote(so.Trailer))
+	case so.Unsigned && so.Trailer == "":
+		return Result{}, errField("trailer", "STREAMING-UNSIGNED-PAYLOAD-TRAILER needs a trailer")
+	case req != nil && req.Body == nil && so.DecodedLength > 0:
+		return Result{}, errField("body", "nil body with a positive decoded length")
+	}
+	switch {
+	case so.Unsigned:
+		opts.PayloadHash = StreamingUnsignedPayloadTrailer
+	case so.Trailer != "":
+		opts.PayloadHash = StreamingPayloadTrailer
+	default:
+		opts.PayloadHash = StreamingPayload
+	}
+	opts.SetContentSHA256 = true
+	if err := validate(req, creds, &opts); err != nil {
+		return Result{}, err
+	}
+
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	if ce := req.Header.Get("Content-Encoding"); ce == "" {
+		req.Header.Set("Content-Encoding", "aws-chunked")
+	} else if !strings.Contains(ce, "aws-chunked") {
+		req.Header.Set("Content-Encoding", "aws-chunked,"+ce)
+	}
+	req.Header.Set("X-Amz-Decoded-Content-Length", strconv.FormatInt(so.DecodedLength, 10))
+	if so.Trailer != "" {
+		req.Header.Set("X-Amz-Trailer", so.Trailer)
+	} else {
+		req.Header.Del("X-Amz-Trailer")
+	}
+	req.ContentLength = EncodedLength(so.DecodedLength, so.ChunkSize, !so.Unsigned, so.Trailer)
+
+	sc := getScratch()
+	defer sc.release()
+	out, err := s.core(sc, req, creds, &opts, modeHeader, 0)
+	if err != nil {
+		return Result{}, err
+	}
+	applyHeaders(sc, req, creds, &opts, &out)
+
+	seed := chunkState{
+		key: out.key, amzDate: out.amzDate, prevSig: out.signature,
+		so: so, length: req.ContentLength,
+	}
+	if req.Body != nil {
+		req.Body = newChunkReader(req.Body, seed)
+	} else {
+		req.Body = newChunkReader(http.NoBody, seed)
+	}
+	if get := req.GetBody; get != nil {
+		req.GetBody = func() (io.ReadCloser, error) {
+			b, err := get()
+			if err != nil {
+				return nil, err
+			}
+			return newChunkReader(b, seed), nil
+		}
+	}
+	return out.result, nil
+}
+
+// StreamError says why an aws-chunked body could not be produced.
+type StreamError struct {
+	// Reason: "body shorter than decoded length", "body longer than
+	// decoded length", or a read error from the source body (Err).
+	Reason string
+	Err    error
+}
+
+func (e *StreamError) Error() string {
+	if e.Err != nil {
+		return "sigv4: aws-chunked body: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "sigv4: aws-chunked body: " + e.Reason
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
+// chunkState is what every chunk signature chains from.
+type chunkState struct {
+	key     *signingKey
+	amzDate [16]byte
+	prevSig [64]byte
+	so      StreamingOptions
+	length  int64
+}
+
+// chunkReader encodes its source as aws-chunked, signing each chunk with
+// the previous chunk's signature (the seed signature first).
+type chunkReader struct {
+	src       io.ReadCloser
+	st        chunkState
+	remaining int64
+	buf       []byte // head room, one chunk, CRLF, trailer room
+	pending   []byte
+	sum       hash.Hash // trailer checksum, or nil
+	h         hash.Hash // chunk sha256
+	sts       []byte
+	done      bool
+	err       error
+}
+
+func newChunkReader(src io.ReadCloser, st chunkState) *chunkReader {
+	r := &chunkReader{src: src, st: st, remaining: st.so.DecodedLength, h: sha256.New()}
+	size := st.so.ChunkSize
+	if int64(size) > st.so.DecodedLength {
+		size = int(st.so.DecodedLength)
+	}
+	r.buf = make([]byte, chunkHeadRoom+size+2+256)
+	if st.so.Trailer != "" {
+		r.sum = checksums[st.so.Trailer].new()
+	}
+	return r
+}
+
+// Read implements io.Reader.
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.pending) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.done {
+			return 0, io.EOF
+		}
+		r.err = r.next()
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// Close closes the source body.
+func (r *chunkReader) Close() error { return r.src.Close() }
+
+// chunkSignature signs one chunk's data hash, chaining from prevSig.
+// https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
+func (r *chunkReader) sign(kind string, dataHash []byte) {
+	var hx [64]byte
+	hex.Encode(hx[:], dataHash)
+	b := r.sts[:0]
+	b = append(b, kind...)
+	b = append(b, '\n')
+	b = append(b, r.st.amzDate[:]...)
+	b = append(b, '\n')
+	b = append(b, r.st.key.scope...)
+	b = append(b, '\n')
+	b = append(b, r.st.prevSig[:]...)
+	b = append(b, '\n')
+	if kind == "AWS4-HMAC-SHA256-PAYLOAD" {
+		b = append(b, EmptyPayloadHash...)
+		b = append(b, '\n')
+	}
+	b = append(b, hx[:]...)
+	r.sts = b
+	sc := getScratch()
+	var sum [sha256.Size]byte
+	sc.hmacSign(r.st.key, b, &sum)
+	sc.release()
+	hex.Encode(r.st.prevSig[:], sum[:])
+}
+
+// next produces the next frame into r.pending.
+func (r *chunkReader) next() error {
+	n := int64(r.st.so.ChunkSize)
+	if n > r.remaining {
+		n = r.remaining
+	}
+	data := r.buf[chunkHeadRoom : chunkHeadRoom+int(n)]
+	if n > 0 {
+		if got, err := io.ReadFull(r.src, data); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				read := r.st.so.DecodedLength - r.remaining + int64(got)
+				return &StreamError{Reason: "body shorter than decoded length (" + strconv.FormatInt(read, 10) + " of " + strconv.FormatInt(r.st.so.DecodedLength, 10) + " bytes)"}
+			}
+			return &StreamError{Reason: "reading body", Err: err}
+		}
+		r.remaining -= n
+		if r.sum != nil {
+			r.sum.Write(data)
+		}
+	} else {
+		var one [1]byte
+		if got, _ := io.ReadFull(r.src, one[:]); got > 0 {
+			return &StreamError{Reason: "body longer than decoded length (" + strconv.FormatInt(r.st.so.DecodedLength, 10) + " bytes)"}
+		}
+	}
+	signed := !r.st.so.Unsigned
+	if signed {
+		r.h.Reset()
+		r.h.Write(data)
+		var sum [sha256.Size]byte
+		r.sign("AWS4-HMAC-SHA256-PAYLOAD", r.h.Sum(sum[:0]))
+	}
+	// Head, written backwards so it ends where the data starts.
+	var head [chunkHeadRoom]byte
+	hb := strconv.AppendInt(head[:0], n, 16)
+	if signed {
+		hb = append(hb, ";chunk-signature="...)
+		hb = append(hb, r.st.prevSig[:]...)
+	}
+	hb = append(hb, '\r', '\n')
+	start := chunkHeadRoom - len(hb)
+	copy(r.buf[start:], hb)
+	end := chunkHeadRoom + int(n)
+	if n > 0 {
+		r.buf = append(r.buf[:end], '\r', '\n')
+		r.pending = r.buf[start : end+2]
+		return nil
+	}
+	// Final chunk: trailer, then the closing CRLF.
+	b := r.buf[:end]
+	if r.sum != nil {
+		line := make([]byte, 0, 64)
+		line = append(line, r.st.so.Trailer...)
+		line = append(line, ':')
+		line = base64.StdEncoding.AppendEncode(line, r.sum.Sum(nil))
+		b = append(b, line...)
+		b = append(b, '\r', '\n')
+		if signed {
+			r.h.Reset()
+			r.h.Write(line)
+			r.h.Write([]byte{'\n'})
+			var sum [sha256.Size]byte
+			r.sign("AWS4-HMAC-SHA256-TRAILER", r.h.Sum(sum[:0]))
+			b = append(b, "x-amz-trailer-signature:"...)
+			b = append(b, r.st.prevSig[:]...)
+			b = append(b, '\r', '\n')
+		}
+	}
+	b = append(b, '\r', '\n')
+	r.buf = b
+	r.pending = b[start:]
+	r.done = true
+	return nil
 }
