@@ -69,6 +69,15 @@ func regionalRule(before, after []string, suffix string) (Endpoint, bool) {
 	case len(after) == 1 && after[0] == "aoss":
 		// <collection-id>.<region>.aoss.amazonaws.com
 		return Endpoint{SigningName: "aoss", Rule: "aoss-collection"}, true
+	case len(after) == 1 && after[0] == "cloudsearch":
+		// search-<domain>-<id>.<region>.cloudsearch.amazonaws.com and doc-...:
+		// the cloudsearchdomain API, which signs as cloudsearch.
+		return Endpoint{SigningName: "cloudsearch", Rule: "cloudsearch-domain"}, true
+	case len(after) == 1 && after[0] == "neptune":
+		// <cluster>.cluster-<id>.<region>.neptune.amazonaws.com: Neptune IAM
+		// authentication signs as neptune-db
+		// (https://docs.aws.amazon.com/neptune/latest/userguide/iam-auth-connecting-sigv4.html).
+		return Endpoint{SigningName: "neptune-db", Rule: "neptune-db"}, true
 	case len(after) != 0:
 		return Endpoint{}, false
 	}

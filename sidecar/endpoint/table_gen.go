@@ -33,8 +33,8 @@ var partitions = []partition{
 }
 
 // signingNames maps every endpoint prefix the data knows to its signing name
-// (signing-names.json, else the service's credentialScope in endpoints.json,
-// else the prefix itself).
+// (signing-names.json, else tablegen's extraSigningNames, else the service's
+// credentialScope in endpoints.json, else the prefix itself).
 var signingNames = map[string]string{
 	"a2i-runtime.sagemaker":               "sagemaker",
 	"access-analyzer":                     "access-analyzer",
@@ -247,7 +247,7 @@ var signingNames = map[string]string{
 	"invoicing":                           "invoicing",
 	"iot":                                 "iot",
 	"iotfleetwise":                        "iotfleetwise",
-	"iotsecuredtunneling":                 "iotsecuredtunneling",
+	"iotsecuredtunneling":                 "IoTSecuredTunneling",
 	"iotsitewise":                         "iotsitewise",
 	"iotthingsgraph":                      "iotthingsgraph",
 	"iottwinmaker":                        "iottwinmaker",
@@ -431,7 +431,7 @@ var signingNames = map[string]string{
 	"timestream-influxdb":                 "timestream-influxdb",
 	"tnb":                                 "tnb",
 	"transcribe":                          "transcribe",
-	"transcribestreaming":                 "transcribestreaming",
+	"transcribestreaming":                 "transcribe",
 	"transfer":                            "transfer",
 	"translate":                           "translate",
 	"trustedadvisor":                      "trustedadvisor",
@@ -3073,13 +3073,13 @@ data-ats.iot.us-gov-west-1.amazonaws.com iotdata us-gov-west-1 aws-us-gov botoco
 data-ats.iot.us-west-1.amazonaws.com iotdata us-west-1 aws botocore:data-ats.iot/us-west-1
 data-ats.iot.us-west-2.amazonaws.com iotdata us-west-2 aws botocore:data-ats.iot/us-west-2
 data.ats.iot.cn-north-1.amazonaws.com.cn iotdata cn-north-1 aws-cn botocore:data-ats.iot/cn-north-1
-data.iot-fips.ca-central-1.amazonaws.com iotdata ca-central-1 aws botocore:data-ats.iot/ca-central-1+fips
-data.iot-fips.us-east-1.amazonaws.com iotdata us-east-1 aws botocore:data-ats.iot/us-east-1+fips
-data.iot-fips.us-east-2.amazonaws.com iotdata us-east-2 aws botocore:data-ats.iot/us-east-2+fips
-data.iot-fips.us-gov-east-1.amazonaws.com iotdata us-gov-east-1 aws-us-gov botocore:data-ats.iot/us-gov-east-1+fips
-data.iot-fips.us-gov-west-1.amazonaws.com iotdata us-gov-west-1 aws-us-gov botocore:data-ats.iot/us-gov-west-1+fips
-data.iot-fips.us-west-1.amazonaws.com iotdata us-west-1 aws botocore:data-ats.iot/us-west-1+fips
-data.iot-fips.us-west-2.amazonaws.com iotdata us-west-2 aws botocore:data-ats.iot/us-west-2+fips
+data.iot-fips.ca-central-1.amazonaws.com iotdata ca-central-1 aws botocore:data.iot/ca-central-1+fips
+data.iot-fips.us-east-1.amazonaws.com iotdata us-east-1 aws botocore:data.iot/us-east-1+fips
+data.iot-fips.us-east-2.amazonaws.com iotdata us-east-2 aws botocore:data.iot/us-east-2+fips
+data.iot-fips.us-gov-east-1.amazonaws.com iotdata us-gov-east-1 aws-us-gov botocore:data.iot/us-gov-east-1+fips
+data.iot-fips.us-gov-west-1.amazonaws.com iotdata us-gov-west-1 aws-us-gov botocore:data.iot/us-gov-west-1+fips
+data.iot-fips.us-west-1.amazonaws.com iotdata us-west-1 aws botocore:data.iot/us-west-1+fips
+data.iot-fips.us-west-2.amazonaws.com iotdata us-west-2 aws botocore:data.iot/us-west-2+fips
 data.iot.ap-east-1.amazonaws.com iotdata ap-east-1 aws botocore:data.iot/ap-east-1
 data.iot.ap-northeast-1.amazonaws.com iotdata ap-northeast-1 aws botocore:data.iot/ap-northeast-1
 data.iot.ap-northeast-2.amazonaws.com iotdata ap-northeast-2 aws botocore:data.iot/ap-northeast-2
@@ -5520,28 +5520,28 @@ iotfleetwise.eu-central-1.amazonaws.com iotfleetwise eu-central-1 aws botocore:i
 iotfleetwise.eu-central-1.api.aws iotfleetwise eu-central-1 aws botocore:iotfleetwise/eu-central-1+dualstack
 iotfleetwise.us-east-1.amazonaws.com iotfleetwise us-east-1 aws botocore:iotfleetwise/us-east-1
 iotfleetwise.us-east-1.api.aws iotfleetwise us-east-1 aws botocore:iotfleetwise/us-east-1+dualstack
-iotsecuredtunneling.ap-east-1.amazonaws.com iotsecuredtunneling ap-east-1 aws botocore:iotsecuredtunneling/ap-east-1
-iotsecuredtunneling.ap-northeast-1.amazonaws.com iotsecuredtunneling ap-northeast-1 aws botocore:iotsecuredtunneling/ap-northeast-1
-iotsecuredtunneling.ap-northeast-2.amazonaws.com iotsecuredtunneling ap-northeast-2 aws botocore:iotsecuredtunneling/ap-northeast-2
-iotsecuredtunneling.ap-south-1.amazonaws.com iotsecuredtunneling ap-south-1 aws botocore:iotsecuredtunneling/ap-south-1
-iotsecuredtunneling.ap-southeast-1.amazonaws.com iotsecuredtunneling ap-southeast-1 aws botocore:iotsecuredtunneling/ap-southeast-1
-iotsecuredtunneling.ap-southeast-2.amazonaws.com iotsecuredtunneling ap-southeast-2 aws botocore:iotsecuredtunneling/ap-southeast-2
-iotsecuredtunneling.ca-central-1.amazonaws.com iotsecuredtunneling ca-central-1 aws botocore:iotsecuredtunneling/ca-central-1
-iotsecuredtunneling.cn-north-1.amazonaws.com.cn iotsecuredtunneling cn-north-1 aws-cn botocore:iotsecuredtunneling/cn-north-1
-iotsecuredtunneling.cn-northwest-1.amazonaws.com.cn iotsecuredtunneling cn-northwest-1 aws-cn botocore:iotsecuredtunneling/cn-northwest-1
-iotsecuredtunneling.eu-central-1.amazonaws.com iotsecuredtunneling eu-central-1 aws botocore:iotsecuredtunneling/eu-central-1
-iotsecuredtunneling.eu-north-1.amazonaws.com iotsecuredtunneling eu-north-1 aws botocore:iotsecuredtunneling/eu-north-1
-iotsecuredtunneling.eu-west-1.amazonaws.com iotsecuredtunneling eu-west-1 aws botocore:iotsecuredtunneling/eu-west-1
-iotsecuredtunneling.eu-west-2.amazonaws.com iotsecuredtunneling eu-west-2 aws botocore:iotsecuredtunneling/eu-west-2
-iotsecuredtunneling.eu-west-3.amazonaws.com iotsecuredtunneling eu-west-3 aws botocore:iotsecuredtunneling/eu-west-3
-iotsecuredtunneling.me-south-1.amazonaws.com iotsecuredtunneling me-south-1 aws botocore:iotsecuredtunneling/me-south-1
-iotsecuredtunneling.sa-east-1.amazonaws.com iotsecuredtunneling sa-east-1 aws botocore:iotsecuredtunneling/sa-east-1
-iotsecuredtunneling.us-east-1.amazonaws.com iotsecuredtunneling us-east-1 aws botocore:iotsecuredtunneling/us-east-1
-iotsecuredtunneling.us-east-2.amazonaws.com iotsecuredtunneling us-east-2 aws botocore:iotsecuredtunneling/us-east-2
-iotsecuredtunneling.us-gov-east-1.amazonaws.com iotsecuredtunneling us-gov-east-1 aws-us-gov botocore:iotsecuredtunneling/us-gov-east-1
-iotsecuredtunneling.us-gov-west-1.amazonaws.com iotsecuredtunneling us-gov-west-1 aws-us-gov botocore:iotsecuredtunneling/us-gov-west-1
-iotsecuredtunneling.us-west-1.amazonaws.com iotsecuredtunneling us-west-1 aws botocore:iotsecuredtunneling/us-west-1
-iotsecuredtunneling.us-west-2.amazonaws.com iotsecuredtunneling us-west-2 aws botocore:iotsecuredtunneling/us-west-2
+iotsecuredtunneling.ap-east-1.amazonaws.com IoTSecuredTunneling ap-east-1 aws botocore:iotsecuredtunneling/ap-east-1
+iotsecuredtunneling.ap-northeast-1.amazonaws.com IoTSecuredTunneling ap-northeast-1 aws botocore:iotsecuredtunneling/ap-northeast-1
+iotsecuredtunneling.ap-northeast-2.amazonaws.com IoTSecuredTunneling ap-northeast-2 aws botocore:iotsecuredtunneling/ap-northeast-2
+iotsecuredtunneling.ap-south-1.amazonaws.com IoTSecuredTunneling ap-south-1 aws botocore:iotsecuredtunneling/ap-south-1
+iotsecuredtunneling.ap-southeast-1.amazonaws.com IoTSecuredTunneling ap-southeast-1 aws botocore:iotsecuredtunneling/ap-southeast-1
+iotsecuredtunneling.ap-southeast-2.amazonaws.com IoTSecuredTunneling ap-southeast-2 aws botocore:iotsecuredtunneling/ap-southeast-2
+iotsecuredtunneling.ca-central-1.amazonaws.com IoTSecuredTunneling ca-central-1 aws botocore:iotsecuredtunneling/ca-central-1
+iotsecuredtunneling.cn-north-1.amazonaws.com.cn IoTSecuredTunneling cn-north-1 aws-cn botocore:iotsecuredtunneling/cn-north-1
+iotsecuredtunneling.cn-northwest-1.amazonaws.com.cn IoTSecuredTunneling cn-northwest-1 aws-cn botocore:iotsecuredtunneling/cn-northwest-1
+iotsecuredtunneling.eu-central-1.amazonaws.com IoTSecuredTunneling eu-central-1 aws botocore:iotsecuredtunneling/eu-central-1
+iotsecuredtunneling.eu-north-1.amazonaws.com IoTSecuredTunneling eu-north-1 aws botocore:iotsecuredtunneling/eu-north-1
+iotsecuredtunneling.eu-west-1.amazonaws.com IoTSecuredTunneling eu-west-1 aws botocore:iotsecuredtunneling/eu-west-1
+iotsecuredtunneling.eu-west-2.amazonaws.com IoTSecuredTunneling eu-west-2 aws botocore:iotsecuredtunneling/eu-west-2
+iotsecuredtunneling.eu-west-3.amazonaws.com IoTSecuredTunneling eu-west-3 aws botocore:iotsecuredtunneling/eu-west-3
+iotsecuredtunneling.me-south-1.amazonaws.com IoTSecuredTunneling me-south-1 aws botocore:iotsecuredtunneling/me-south-1
+iotsecuredtunneling.sa-east-1.amazonaws.com IoTSecuredTunneling sa-east-1 aws botocore:iotsecuredtunneling/sa-east-1
+iotsecuredtunneling.us-east-1.amazonaws.com IoTSecuredTunneling us-east-1 aws botocore:iotsecuredtunneling/us-east-1
+iotsecuredtunneling.us-east-2.amazonaws.com IoTSecuredTunneling us-east-2 aws botocore:iotsecuredtunneling/us-east-2
+iotsecuredtunneling.us-gov-east-1.amazonaws.com IoTSecuredTunneling us-gov-east-1 aws-us-gov botocore:iotsecuredtunneling/us-gov-east-1
+iotsecuredtunneling.us-gov-west-1.amazonaws.com IoTSecuredTunneling us-gov-west-1 aws-us-gov botocore:iotsecuredtunneling/us-gov-west-1
+iotsecuredtunneling.us-west-1.amazonaws.com IoTSecuredTunneling us-west-1 aws botocore:iotsecuredtunneling/us-west-1
+iotsecuredtunneling.us-west-2.amazonaws.com IoTSecuredTunneling us-west-2 aws botocore:iotsecuredtunneling/us-west-2
 iotsitewise-fips.ca-central-1.amazonaws.com iotsitewise ca-central-1 aws botocore:iotsitewise/ca-central-1+fips
 iotsitewise-fips.us-east-1.amazonaws.com iotsitewise us-east-1 aws botocore:iotsitewise/us-east-1+fips
 iotsitewise-fips.us-east-2.amazonaws.com iotsitewise us-east-2 aws botocore:iotsitewise/us-east-2+fips
@@ -6284,7 +6284,6 @@ lightsail.sa-east-1.amazonaws.com lightsail sa-east-1 aws botocore:lightsail/sa-
 lightsail.us-east-1.amazonaws.com lightsail us-east-1 aws botocore:lightsail/us-east-1
 lightsail.us-east-2.amazonaws.com lightsail us-east-2 aws botocore:lightsail/us-east-2
 lightsail.us-west-2.amazonaws.com lightsail us-west-2 aws botocore:lightsail/us-west-2
-localhost:8000 dynamodb us-east-1 aws botocore:dynamodb/local
 logs-fips.ca-central-1.amazonaws.com logs ca-central-1 aws botocore:logs/ca-central-1+fips
 logs-fips.ca-west-1.amazonaws.com logs ca-west-1 aws botocore:logs/ca-west-1+fips
 logs-fips.us-east-1.amazonaws.com logs us-east-1 aws botocore:logs/us-east-1+fips
@@ -7849,51 +7848,51 @@ rds-fips.us-east-2.amazonaws.com rds us-east-2 aws botocore:rds/us-east-2+fips
 rds-fips.us-west-1.amazonaws.com rds us-west-1 aws botocore:rds/us-west-1+fips
 rds-fips.us-west-2.amazonaws.com rds us-west-2 aws botocore:rds/us-west-2+fips
 rds.af-south-1.amazonaws.com rds af-south-1 aws botocore:rds/af-south-1
-rds.ap-east-1.amazonaws.com neptune ap-east-1 aws botocore:neptune/ap-east-1
+rds.ap-east-1.amazonaws.com rds ap-east-1 aws botocore:rds/ap-east-1
 rds.ap-east-2.amazonaws.com rds ap-east-2 aws botocore:rds/ap-east-2
-rds.ap-northeast-1.amazonaws.com docdb ap-northeast-1 aws botocore:docdb/ap-northeast-1
-rds.ap-northeast-2.amazonaws.com docdb ap-northeast-2 aws botocore:docdb/ap-northeast-2
+rds.ap-northeast-1.amazonaws.com rds ap-northeast-1 aws botocore:rds/ap-northeast-1
+rds.ap-northeast-2.amazonaws.com rds ap-northeast-2 aws botocore:rds/ap-northeast-2
 rds.ap-northeast-3.amazonaws.com rds ap-northeast-3 aws botocore:rds/ap-northeast-3
-rds.ap-south-1.amazonaws.com docdb ap-south-1 aws botocore:docdb/ap-south-1
+rds.ap-south-1.amazonaws.com rds ap-south-1 aws botocore:rds/ap-south-1
 rds.ap-south-2.amazonaws.com rds ap-south-2 aws botocore:rds/ap-south-2
-rds.ap-southeast-1.amazonaws.com docdb ap-southeast-1 aws botocore:docdb/ap-southeast-1
-rds.ap-southeast-2.amazonaws.com docdb ap-southeast-2 aws botocore:docdb/ap-southeast-2
+rds.ap-southeast-1.amazonaws.com rds ap-southeast-1 aws botocore:rds/ap-southeast-1
+rds.ap-southeast-2.amazonaws.com rds ap-southeast-2 aws botocore:rds/ap-southeast-2
 rds.ap-southeast-3.amazonaws.com rds ap-southeast-3 aws botocore:rds/ap-southeast-3
 rds.ap-southeast-4.amazonaws.com rds ap-southeast-4 aws botocore:rds/ap-southeast-4
 rds.ap-southeast-5.amazonaws.com rds ap-southeast-5 aws botocore:rds/ap-southeast-5
 rds.ap-southeast-6.amazonaws.com rds ap-southeast-6 aws botocore:rds/ap-southeast-6
 rds.ap-southeast-7.amazonaws.com rds ap-southeast-7 aws botocore:rds/ap-southeast-7
-rds.ca-central-1.amazonaws.com docdb ca-central-1 aws botocore:docdb/ca-central-1
+rds.ca-central-1.amazonaws.com rds ca-central-1 aws botocore:rds/ca-central-1
 rds.ca-west-1.amazonaws.com rds ca-west-1 aws botocore:rds/ca-west-1
-rds.cn-north-1.amazonaws.com.cn neptune cn-north-1 aws-cn botocore:neptune/cn-north-1
-rds.cn-northwest-1.amazonaws.com.cn docdb cn-northwest-1 aws-cn botocore:docdb/cn-northwest-1
-rds.eu-central-1.amazonaws.com docdb eu-central-1 aws botocore:docdb/eu-central-1
+rds.cn-north-1.amazonaws.com.cn rds cn-north-1 aws-cn botocore:rds/cn-north-1
+rds.cn-northwest-1.amazonaws.com.cn rds cn-northwest-1 aws-cn botocore:rds/cn-northwest-1
+rds.eu-central-1.amazonaws.com rds eu-central-1 aws botocore:rds/eu-central-1
 rds.eu-central-2.amazonaws.com rds eu-central-2 aws botocore:rds/eu-central-2
 rds.eu-isoe-west-1.cloud.adc-e.uk rds eu-isoe-west-1 aws-iso-e botocore:rds/eu-isoe-west-1
-rds.eu-north-1.amazonaws.com neptune eu-north-1 aws botocore:neptune/eu-north-1
+rds.eu-north-1.amazonaws.com rds eu-north-1 aws botocore:rds/eu-north-1
 rds.eu-south-1.amazonaws.com rds eu-south-1 aws botocore:rds/eu-south-1
 rds.eu-south-2.amazonaws.com rds eu-south-2 aws botocore:rds/eu-south-2
-rds.eu-west-1.amazonaws.com docdb eu-west-1 aws botocore:docdb/eu-west-1
-rds.eu-west-2.amazonaws.com docdb eu-west-2 aws botocore:docdb/eu-west-2
-rds.eu-west-3.amazonaws.com docdb eu-west-3 aws botocore:docdb/eu-west-3
+rds.eu-west-1.amazonaws.com rds eu-west-1 aws botocore:rds/eu-west-1
+rds.eu-west-2.amazonaws.com rds eu-west-2 aws botocore:rds/eu-west-2
+rds.eu-west-3.amazonaws.com rds eu-west-3 aws botocore:rds/eu-west-3
 rds.eusc-de-east-1.amazonaws.eu rds eusc-de-east-1 aws-eusc botocore:rds/eusc-de-east-1
 rds.il-central-1.amazonaws.com rds il-central-1 aws botocore:rds/il-central-1
 rds.me-central-1.amazonaws.com rds me-central-1 aws botocore:rds/me-central-1
-rds.me-south-1.amazonaws.com neptune me-south-1 aws botocore:neptune/me-south-1
+rds.me-south-1.amazonaws.com rds me-south-1 aws botocore:rds/me-south-1
 rds.mx-central-1.amazonaws.com rds mx-central-1 aws botocore:rds/mx-central-1
-rds.sa-east-1.amazonaws.com docdb sa-east-1 aws botocore:docdb/sa-east-1
-rds.us-east-1.amazonaws.com docdb us-east-1 aws botocore:docdb/us-east-1
-rds.us-east-2.amazonaws.com docdb us-east-2 aws botocore:docdb/us-east-2
-rds.us-gov-east-1.amazonaws.com neptune us-gov-east-1 aws-us-gov botocore:neptune/us-gov-east-1
-rds.us-gov-west-1.amazonaws.com docdb us-gov-west-1 aws-us-gov botocore:docdb/us-gov-west-1
+rds.sa-east-1.amazonaws.com rds sa-east-1 aws botocore:rds/sa-east-1
+rds.us-east-1.amazonaws.com rds us-east-1 aws botocore:rds/us-east-1
+rds.us-east-2.amazonaws.com rds us-east-2 aws botocore:rds/us-east-2
+rds.us-gov-east-1.amazonaws.com rds us-gov-east-1 aws-us-gov botocore:rds/us-gov-east-1
+rds.us-gov-west-1.amazonaws.com rds us-gov-west-1 aws-us-gov botocore:rds/us-gov-west-1
 rds.us-iso-east-1.c2s.ic.gov rds us-iso-east-1 aws-iso botocore:rds/us-iso-east-1
 rds.us-iso-west-1.c2s.ic.gov rds us-iso-west-1 aws-iso botocore:rds/us-iso-west-1
 rds.us-isob-east-1.sc2s.sgov.gov rds us-isob-east-1 aws-iso-b botocore:rds/us-isob-east-1
 rds.us-isob-west-1.sc2s.sgov.gov rds us-isob-west-1 aws-iso-b botocore:rds/us-isob-west-1
 rds.us-isof-east-1.csp.hci.ic.gov rds us-isof-east-1 aws-iso-f botocore:rds/us-isof-east-1
 rds.us-isof-south-1.csp.hci.ic.gov rds us-isof-south-1 aws-iso-f botocore:rds/us-isof-south-1
-rds.us-west-1.amazonaws.com neptune us-west-1 aws botocore:neptune/us-west-1
-rds.us-west-2.amazonaws.com docdb us-west-2 aws botocore:docdb/us-west-2
+rds.us-west-1.amazonaws.com rds us-west-1 aws botocore:rds/us-west-1
+rds.us-west-2.amazonaws.com rds us-west-2 aws botocore:rds/us-west-2
 redshift-fips.ca-central-1.amazonaws.com redshift ca-central-1 aws botocore:redshift/ca-central-1+fips
 redshift-fips.ca-west-1.amazonaws.com redshift ca-west-1 aws botocore:redshift/ca-west-1+fips
 redshift-fips.us-east-1.amazonaws.com redshift us-east-1 aws botocore:redshift/us-east-1+fips
@@ -10520,61 +10519,61 @@ transcribe.us-west-1.amazonaws.com transcribe us-west-1 aws botocore:transcribe/
 transcribe.us-west-1.api.aws transcribe us-west-1 aws botocore:transcribe/us-west-1+dualstack
 transcribe.us-west-2.amazonaws.com transcribe us-west-2 aws botocore:transcribe/us-west-2
 transcribe.us-west-2.api.aws transcribe us-west-2 aws botocore:transcribe/us-west-2+dualstack
-transcribestreaming-fips.ca-central-1.amazonaws.com transcribestreaming ca-central-1 aws botocore:transcribestreaming/ca-central-1+fips
-transcribestreaming-fips.ca-central-1.api.aws transcribestreaming ca-central-1 aws botocore:transcribestreaming/ca-central-1+dualstack+fips
-transcribestreaming-fips.us-east-1.amazonaws.com transcribestreaming us-east-1 aws botocore:transcribestreaming/us-east-1+fips
-transcribestreaming-fips.us-east-1.api.aws transcribestreaming us-east-1 aws botocore:transcribestreaming/us-east-1+dualstack+fips
-transcribestreaming-fips.us-east-2.amazonaws.com transcribestreaming us-east-2 aws botocore:transcribestreaming/us-east-2+fips
-transcribestreaming-fips.us-east-2.api.aws transcribestreaming us-east-2 aws botocore:transcribestreaming/us-east-2+dualstack+fips
-transcribestreaming-fips.us-gov-east-1.amazonaws.com transcribestreaming us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1+fips
-transcribestreaming-fips.us-gov-east-1.api.aws transcribestreaming us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1+dualstack+fips
-transcribestreaming-fips.us-gov-west-1.amazonaws.com transcribestreaming us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1+fips
-transcribestreaming-fips.us-gov-west-1.api.aws transcribestreaming us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1+dualstack+fips
-transcribestreaming-fips.us-west-2.amazonaws.com transcribestreaming us-west-2 aws botocore:transcribestreaming/us-west-2+fips
-transcribestreaming-fips.us-west-2.api.aws transcribestreaming us-west-2 aws botocore:transcribestreaming/us-west-2+dualstack+fips
-transcribestreaming.af-south-1.amazonaws.com transcribestreaming af-south-1 aws botocore:transcribestreaming/af-south-1
-transcribestreaming.af-south-1.api.aws transcribestreaming af-south-1 aws botocore:transcribestreaming/af-south-1+dualstack
-transcribestreaming.ap-northeast-1.amazonaws.com transcribestreaming ap-northeast-1 aws botocore:transcribestreaming/ap-northeast-1
-transcribestreaming.ap-northeast-1.api.aws transcribestreaming ap-northeast-1 aws botocore:transcribestreaming/ap-northeast-1+dualstack
-transcribestreaming.ap-northeast-2.amazonaws.com transcribestreaming ap-northeast-2 aws botocore:transcribestreaming/ap-northeast-2
-transcribestreaming.ap-northeast-2.api.aws transcribestreaming ap-northeast-2 aws botocore:transcribestreaming/ap-northeast-2+dualstack
-transcribestreaming.ap-south-1.amazonaws.com transcribestreaming ap-south-1 aws botocore:transcribestreaming/ap-south-1
-transcribestreaming.ap-south-1.api.aws transcribestreaming ap-south-1 aws botocore:transcribestreaming/ap-south-1+dualstack
-transcribestreaming.ap-southeast-1.amazonaws.com transcribestreaming ap-southeast-1 aws botocore:transcribestreaming/ap-southeast-1
-transcribestreaming.ap-southeast-1.api.aws transcribestreaming ap-southeast-1 aws botocore:transcribestreaming/ap-southeast-1+dualstack
-transcribestreaming.ap-southeast-2.amazonaws.com transcribestreaming ap-southeast-2 aws botocore:transcribestreaming/ap-southeast-2
-transcribestreaming.ap-southeast-2.api.aws transcribestreaming ap-southeast-2 aws botocore:transcribestreaming/ap-southeast-2+dualstack
-transcribestreaming.ap-southeast-5.amazonaws.com transcribestreaming ap-southeast-5 aws botocore:transcribestreaming/ap-southeast-5
-transcribestreaming.ap-southeast-7.amazonaws.com transcribestreaming ap-southeast-7 aws botocore:transcribestreaming/ap-southeast-7
-transcribestreaming.ca-central-1.amazonaws.com transcribestreaming ca-central-1 aws botocore:transcribestreaming/ca-central-1
-transcribestreaming.ca-central-1.api.aws transcribestreaming ca-central-1 aws botocore:transcribestreaming/ca-central-1+dualstack
-transcribestreaming.cn-north-1.amazonaws.com.cn transcribestreaming cn-north-1 aws-cn botocore:transcribestreaming/cn-north-1
-transcribestreaming.cn-north-1.api.amazonwebservices.com.cn transcribestreaming cn-north-1 aws-cn botocore:transcribestreaming/cn-north-1+dualstack
-transcribestreaming.cn-northwest-1.amazonaws.com.cn transcribestreaming cn-northwest-1 aws-cn botocore:transcribestreaming/cn-northwest-1
-transcribestreaming.cn-northwest-1.api.amazonwebservices.com.cn transcribestreaming cn-northwest-1 aws-cn botocore:transcribestreaming/cn-northwest-1+dualstack
-transcribestreaming.eu-central-1.amazonaws.com transcribestreaming eu-central-1 aws botocore:transcribestreaming/eu-central-1
-transcribestreaming.eu-central-1.api.aws transcribestreaming eu-central-1 aws botocore:transcribestreaming/eu-central-1+dualstack
-transcribestreaming.eu-central-2.amazonaws.com transcribestreaming eu-central-2 aws botocore:transcribestreaming/eu-central-2
-transcribestreaming.eu-west-1.amazonaws.com transcribestreaming eu-west-1 aws botocore:transcribestreaming/eu-west-1
-transcribestreaming.eu-west-1.api.aws transcribestreaming eu-west-1 aws botocore:transcribestreaming/eu-west-1+dualstack
-transcribestreaming.eu-west-2.amazonaws.com transcribestreaming eu-west-2 aws botocore:transcribestreaming/eu-west-2
-transcribestreaming.eu-west-2.api.aws transcribestreaming eu-west-2 aws botocore:transcribestreaming/eu-west-2+dualstack
-transcribestreaming.mx-central-1.amazonaws.com transcribestreaming mx-central-1 aws botocore:transcribestreaming/mx-central-1
-transcribestreaming.sa-east-1.amazonaws.com transcribestreaming sa-east-1 aws botocore:transcribestreaming/sa-east-1
-transcribestreaming.sa-east-1.api.aws transcribestreaming sa-east-1 aws botocore:transcribestreaming/sa-east-1+dualstack
-transcribestreaming.us-east-1.amazonaws.com transcribestreaming us-east-1 aws botocore:transcribestreaming/us-east-1
-transcribestreaming.us-east-1.api.aws transcribestreaming us-east-1 aws botocore:transcribestreaming/us-east-1+dualstack
-transcribestreaming.us-east-2.amazonaws.com transcribestreaming us-east-2 aws botocore:transcribestreaming/us-east-2
-transcribestreaming.us-east-2.api.aws transcribestreaming us-east-2 aws botocore:transcribestreaming/us-east-2+dualstack
-transcribestreaming.us-gov-east-1.amazonaws.com transcribestreaming us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1
-transcribestreaming.us-gov-east-1.api.aws transcribestreaming us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1+dualstack
-transcribestreaming.us-gov-west-1.amazonaws.com transcribestreaming us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1
-transcribestreaming.us-gov-west-1.api.aws transcribestreaming us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1+dualstack
-transcribestreaming.us-iso-east-1.c2s.ic.gov transcribestreaming us-iso-east-1 aws-iso botocore:transcribestreaming/us-iso-east-1
-transcribestreaming.us-isof-east-1.csp.hci.ic.gov transcribestreaming us-isof-east-1 aws-iso-f botocore:transcribestreaming/us-isof-east-1
-transcribestreaming.us-isof-south-1.csp.hci.ic.gov transcribestreaming us-isof-south-1 aws-iso-f botocore:transcribestreaming/us-isof-south-1
-transcribestreaming.us-west-2.amazonaws.com transcribestreaming us-west-2 aws botocore:transcribestreaming/us-west-2
-transcribestreaming.us-west-2.api.aws transcribestreaming us-west-2 aws botocore:transcribestreaming/us-west-2+dualstack
+transcribestreaming-fips.ca-central-1.amazonaws.com transcribe ca-central-1 aws botocore:transcribestreaming/ca-central-1+fips
+transcribestreaming-fips.ca-central-1.api.aws transcribe ca-central-1 aws botocore:transcribestreaming/ca-central-1+dualstack+fips
+transcribestreaming-fips.us-east-1.amazonaws.com transcribe us-east-1 aws botocore:transcribestreaming/us-east-1+fips
+transcribestreaming-fips.us-east-1.api.aws transcribe us-east-1 aws botocore:transcribestreaming/us-east-1+dualstack+fips
+transcribestreaming-fips.us-east-2.amazonaws.com transcribe us-east-2 aws botocore:transcribestreaming/us-east-2+fips
+transcribestreaming-fips.us-east-2.api.aws transcribe us-east-2 aws botocore:transcribestreaming/us-east-2+dualstack+fips
+transcribestreaming-fips.us-gov-east-1.amazonaws.com transcribe us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1+fips
+transcribestreaming-fips.us-gov-east-1.api.aws transcribe us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1+dualstack+fips
+transcribestreaming-fips.us-gov-west-1.amazonaws.com transcribe us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1+fips
+transcribestreaming-fips.us-gov-west-1.api.aws transcribe us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1+dualstack+fips
+transcribestreaming-fips.us-west-2.amazonaws.com transcribe us-west-2 aws botocore:transcribestreaming/us-west-2+fips
+transcribestreaming-fips.us-west-2.api.aws transcribe us-west-2 aws botocore:transcribestreaming/us-west-2+dualstack+fips
+transcribestreaming.af-south-1.amazonaws.com transcribe af-south-1 aws botocore:transcribestreaming/af-south-1
+transcribestreaming.af-south-1.api.aws transcribe af-south-1 aws botocore:transcribestreaming/af-south-1+dualstack
+transcribestreaming.ap-northeast-1.amazonaws.com transcribe ap-northeast-1 aws botocore:transcribestreaming/ap-northeast-1
+transcribestreaming.ap-northeast-1.api.aws transcribe ap-northeast-1 aws botocore:transcribestreaming/ap-northeast-1+dualstack
+transcribestreaming.ap-northeast-2.amazonaws.com transcribe ap-northeast-2 aws botocore:transcribestreaming/ap-northeast-2
+transcribestreaming.ap-northeast-2.api.aws transcribe ap-northeast-2 aws botocore:transcribestreaming/ap-northeast-2+dualstack
+transcribestreaming.ap-south-1.amazonaws.com transcribe ap-south-1 aws botocore:transcribestreaming/ap-south-1
+transcribestreaming.ap-south-1.api.aws transcribe ap-south-1 aws botocore:transcribestreaming/ap-south-1+dualstack
+transcribestreaming.ap-southeast-1.amazonaws.com transcribe ap-southeast-1 aws botocore:transcribestreaming/ap-southeast-1
+transcribestreaming.ap-southeast-1.api.aws transcribe ap-southeast-1 aws botocore:transcribestreaming/ap-southeast-1+dualstack
+transcribestreaming.ap-southeast-2.amazonaws.com transcribe ap-southeast-2 aws botocore:transcribestreaming/ap-southeast-2
+transcribestreaming.ap-southeast-2.api.aws transcribe ap-southeast-2 aws botocore:transcribestreaming/ap-southeast-2+dualstack
+transcribestreaming.ap-southeast-5.amazonaws.com transcribe ap-southeast-5 aws botocore:transcribestreaming/ap-southeast-5
+transcribestreaming.ap-southeast-7.amazonaws.com transcribe ap-southeast-7 aws botocore:transcribestreaming/ap-southeast-7
+transcribestreaming.ca-central-1.amazonaws.com transcribe ca-central-1 aws botocore:transcribestreaming/ca-central-1
+transcribestreaming.ca-central-1.api.aws transcribe ca-central-1 aws botocore:transcribestreaming/ca-central-1+dualstack
+transcribestreaming.cn-north-1.amazonaws.com.cn transcribe cn-north-1 aws-cn botocore:transcribestreaming/cn-north-1
+transcribestreaming.cn-north-1.api.amazonwebservices.com.cn transcribe cn-north-1 aws-cn botocore:transcribestreaming/cn-north-1+dualstack
+transcribestreaming.cn-northwest-1.amazonaws.com.cn transcribe cn-northwest-1 aws-cn botocore:transcribestreaming/cn-northwest-1
+transcribestreaming.cn-northwest-1.api.amazonwebservices.com.cn transcribe cn-northwest-1 aws-cn botocore:transcribestreaming/cn-northwest-1+dualstack
+transcribestreaming.eu-central-1.amazonaws.com transcribe eu-central-1 aws botocore:transcribestreaming/eu-central-1
+transcribestreaming.eu-central-1.api.aws transcribe eu-central-1 aws botocore:transcribestreaming/eu-central-1+dualstack
+transcribestreaming.eu-central-2.amazonaws.com transcribe eu-central-2 aws botocore:transcribestreaming/eu-central-2
+transcribestreaming.eu-west-1.amazonaws.com transcribe eu-west-1 aws botocore:transcribestreaming/eu-west-1
+transcribestreaming.eu-west-1.api.aws transcribe eu-west-1 aws botocore:transcribestreaming/eu-west-1+dualstack
+transcribestreaming.eu-west-2.amazonaws.com transcribe eu-west-2 aws botocore:transcribestreaming/eu-west-2
+transcribestreaming.eu-west-2.api.aws transcribe eu-west-2 aws botocore:transcribestreaming/eu-west-2+dualstack
+transcribestreaming.mx-central-1.amazonaws.com transcribe mx-central-1 aws botocore:transcribestreaming/mx-central-1
+transcribestreaming.sa-east-1.amazonaws.com transcribe sa-east-1 aws botocore:transcribestreaming/sa-east-1
+transcribestreaming.sa-east-1.api.aws transcribe sa-east-1 aws botocore:transcribestreaming/sa-east-1+dualstack
+transcribestreaming.us-east-1.amazonaws.com transcribe us-east-1 aws botocore:transcribestreaming/us-east-1
+transcribestreaming.us-east-1.api.aws transcribe us-east-1 aws botocore:transcribestreaming/us-east-1+dualstack
+transcribestreaming.us-east-2.amazonaws.com transcribe us-east-2 aws botocore:transcribestreaming/us-east-2
+transcribestreaming.us-east-2.api.aws transcribe us-east-2 aws botocore:transcribestreaming/us-east-2+dualstack
+transcribestreaming.us-gov-east-1.amazonaws.com transcribe us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1
+transcribestreaming.us-gov-east-1.api.aws transcribe us-gov-east-1 aws-us-gov botocore:transcribestreaming/us-gov-east-1+dualstack
+transcribestreaming.us-gov-west-1.amazonaws.com transcribe us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1
+transcribestreaming.us-gov-west-1.api.aws transcribe us-gov-west-1 aws-us-gov botocore:transcribestreaming/us-gov-west-1+dualstack
+transcribestreaming.us-iso-east-1.c2s.ic.gov transcribe us-iso-east-1 aws-iso botocore:transcribestreaming/us-iso-east-1
+transcribestreaming.us-isof-east-1.csp.hci.ic.gov transcribe us-isof-east-1 aws-iso-f botocore:transcribestreaming/us-isof-east-1
+transcribestreaming.us-isof-south-1.csp.hci.ic.gov transcribe us-isof-south-1 aws-iso-f botocore:transcribestreaming/us-isof-south-1
+transcribestreaming.us-west-2.amazonaws.com transcribe us-west-2 aws botocore:transcribestreaming/us-west-2
+transcribestreaming.us-west-2.api.aws transcribe us-west-2 aws botocore:transcribestreaming/us-west-2+dualstack
 transfer-fips.ca-central-1.amazonaws.com transfer ca-central-1 aws botocore:transfer/ca-central-1+fips
 transfer-fips.ca-west-1.amazonaws.com transfer ca-west-1 aws botocore:transfer/ca-west-1+fips
 transfer-fips.us-east-1.amazonaws.com transfer us-east-1 aws botocore:transfer/us-east-1+fips

@@ -133,6 +133,7 @@ func Generate(dataDir string) ([]byte, error) {
 	// prefixes no model names (data.iot -> iotdata), then identity for every
 	// other prefix endpoints.json lists.
 	prefixes := map[string]string{}
+	models := map[string]bool{}
 	for _, s := range names.Services {
 		if s.EndpointPrefix == "" || s.SigningName == "" {
 			continue
@@ -141,6 +142,12 @@ func Generate(dataDir string) ([]byte, error) {
 			return nil, fmt.Errorf("signing-names.json: prefix %s has signing names %s and %s", s.EndpointPrefix, old, s.SigningName)
 		}
 		prefixes[s.EndpointPrefix] = s.SigningName
+		models[s.EndpointPrefix] = true
+	}
+	for _, k := range sortedKeys(extraSigningNames) {
+		if _, ok := prefixes[k]; !ok {
+			prefixes[k] = extraSigningNames[k]
+		}
 	}
 	for _, p := range eps.Partitions {
 		for _, svc := range sortedKeys(p.Services) {
@@ -155,15 +162,15 @@ func Generate(dataDir string) ([]byte, error) {
 		}
 	}
 	b.WriteString("// signingNames maps every endpoint prefix the data knows to its signing name\n")
-	b.WriteString("// (signing-names.json, else the service's credentialScope in endpoints.json,\n")
-	b.WriteString("// else the prefix itself).\n")
+	b.WriteString("// (signing-names.json, else tablegen's extraSigningNames, else the service's\n")
+	b.WriteString("// credentialScope in endpoints.json, else the prefix itself).\n")
 	b.WriteString("var signingNames = map[string]string{\n")
 	for _, k := range sortedKeys(prefixes) {
 		fmt.Fprintf(&b, "\t%q: %q,\n", k, prefixes[k])
 	}
 	b.WriteString("}\n\n")
 
-	hosts, err := hostRows(eps, parts, prefixes)
+	hosts, err := hostRows(eps, parts, prefixes, models)
 	if err != nil {
 		return nil, err
 	}
@@ -183,10 +190,32 @@ func Generate(dataDir string) ([]byte, error) {
 	return out, nil
 }
 
+// extraSigningNames names the signing name of endpoints.json services that
+// botocore has no service model for, so signing-names.json cannot say.
+var extraSigningNames = map[string]string{
+	// Amazon Transcribe streaming signs as transcribe
+	// (https://docs.aws.amazon.com/transcribe/latest/dg/websocket.html).
+	"transcribestreaming": "transcribe",
+	// endpoints.json's alias of the api.tunneling.iot prefix.
+	"iotsecuredtunneling": "IoTSecuredTunneling",
+}
+
 type row struct {
 	host, signingName, region, partition, rule string
 	deprecated                                 bool
-	order                                      int
+	// ownPrefix: the host starts with the service's own name. docdb and
+	// neptune list rds.<region> hosts, which belong to rds.
+	ownPrefix bool
+}
+
+// better reports whether r should replace old for the same host: a current
+// endpoint over a deprecated one, then the service the host is named after,
+// else the first seen (file order, then sorted keys).
+func (r row) better(old row) bool {
+	if r.deprecated != old.deprecated {
+		return !r.deprecated
+	}
+	return r.ownPrefix && !old.ownPrefix
 }
 
 var templateKeys = strings.NewReplacer("{service}", "\x00s", "{region}", "\x00r", "{dnsSuffix}", "\x00d")
@@ -197,13 +226,14 @@ var templateKeys = strings.NewReplacer("{service}", "\x00s", "{region}", "\x00r"
 // variant's hostname and dnsSuffix come from the endpoint's variant with the
 // same tags, else the service's, else the partition's; credentialScope comes
 // from the endpoint, else the service defaults.
-func hostRows(eps endpointsDoc, parts partitionsDoc, prefixes map[string]string) ([]row, error) {
+func hostRows(eps endpointsDoc, parts partitionsDoc, prefixes map[string]string, models map[string]bool) ([]row, error) {
 	implicit := map[string]string{}
+	partitionSuffixes := map[string][]string{}
 	for _, p := range parts.Partitions {
 		implicit[p.ID] = p.Outputs.ImplicitGlobalRegion
+		partitionSuffixes[p.ID] = []string{p.Outputs.DNSSuffix, p.Outputs.DualStackDNSSuffix}
 	}
 	byHost := map[string]row{}
-	order := 0
 	for _, p := range eps.Partitions {
 		re, err := regexp.Compile(p.RegionRegex)
 		if err != nil {
@@ -217,14 +247,13 @@ func hostRows(eps endpointsDoc, parts partitionsDoc, prefixes map[string]string)
 			svc := p.Services[svcName]
 			for _, key := range sortedKeys(svc.Endpoints) {
 				ep := svc.Endpoints[key]
-				signing, region := "", ""
+				scopeService, region := "", ""
 				for _, cs := range []*credentialScope{ep.CredentialScope, svc.Defaults.CredentialScope} {
 					if cs != nil {
-						signing = firstNonEmpty(signing, cs.Service)
+						scopeService = firstNonEmpty(scopeService, cs.Service)
 						region = firstNonEmpty(region, cs.Region)
 					}
 				}
-				signing = firstNonEmpty(signing, prefixes[svcName])
 				region = firstNonEmpty(region, regionFromKey(key, isRegion, implicit[p.Partition]))
 				forms := []struct {
 					tags      []string
@@ -252,6 +281,12 @@ func hostRows(eps endpointsDoc, parts partitionsDoc, prefixes map[string]string)
 						continue
 					}
 					host := strings.ToLower(expand(f.hostname, svcName, key, f.dnsSuffix))
+					// Only hosts under the partition's own DNS suffixes:
+					// dynamodb's "local" endpoint is localhost:8000.
+					if !underAny(host, append(partitionSuffixes[p.Partition], p.DNSSuffix)) {
+						continue
+					}
+					signing := signingName(svcName, host, scopeService, prefixes, models)
 					rule := "botocore:" + svcName + "/" + key
 					tags := slices.Clone(f.tags)
 					sort.Strings(tags)
@@ -259,17 +294,15 @@ func hostRows(eps endpointsDoc, parts partitionsDoc, prefixes map[string]string)
 						rule += "+" + t
 					}
 					r := row{host: host, signingName: signing, region: region, partition: p.Partition,
-						rule: rule, deprecated: ep.Deprecated, order: order}
-					order++
+						rule: rule, deprecated: ep.Deprecated,
+						ownPrefix: strings.HasPrefix(host, svcName+".") || strings.HasPrefix(host, svcName+"-")}
 					if strings.ContainsAny(host, " \t\n`{}") {
 						return nil, fmt.Errorf("%s %s/%s: unusable host %q", p.Partition, svcName, key, host)
 					}
-					old, seen := byHost[host]
 					// Several keys may name one host (us-east-1 with the fips
-					// tag and the deprecated fips-us-east-1 key): a current
-					// endpoint wins over a deprecated one, then the first in
-					// file-and-sorted-key order.
-					if !seen || (old.deprecated && !r.deprecated) {
+					// tag and the deprecated fips-us-east-1 key; rds, docdb
+					// and neptune all list rds.<region>).
+					if old, seen := byHost[host]; !seen || r.better(old) {
 						byHost[host] = r
 					}
 				}
@@ -281,6 +314,36 @@ func hostRows(eps endpointsDoc, parts partitionsDoc, prefixes map[string]string)
 		rows = append(rows, byHost[h])
 	}
 	return rows, nil
+}
+
+// signingName is the signing name of one host of service svc: the
+// credentialScope's service when endpoints.json sets one; else the service
+// model's signing name when svc is a model's endpoint prefix; else that of the
+// longest model prefix the host starts with (docdb lists rds.<region>, which
+// signs as rds); else the prefix table (extraSigningNames, identity).
+func signingName(svc, host, scopeService string, prefixes map[string]string, models map[string]bool) string {
+	if scopeService != "" {
+		return scopeService
+	}
+	if models[svc] {
+		return prefixes[svc]
+	}
+	labels := strings.Split(host, ".")
+	for k := len(labels) - 1; k > 0; k-- {
+		if p := strings.Join(labels[:k], "."); models[p] {
+			return prefixes[p]
+		}
+	}
+	return prefixes[svc]
+}
+
+func underAny(host string, suffixes []string) bool {
+	for _, s := range suffixes {
+		if s != "" && strings.HasSuffix(host, "."+s) {
+			return true
+		}
+	}
+	return false
 }
 
 // regionFromKey is the signing region of an endpoint without a credentialScope
