@@ -1,0 +1,87 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+)
+
+// Admin serves the admin listener: GET /healthz (the process is alive),
+// GET /readyz (it can sign: credentials retrieved and unexpired) and
+// GET /metrics. It lives on its own listener so that no proxied path is ever
+// shadowed. Safe for concurrent use; set its fields before serving.
+type Admin struct {
+	// Credentials is what /readyz checks.
+	Credentials creds.Source
+	// Metrics serves /metrics; nil answers 404 until telemetry fills it.
+	Metrics http.Handler
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+var _ http.Handler = (*Admin)(nil)
+
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	switch r.URL.Path {
+	case "/healthz":
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	case "/readyz":
+		a.ready(w, r)
+	case "/metrics":
+		if a.Metrics == nil {
+			http.Error(w, "metrics are not enabled", http.StatusNotFound)
+			return
+		}
+		a.Metrics.ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// ready answers 200 only when credentials can be retrieved now and have not
+// expired. The message names the source or the reason, never a key.
+func (a *Admin) ready(w http.ResponseWriter, r *http.Request) {
+	if a.Credentials == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "no credentials source"})
+		return
+	}
+	if rd, ok := a.Credentials.(interface{ Ready() bool }); ok && !rd.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "no unexpired credentials yet"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	c, err := a.Credentials.Retrieve(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		return
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	if c.Expired(now()) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "credentials from " + c.Source + " expired at " + c.Expires.UTC().Format(time.RFC3339)})
+		return
+	}
+	body := map[string]string{"status": "ready", "credentials_source": c.Source}
+	if c.CanExpire {
+		body["credentials_expire"] = c.Expires.UTC().Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

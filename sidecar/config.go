@@ -1,0 +1,484 @@
+package sidecar
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+)
+
+// EnvPrefix is prepended to every env tag of Config to make its variable name.
+const EnvPrefix = "SIGV4_"
+
+// Config is every option of the proxy. It is the one source of truth for the
+// command line: each field carries its environment variable (env, prefixed
+// with EnvPrefix), its flag (flag), its default (envDefault) and its help
+// text (help), and cmd/sigv4-sidecar registers flags from these tags. The
+// Helm chart's test reflects over the env tags, nested structs included, so
+// every option must live here.
+//
+// A Config is a plain value; Validate checks it and New compiles it.
+type Config struct {
+	Listen      string `env:"LISTEN" flag:"listen" envDefault:"127.0.0.1:8080" help:"address the proxy listens on (keep it on loopback in a sidecar)"`
+	AdminListen string `env:"ADMIN_LISTEN" flag:"admin-listen" envDefault:"127.0.0.1:8081" help:"address of the admin listener: /healthz, /readyz, /metrics"`
+
+	Upstream   string   `env:"UPSTREAM" flag:"upstream" help:"fixed mode: send every request to this URL (https, or http); a path in it is prefixed to the request path. Empty: host mode, the target is the request's Host"`
+	AllowHosts []string `env:"ALLOW_HOSTS" flag:"allow-hosts" help:"host mode: comma-separated glob patterns of the hosts that are signed and forwarded (default: every AWS partition's DNS suffix). An IP, a CIDR or a name without wildcard also allows loopback, link-local and private addresses, which are refused otherwise"`
+	Service    string   `env:"SERVICE" flag:"service" help:"signing name to use instead of the one derived from the host (e.g. s3, execute-api)"`
+	Region     string   `env:"REGION" flag:"region" help:"signing region to use instead of the one derived from the host"`
+	SignHost   string   `env:"SIGN_HOST" flag:"sign-host" help:"Host header to sign and send when the address dialled differs from it (an IP, a tunnel, a VPC endpoint name); also the TLS server name in fixed mode"`
+	ConnectTo  []string `env:"CONNECT_TO" flag:"connect-to" help:"HOST:PORT=ADDR:PORT, repeatable (comma-separated in the variable): dial ADDR:PORT for requests to HOST:PORT while signing for HOST. HOST may be a glob and PORT empty for any; ADDR:PORT may start with http:// to speak plain HTTP to it"`
+
+	UpstreamCAFile        string        `env:"UPSTREAM_CA_FILE" flag:"upstream-ca-file" help:"PEM file of extra CA certificates trusted for upstream TLS, besides the system pool"`
+	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"10s" help:"limit on connecting to an upstream, TLS handshake included (then 504)"`
+	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" flag:"response-header-timeout" envDefault:"0s" help:"limit on waiting for an upstream's response headers once the request is sent (then 504); 0: none, the client's own timeout applies"`
+	MaxIdleConnsPerHost   int           `env:"MAX_IDLE_CONNS_PER_HOST" flag:"max-idle-conns-per-host" envDefault:"64" help:"idle upstream connections kept per host for reuse"`
+
+	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https, aws-chunked for the S3 family over http, a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked)"`
+	BodyMemory      ByteSize `env:"BODY_MEMORY" flag:"body-memory" envDefault:"8MiB" help:"bytes of a body held in memory while it is hashed; beyond, it is spooled to a temporary file"`
+	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
+	SpoolDir        string   `env:"SPOOL_DIR" flag:"spool-dir" help:"directory of the temporary files bodies are spooled to (default: the system temporary directory)"`
+	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id and Expect"`
+	StripHeaders    []string `env:"STRIP_HEADERS" flag:"strip-headers" help:"comma-separated header names (globs allowed) removed from requests before signing"`
+
+	MaxHeaderBytes    ByteSize      `env:"MAX_HEADER_BYTES" flag:"max-header-bytes" envDefault:"64KiB" help:"largest request header block accepted (then 431)"`
+	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" flag:"read-header-timeout" envDefault:"10s" help:"time a client has to send its request headers"`
+	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" flag:"idle-timeout" envDefault:"90s" help:"how long an idle client connection is kept open"`
+	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
+
+	LogFormat string `env:"LOG_FORMAT" flag:"log-format" envDefault:"json" help:"log format: json or text"`
+	LogLevel  string `env:"LOG_LEVEL" flag:"log-level" envDefault:"info" help:"log level: debug, info, warn or error"`
+
+	creds.Config
+}
+
+// Payload modes.
+const (
+	PayloadAuto     = "auto"
+	PayloadSigned   = "signed"
+	PayloadUnsigned = "unsigned"
+	PayloadChunked  = "chunked"
+)
+
+// OptionError says which option has a bad value and why. Its message is the
+// one line a user sees when the start fails:
+// invalid --upstream "ftp://x": scheme must be http or https
+type OptionError struct {
+	// Flag is the option's flag name, without dashes.
+	Flag string
+	// Value is the rejected value as given.
+	Value string
+	// Problem says what is wrong, in words.
+	Problem string
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("invalid --%s %q: %s", e.Flag, e.Value, e.Problem)
+}
+
+// optionError builds an OptionError for the Config field named field, taking
+// the flag name from its tag so that messages never drift from the flags.
+func optionError(field, value, problem string) *OptionError {
+	return &OptionError{Flag: FlagName(field), Value: value, Problem: problem}
+}
+
+// FlagName returns the flag name of the Config field (nested structs
+// included) called field, or field itself when there is none.
+func FlagName(field string) string {
+	if f, ok := findField(reflect.TypeFor[Config](), field); ok {
+		if name := f.Tag.Get("flag"); name != "" {
+			return name
+		}
+	}
+	return field
+}
+
+func findField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Name == name && f.Tag.Get("flag") != "" {
+			return f, true
+		}
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("flag") == "" {
+			if nested, ok := findField(f.Type, name); ok {
+				return nested, true
+			}
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// ByteSize is a number of bytes written with an optional unit: 1048576,
+// 512KiB, 8MiB, 5GiB, 10MB (decimal units are powers of 1000).
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	factor int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40},
+	{"B", 1},
+}
+
+// UnmarshalText parses a size such as 8MiB.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	factor := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, factor = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.factor
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("not a size: write a whole number of bytes with an optional unit (512KiB, 8MiB, 1GiB)")
+	}
+	if n > 0 && factor > (1<<62)/n {
+		return fmt.Errorf("size too large")
+	}
+	*b = ByteSize(n * factor)
+	return nil
+}
+
+// String writes the size with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		factor int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && int64(b)%u.factor == 0 {
+			return strconv.FormatInt(int64(b)/u.factor, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// MarshalText writes the size as String does.
+func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// connectRule is one parsed --connect-to entry.
+type connectRule struct {
+	hostPattern string // glob over the lowercase host
+	port        string // "" matches every port
+	addr        string // host:port to dial
+	plainHTTP   bool   // speak http, not https, to addr
+}
+
+func (r connectRule) matches(host, port string) bool {
+	if r.port != "" && r.port != port {
+		return false
+	}
+	ok, _ := path.Match(r.hostPattern, host)
+	return ok
+}
+
+// compiled is a validated Config in the shape the proxy uses.
+type compiled struct {
+	cfg          Config
+	upstream     *url.URL // nil in host mode
+	allowGlobs   []string // host patterns with a wildcard
+	allowExact   map[string]bool
+	allowPrefix  []netip.Prefix // IPs and CIDRs allowed explicitly
+	connectTo    []connectRule
+	unsigned     []string // lowercase globs
+	strip        []string // lowercase globs
+	caPEM        []byte
+	fixedService string // fixed mode: resolved at start
+	fixedRegion  string
+}
+
+// Validate checks every option and returns an *OptionError naming the first
+// bad one.
+func (c Config) Validate() error {
+	_, err := c.compile()
+	return err
+}
+
+func (c Config) compile() (*compiled, error) {
+	out := &compiled{cfg: c, allowExact: map[string]bool{}}
+	for _, l := range []struct{ field, value string }{{"Listen", c.Listen}, {"AdminListen", c.AdminListen}} {
+		if _, _, err := net.SplitHostPort(l.value); err != nil {
+			return nil, optionError(l.field, l.value, "want host:port, such as 127.0.0.1:8080")
+		}
+	}
+	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
+		return nil, optionError("AdminListen", c.AdminListen, "must differ from --listen: admin paths never share the proxy's listener")
+	}
+	if c.Upstream != "" {
+		u, err := url.Parse(c.Upstream)
+		switch {
+		case err != nil:
+			return nil, optionError("Upstream", c.Upstream, "not a URL")
+		case u.Scheme != "http" && u.Scheme != "https":
+			return nil, optionError("Upstream", c.Upstream, "scheme must be http or https")
+		case u.Host == "" || u.Hostname() == "":
+			return nil, optionError("Upstream", c.Upstream, "needs a host")
+		case u.User != nil:
+			return nil, optionError("Upstream", c.Upstream, "must not carry user info: credentials come from the AWS chain")
+		case u.Fragment != "" || u.RawQuery != "":
+			return nil, optionError("Upstream", c.Upstream, "must not carry a query or fragment")
+		}
+		if u.Port() != "" {
+			if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+				return nil, optionError("Upstream", c.Upstream, "port must be 1-65535")
+			}
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+		out.upstream = u
+	}
+	if c.SignHost != "" {
+		if !validHostPort(c.SignHost) {
+			return nil, optionError("SignHost", c.SignHost, "not a host name (with an optional :port)")
+		}
+	}
+	for _, v := range []struct{ field, value string }{{"Service", c.Service}, {"Region", c.Region}} {
+		if v.value != "" && !validScopePart(v.value) {
+			return nil, optionError(v.field, v.value, "use lowercase letters, digits and dashes only")
+		}
+	}
+	allow := c.AllowHosts
+	if len(allow) == 0 {
+		allow = endpoint.DefaultAllowHosts()
+	}
+	for _, p := range allow {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if p == "" {
+			continue
+		}
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			out.allowPrefix = append(out.allowPrefix, pfx.Masked())
+			continue
+		}
+		if ip, err := netip.ParseAddr(strings.Trim(p, "[]")); err == nil {
+			out.allowPrefix = append(out.allowPrefix, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
+			continue
+		}
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, optionError("AllowHosts", p, "bad glob pattern")
+		}
+		if strings.ContainsAny(p, "*?[") {
+			out.allowGlobs = append(out.allowGlobs, p)
+		} else {
+			out.allowExact[p] = true
+		}
+	}
+	for _, ct := range c.ConnectTo {
+		rule, err := parseConnectTo(ct)
+		if err != nil {
+			return nil, optionError("ConnectTo", ct, err.Error())
+		}
+		out.connectTo = append(out.connectTo, rule)
+	}
+	if c.UpstreamCAFile != "" {
+		pem, err := os.ReadFile(c.UpstreamCAFile)
+		if err != nil {
+			return nil, optionError("UpstreamCAFile", c.UpstreamCAFile, "cannot read: "+errorsReason(err))
+		}
+		if !strings.Contains(string(pem), "-----BEGIN CERTIFICATE-----") {
+			return nil, optionError("UpstreamCAFile", c.UpstreamCAFile, "holds no PEM certificate")
+		}
+		out.caPEM = pem
+	}
+	switch c.Payload {
+	case PayloadAuto, PayloadSigned, PayloadUnsigned, PayloadChunked:
+	default:
+		return nil, optionError("Payload", c.Payload, "must be auto, signed, unsigned or chunked")
+	}
+	if c.BodyMemory < 0 {
+		return nil, optionError("BodyMemory", c.BodyMemory.String(), "must not be negative")
+	}
+	if c.MaxBody <= 0 {
+		return nil, optionError("MaxBody", c.MaxBody.String(), "must be positive")
+	}
+	if c.MaxHeaderBytes < 1024 {
+		return nil, optionError("MaxHeaderBytes", c.MaxHeaderBytes.String(), "must be at least 1KiB")
+	}
+	if c.SpoolDir != "" {
+		if st, err := os.Stat(c.SpoolDir); err != nil || !st.IsDir() {
+			return nil, optionError("SpoolDir", c.SpoolDir, "not an existing directory")
+		}
+	}
+	for _, h := range []struct {
+		field string
+		list  []string
+		dst   *[]string
+	}{{"UnsignedHeaders", c.UnsignedHeaders, &out.unsigned}, {"StripHeaders", c.StripHeaders, &out.strip}} {
+		for _, name := range h.list {
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name == "" {
+				continue
+			}
+			if _, err := path.Match(name, ""); err != nil || strings.ContainsAny(name, " :/") {
+				return nil, optionError(h.field, name, "not a header name or glob")
+			}
+			switch name {
+			case "host", "authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token":
+				if h.field == "UnsignedHeaders" {
+					return nil, optionError(h.field, name, "the signature always covers it")
+				}
+			}
+			*h.dst = append(*h.dst, name)
+		}
+	}
+	for _, d := range []struct {
+		field string
+		value time.Duration
+	}{{"DialTimeout", c.DialTimeout}, {"ResponseHeaderTimeout", c.ResponseHeaderTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownTimeout", c.ShutdownTimeout}} {
+		if d.value < 0 {
+			return nil, optionError(d.field, d.value.String(), "must not be negative")
+		}
+	}
+	if c.MaxIdleConnsPerHost < 0 {
+		return nil, optionError("MaxIdleConnsPerHost", strconv.Itoa(c.MaxIdleConnsPerHost), "must not be negative")
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		return nil, optionError("LogFormat", c.LogFormat, "must be json or text")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, optionError("LogLevel", c.LogLevel, "must be debug, info, warn or error")
+	}
+	if out.upstream != nil {
+		host := out.upstream.Hostname()
+		if c.SignHost != "" {
+			host = c.SignHost
+		}
+		svc, region, err := scopeFor(host, c.Service, c.Region)
+		if err != nil {
+			return nil, optionError("Upstream", c.Upstream, err.Error())
+		}
+		out.fixedService, out.fixedRegion = svc, region
+	}
+	return out, nil
+}
+
+// scopeFor returns the signing name and region for host, each override
+// replacing its half of what the endpoint table says.
+func scopeFor(host, service, region string) (string, string, error) {
+	if service != "" && region != "" {
+		return service, region, nil
+	}
+	ep, err := endpoint.Resolve(host)
+	if err != nil {
+		missing := "--service and --region"
+		if service != "" {
+			missing = "--region"
+		} else if region != "" {
+			missing = "--service"
+		}
+		return "", "", &UnknownEndpointError{Host: host, Missing: missing, Err: err}
+	}
+	if service == "" {
+		service = ep.SigningName
+	}
+	if region == "" {
+		region = ep.Region
+	}
+	return service, region, nil
+}
+
+func parseConnectTo(s string) (connectRule, error) {
+	from, to, ok := strings.Cut(s, "=")
+	if !ok {
+		return connectRule{}, fmt.Errorf("want HOST:PORT=ADDR:PORT")
+	}
+	var r connectRule
+	host, port, err := net.SplitHostPort(strings.TrimSpace(from))
+	if err != nil {
+		return connectRule{}, fmt.Errorf("left side: want HOST:PORT (PORT may be empty)")
+	}
+	r.hostPattern, r.port = strings.ToLower(host), port
+	if r.hostPattern == "" {
+		r.hostPattern = "*"
+	}
+	if _, err := path.Match(r.hostPattern, ""); err != nil {
+		return connectRule{}, fmt.Errorf("left side: bad glob pattern")
+	}
+	to = strings.TrimSpace(to)
+	if rest, ok := strings.CutPrefix(to, "http://"); ok {
+		r.plainHTTP, to = true, rest
+	} else if rest, ok := strings.CutPrefix(to, "https://"); ok {
+		to = rest
+	}
+	ah, ap, err := net.SplitHostPort(to)
+	if err != nil || ah == "" {
+		return connectRule{}, fmt.Errorf("right side: want ADDR:PORT")
+	}
+	if p, err := strconv.Atoi(ap); err != nil || p < 1 || p > 65535 {
+		return connectRule{}, fmt.Errorf("right side: port must be 1-65535")
+	}
+	if port != "" {
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return connectRule{}, fmt.Errorf("left side: port must be 1-65535")
+		}
+	}
+	r.addr = net.JoinHostPort(ah, ap)
+	return r, nil
+}
+
+func validScopePart(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validHostPort reports whether s is a DNS name or IP literal with an
+// optional :port, as allowed in a Host header.
+func validHostPort(s string) bool {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	} else if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return false
+		}
+		return true
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func errorsReason(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

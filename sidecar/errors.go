@@ -1,0 +1,196 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
+)
+
+// ErrorHeader marks every answer the proxy writes itself, so that a client
+// can tell the proxy's errors from the upstream's. Its value is the code.
+const ErrorHeader = "X-Sigv4-Sidecar-Error"
+
+// Stable error codes, written in the JSON body and in ErrorHeader.
+const (
+	CodeBadRequest        = "bad_request"         // 400: malformed request
+	CodeBadHost           = "bad_host"            // 400: missing or malformed target host
+	CodePathEscapesBase   = "path_escapes_base"   // 400: `..` climbs out of --upstream's path
+	CodeUnknownEndpoint   = "unknown_endpoint"    // 400: no service/region for the host
+	CodeBodyReadFailed    = "body_read_failed"    // 400: the client's body ended early or failed
+	CodeSigningFailed     = "signing_failed"      // 400: the signer refused the request
+	CodeHostNotAllowed    = "host_not_allowed"    // 403: host outside --allow-hosts
+	CodeAddressNotAllowed = "address_not_allowed" // 403: loopback, link-local or private address
+	CodeBodyTooLarge      = "body_too_large"      // 413: body above --max-body
+	CodeUpstreamFailed    = "upstream_unreachable"
+	CodeNoCredentials     = "credentials_unavailable" // 503
+	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered
+	CodeUpstreamTimeout   = "upstream_timeout"        // 504
+	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
+)
+
+// RequestError is a request the proxy refuses as malformed (400).
+type RequestError struct {
+	Code    string // one of the 400 codes
+	Message string
+}
+
+func (e *RequestError) Error() string { return e.Message }
+
+// HostNotAllowedError is a host-mode target outside --allow-hosts (403).
+type HostNotAllowedError struct{ Host string }
+
+func (e *HostNotAllowedError) Error() string {
+	return fmt.Sprintf("host %q is not allowed: add it to --allow-hosts (SIGV4_ALLOW_HOSTS) to sign and forward requests to it", e.Host)
+}
+
+// AddressNotAllowedError is a host-mode target that is, or resolves to, a
+// loopback, link-local, private or otherwise special address that
+// --allow-hosts does not name explicitly (403). This is what keeps a client
+// from reaching IMDS or the pod network through the proxy, DNS rebinding
+// included.
+type AddressNotAllowedError struct {
+	Host string
+	Addr netip.Addr
+}
+
+func (e *AddressNotAllowedError) Error() string {
+	if e.Host == e.Addr.String() {
+		return fmt.Sprintf("address %s is loopback, link-local or private: name it (or its CIDR) in --allow-hosts to allow it", e.Addr)
+	}
+	return fmt.Sprintf("host %q resolves to %s, a loopback, link-local or private address: name the host, the address or its CIDR in --allow-hosts to allow it", e.Host, e.Addr)
+}
+
+// UnknownEndpointError is a host the endpoint table has no signing name and
+// region for, with no --service/--region to fill the gap (400).
+type UnknownEndpointError struct {
+	Host    string
+	Missing string // the options to set
+	Err     error
+}
+
+func (e *UnknownEndpointError) Error() string {
+	return fmt.Sprintf("cannot derive the AWS service and region from host %q: set %s", e.Host, e.Missing)
+}
+
+func (e *UnknownEndpointError) Unwrap() error { return e.Err }
+
+// BodyTooLargeError is a body above --max-body (413).
+type BodyTooLargeError struct{ Limit int64 }
+
+func (e *BodyTooLargeError) Error() string {
+	return fmt.Sprintf("request body is larger than --max-body (%s)", ByteSize(e.Limit))
+}
+
+// BodyReadError is a client body that could not be read to its end (400).
+type BodyReadError struct{ Err error }
+
+func (e *BodyReadError) Error() string { return "reading the request body: " + e.Err.Error() }
+func (e *BodyReadError) Unwrap() error { return e.Err }
+
+// SpoolError is a body that could not be buffered for hashing (503).
+type SpoolError struct{ Err error }
+
+func (e *SpoolError) Error() string { return "buffering the request body: " + e.Err.Error() }
+func (e *SpoolError) Unwrap() error { return e.Err }
+
+// CredentialsError is a request that cannot be signed for want of usable
+// credentials (503).
+type CredentialsError struct{ Err error }
+
+func (e *CredentialsError) Error() string {
+	return "no usable AWS credentials: " + e.Err.Error()
+}
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// errorResponse is the one place that turns an error into the status, code
+// and message the proxy answers with. Anything it does not recognise is an
+// upstream failure (502): by then the request has been signed and sent.
+func errorResponse(err error) (status int, code, message string) {
+	var (
+		reqErr     *RequestError
+		notAllowed *HostNotAllowedError
+		addrErr    *AddressNotAllowedError
+		unknown    *UnknownEndpointError
+		unknownEP  *endpoint.UnknownHostError
+		tooLarge   *BodyTooLargeError
+		bodyErr    *BodyReadError
+		spoolErr   *SpoolError
+		credErr    *CredentialsError
+		signErr    *signer.SigningError
+		maxBytes   *http.MaxBytesError
+		netErr     net.Error
+		certErr    *tls.CertificateVerificationError
+		unknownCA  x509.UnknownAuthorityError
+		hostnameE  x509.HostnameError
+	)
+	switch {
+	case errors.As(err, &reqErr):
+		return http.StatusBadRequest, reqErr.Code, reqErr.Message
+	case errors.As(err, &addrErr):
+		return http.StatusForbidden, CodeAddressNotAllowed, addrErr.Error()
+	case errors.As(err, &notAllowed):
+		return http.StatusForbidden, CodeHostNotAllowed, notAllowed.Error()
+	case errors.As(err, &unknown):
+		return http.StatusBadRequest, CodeUnknownEndpoint, unknown.Error()
+	case errors.As(err, &unknownEP):
+		return http.StatusBadRequest, CodeUnknownEndpoint, unknownEP.Error()
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, tooLarge.Error()
+	case errors.As(err, &maxBytes):
+		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, (&BodyTooLargeError{Limit: maxBytes.Limit}).Error()
+	case errors.As(err, &bodyErr):
+		return http.StatusBadRequest, CodeBodyReadFailed, bodyErr.Error()
+	case errors.As(err, &spoolErr):
+		return http.StatusServiceUnavailable, CodeSpoolFailed, spoolErr.Error()
+	case errors.As(err, &credErr), errors.Is(err, creds.ErrNoCredentials):
+		return http.StatusServiceUnavailable, CodeNoCredentials, credentialsMessage(err)
+	case errors.As(err, &signErr):
+		return http.StatusBadRequest, CodeSigningFailed, signErr.Error()
+	case errors.Is(err, context.Canceled):
+		return 499, CodeClientCanceled, "the client closed the request"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return http.StatusGatewayTimeout, CodeUpstreamTimeout, "the upstream did not answer in time: " + err.Error()
+	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostnameE):
+		return http.StatusBadGateway, CodeUpstreamFailed, "upstream TLS certificate not trusted (see --upstream-ca-file, --sign-host): " + err.Error()
+	default:
+		return http.StatusBadGateway, CodeUpstreamFailed, "cannot reach the upstream: " + err.Error()
+	}
+}
+
+func credentialsMessage(err error) string {
+	return "cannot sign: " + err.Error()
+}
+
+// writeError answers the client with err's status, its code in ErrorHeader
+// and a JSON body {"code": ..., "message": ...}. It writes nothing once the
+// client is gone (499 is only a log value).
+func writeError(w http.ResponseWriter, err error) (status int, code string) {
+	status, code, message := errorResponse(err)
+	if status == 499 {
+		return status, code
+	}
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set(ErrorHeader, code)
+	h.Set("Cache-Control", "no-store")
+	body, _ := json.Marshal(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{code, message})
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+	return status, code
+}

@@ -1,0 +1,113 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+)
+
+// Server runs the proxy and admin listeners until its context ends, then
+// drains in-flight requests for up to Config.ShutdownTimeout.
+type Server struct {
+	Config      Config
+	Credentials creds.Source
+	Log         *slog.Logger
+	// Metrics is served at /metrics on the admin listener (nil: 404).
+	Metrics http.Handler
+	// Listening, if set, is called once both listeners are bound.
+	Listening func(proxyAddr, adminAddr net.Addr)
+	// Wrap, if set, wraps the proxy handler (telemetry, tracing).
+	Wrap func(http.Handler) http.Handler
+}
+
+// Run binds both listeners, logs one "listening" line with their real
+// addresses, and serves until ctx is done. Then it stops accepting, lets
+// in-flight requests finish for up to ShutdownTimeout, and returns nil: a
+// drain that runs out of time is logged, not an error.
+func (s *Server) Run(ctx context.Context) error {
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	proxy, err := New(s.Config, s.Credentials, log)
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	cfg := s.Config
+
+	proxyLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on --listen %s: %w", cfg.Listen, err)
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		proxyLn.Close()
+		return fmt.Errorf("listen on --admin-listen %s: %w", cfg.AdminListen, err)
+	}
+
+	var handler http.Handler = proxy
+	if s.Wrap != nil {
+		handler = s.Wrap(handler)
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	proxySrv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
+		ErrorLog:          errLog,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if ci, ok := c.(*connInspector); ok {
+				return context.WithValue(ctx, smugglingKey{}, ci)
+			}
+			return ctx
+		},
+	}
+	adminSrv := &http.Server{
+		Handler:           &Admin{Credentials: s.Credentials, Metrics: s.Metrics},
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          errLog,
+	}
+
+	errc := make(chan error, 2)
+	go func() { errc <- proxySrv.Serve(framingListener{proxyLn}) }()
+	go func() { errc <- adminSrv.Serve(adminLn) }()
+	log.Info("listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg))
+	if s.Listening != nil {
+		s.Listening(proxyLn.Addr(), adminLn.Addr())
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := proxySrv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests did not finish before --shutdown-timeout; closing them", "error", err.Error())
+		proxySrv.Close()
+	}
+	adminSrv.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func mode(cfg Config) string {
+	if cfg.Upstream != "" {
+		return "fixed"
+	}
+	return "host"
+}

@@ -1,0 +1,270 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
+)
+
+// exchange is the proxy's state for one request, shared by the handler, the
+// Rewrite function and the Transport through the request context.
+type exchange struct {
+	route Route
+	// spool is the buffered body, if the Transport had to buffer it. The
+	// handler closes it after the response, so a retry in the Transport can
+	// replay it with GetBody.
+	spool *spool
+	// payload is how the body was signed, for the request log.
+	payload string
+	// requestID is the upstream's request id, for the request log.
+	requestID string
+	errCode   string
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// Transport signs each request at the last moment, after every header is
+// final, then sends it with Base. It takes ownership of the outbound request
+// it is given (httputil.ReverseProxy hands it a private clone) and modifies
+// it in place: body framing, X-Amz-* headers and Authorization. It never
+// sends a request it could not sign. Safe for concurrent use.
+type Transport struct {
+	// Base sends the signed request.
+	Base http.RoundTripper
+	// Signer signs it.
+	Signer *signer.Signer
+	// Credentials is asked for the current keys on every request.
+	Credentials creds.Source
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	c *compiled
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// RoundTrip signs req and sends it. Errors it returns before sending are
+// typed (see errorResponse); nothing unsigned ever leaves.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	x := exchangeFrom(req.Context())
+	if x == nil {
+		// Fail closed: a request that did not come through the handler
+		// has no route and must not go anywhere.
+		closeBody(req)
+		return nil, &RequestError{Code: CodeBadRequest, Message: "request reached the signing transport without a route"}
+	}
+	c, err := t.Credentials.Retrieve(req.Context())
+	if err != nil {
+		closeBody(req)
+		return nil, &CredentialsError{Err: err}
+	}
+	now := time.Now
+	if t.Now != nil {
+		now = t.Now
+	}
+	signingTime := now()
+	if c.Expired(signingTime) {
+		closeBody(req)
+		return nil, &CredentialsError{Err: fmt.Errorf("%w: credentials from %s expired at %s", creds.ErrNoCredentials, c.Source, c.Expires.UTC().Format(time.RFC3339))}
+	}
+	keys := signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	opts := signer.Options{
+		Service:         x.route.Service,
+		Region:          x.route.Region,
+		Time:            signingTime,
+		UnsignedHeaders: t.c.unsignedHeader,
+	}
+	s3 := signer.IsS3Family(x.route.Service)
+
+	plan, err := t.prepareBody(req, x, s3)
+	if err != nil {
+		return nil, err
+	}
+	x.payload = plan.mode
+	if plan.streaming {
+		if _, err := t.Signer.SignStreaming(req, keys, opts, signer.StreamingOptions{DecodedLength: plan.length}); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	} else {
+		opts.PayloadHash = plan.hash
+		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload
+		if _, err := t.Signer.Sign(req, keys, opts); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
+	if req.Header.Get("Authorization") == "" {
+		closeBody(req)
+		return nil, &signer.SigningError{Field: "request", Reason: "signer left no Authorization header"}
+	}
+	resp, err := t.Base.RoundTrip(req)
+	if err == nil && rejectsCredentials(resp) {
+		// The keys were refused: let the source fetch fresh ones for the
+		// next request. The response itself passes through untouched.
+		t.Credentials.Invalidate(c.AccessKeyID)
+	}
+	return resp, err
+}
+
+// bodyPlan is how one request body is framed and signed.
+type bodyPlan struct {
+	mode      string // for logs: empty, unsigned, signed, chunked
+	hash      string // payload hash when not streaming
+	streaming bool   // aws-chunked
+	length    int64  // decoded length when streaming
+}
+
+// prepareBody chooses how req's body is signed (see --payload) and frames it
+// for the upstream: a body that must be hashed, or whose length must be
+// known, is spooled and replaced by a replayable reader with an exact
+// Content-Length. S3 rejects plain chunked uploads, so an S3 body of
+// unknown length is always spooled.
+func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPlan, error) {
+	cfg := t.c.cfg
+	maxBody := int64(cfg.MaxBody)
+	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
+		closeBody(req)
+		req.Body, req.ContentLength, req.GetBody = nil, 0, nil
+		return bodyPlan{mode: "empty", hash: signer.EmptyPayloadHash}, nil
+	}
+	if req.ContentLength > maxBody {
+		closeBody(req)
+		return bodyPlan{}, &BodyTooLargeError{Limit: maxBody}
+	}
+	known := req.ContentLength > 0
+	https := req.URL.Scheme == "https"
+	mode := cfg.Payload
+	if mode == PayloadAuto {
+		switch {
+		case s3 && https:
+			mode = PayloadUnsigned
+		case s3 && known:
+			mode = PayloadChunked
+		default:
+			mode = PayloadSigned
+		}
+	}
+	switch {
+	case mode == PayloadUnsigned && (known || !s3):
+		if !known {
+			req.Body = &limitedBody{ReadCloser: req.Body, left: maxBody}
+		}
+		return bodyPlan{mode: PayloadUnsigned, hash: signer.UnsignedPayload}, nil
+	case mode == PayloadChunked && known:
+		return bodyPlan{mode: PayloadChunked, streaming: true, length: req.ContentLength}, nil
+	}
+	// Hash it, or learn its length: spool.
+	sp, err := spoolBody(req.Body, int64(cfg.BodyMemory), maxBody, cfg.SpoolDir)
+	closeBody(req)
+	if err != nil {
+		return bodyPlan{}, err
+	}
+	if x.spool != nil {
+		x.spool.Close()
+	}
+	x.spool = sp
+	req.Body = sp.reader()
+	req.GetBody = func() (io.ReadCloser, error) { return sp.reader(), nil }
+	req.ContentLength = sp.size
+	req.TransferEncoding = nil
+	req.Header.Del("Transfer-Encoding")
+	if sp.size == 0 {
+		req.Body, req.GetBody = nil, nil
+		return bodyPlan{mode: "empty", hash: signer.EmptyPayloadHash}, nil
+	}
+	if mode == PayloadChunked {
+		return bodyPlan{mode: PayloadChunked, streaming: true, length: sp.size}, nil
+	}
+	// Having read the whole body anyway, sign its hash: stronger than
+	// UNSIGNED-PAYLOAD and accepted everywhere.
+	return bodyPlan{mode: PayloadSigned, hash: sp.sum}, nil
+}
+
+// limitedBody fails a streamed body of unknown length once it passes
+// --max-body.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, &BodyTooLargeError{Limit: b.left + int64(n)}
+	}
+	return n, err
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// rejectsCredentials reports whether resp says the keys themselves are bad
+// (expired or unknown), as opposed to a signature or permission problem. Only
+// headers are read, so the response passes through untouched; S3 reports its
+// error code in the XML body only, which a later retry layer may inspect.
+func rejectsCredentials(resp *http.Response) bool {
+	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		return false
+	}
+	for _, h := range []string{"X-Amzn-Errortype", "X-Amz-Error-Code"} {
+		if v := resp.Header.Get(h); v != "" && creds.IsCredentialRejection(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// newBaseTransport is the pooled, HTTP/2-capable transport that carries
+// signed requests. It never adds headers after signing: compression is off
+// (the response also passes through as the upstream sent it) and no proxy
+// from the environment is used (it would bypass the address checks).
+func newBaseTransport(c *compiled) (*http.Transport, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if len(c.caPEM) > 0 && !roots.AppendCertsFromPEM(c.caPEM) {
+		return nil, optionError("UpstreamCAFile", c.cfg.UpstreamCAFile, "holds no usable PEM certificate")
+	}
+	tlsConfig := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	if c.upstream != nil && c.cfg.SignHost != "" {
+		name := c.cfg.SignHost
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			name = h
+		}
+		tlsConfig.ServerName = name
+	}
+	d := &dialer{c: c, net: net.Dialer{Timeout: c.cfg.DialTimeout, KeepAlive: 30 * time.Second}, resolver: net.DefaultResolver}
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            d.DialContext,
+		TLSClientConfig:        tlsConfig,
+		TLSHandshakeTimeout:    c.cfg.DialTimeout,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    c.cfg.MaxIdleConnsPerHost,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  c.cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true,
+		MaxResponseHeaderBytes: 1 << 20,
+	}, nil
+}
