@@ -1,0 +1,122 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	flagSidecarBin = flag.String("sidecar-bin", "", "test this sigv4-sidecar binary instead of building ./cmd/sigv4-sidecar")
+	flagProxyBench = flag.Bool("proxy-bench", false, "run the proxy load benchmark instead of the tests (make bench)")
+	flagBenchOut   = flag.String("bench-out", "", "with -proxy-bench: also write the Markdown report to this file")
+	flagBenchTime  = flag.Duration("bench-time", 10*time.Second, "with -proxy-bench: duration of each load step")
+)
+
+// The servers every test shares, started once by TestMain.
+var servers []*server
+
+// front is the TLS front of the servers, for host mode.
+var front *tlsFront
+
+func TestMain(m *testing.M) {
+	if os.Getenv(upstreamModeEnv) != "" {
+		os.Exit(runUpstream())
+	}
+	flag.Parse()
+	os.Exit(runMain(m))
+}
+
+// runMain sets up, runs and tears down; split from TestMain so its defers
+// run before os.Exit.
+func runMain(m *testing.M) int {
+	defer children.stopAll()
+	// An interrupted run (Ctrl-C, CI cancel) stops the servers too; a panic
+	// or -timeout kills the process and Pdeathsig takes them down.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		log.Printf("e2e: %v: stopping every process the suite started", s)
+		children.stopAll()
+		os.Exit(2)
+	}()
+
+	work, err := os.MkdirTemp("", "sigv4-sidecar-e2e-")
+	if err != nil {
+		log.Print(err)
+		return 1
+	}
+	defer os.RemoveAll(work)
+
+	if *flagSidecarBin != "" {
+		sidecarBin = *flagSidecarBin
+	} else if sidecarBin, err = buildSidecar(work); err != nil {
+		log.Printf("e2e: %v", err)
+		return 1
+	}
+
+	if *flagProxyBench {
+		if err := runProxyBench(work); err != nil {
+			log.Printf("e2e: proxy benchmark: %v", err)
+			return 1
+		}
+		return 0
+	}
+
+	if err := startServers(work); err != nil {
+		log.Printf("e2e: %v", err)
+		return 1
+	}
+	defer front.close()
+	return m.Run()
+}
+
+func startServers(work string) error {
+	versityBin, err := installTool("versitygw", versityModule, "about a minute")
+	if err != nil {
+		return err
+	}
+	minioBin, err := installTool("minio", minioModule, "about 4 minutes")
+	if err != nil {
+		return err
+	}
+	if front, err = newTLSFront(work); err != nil {
+		return err
+	}
+	for _, d := range []string{"minio-data", "versity-data"} {
+		if err := os.Mkdir(filepath.Join(work, d), 0o755); err != nil {
+			return err
+		}
+	}
+	mi, err := startMinIO(minioBin, filepath.Join(work, "minio-data"), front)
+	if err != nil {
+		return err
+	}
+	vg, err := startVersity(versityBin, filepath.Join(work, "versity-data"), front)
+	if err != nil {
+		return err
+	}
+	servers = []*server{mi, vg}
+	for _, s := range servers {
+		log.Printf("e2e: %s on %s (TLS front %s)", s.name, s.endpoint, s.tlsAddr)
+	}
+	return nil
+}
+
+func serverNamed(name string) *server {
+	for _, s := range servers {
+		if s.name == name {
+			return s
+		}
+	}
+	panic(fmt.Sprintf("no server %q", name))
+}
