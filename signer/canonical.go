@@ -191,7 +191,7 @@ func isPresignParam(key string) bool {
 // addQuery decodes and re-encodes every key=value of rawQuery into sc.qbuf.
 // Empty values and repeated keys are kept; "a" is "a=". It reports the
 // first malformed piece.
-func (sc *scratch) addQuery(rawQuery string, dropPresign bool) (bad string, ok bool) {
+func (sc *scratch) addQuery(rawQuery string, drop func(key string) bool) (bad string, ok bool) {
 	for rawQuery != "" {
 		var piece string
 		piece, rawQuery, _ = strings.Cut(rawQuery, "&")
@@ -199,7 +199,7 @@ func (sc *scratch) addQuery(rawQuery string, dropPresign bool) (bad string, ok b
 			continue
 		}
 		k, v, _ := strings.Cut(piece, "=")
-		if dropPresign && isPresignParam(k) {
+		if drop != nil && drop(k) {
 			continue
 		}
 		var p queryPair

@@ -244,7 +244,9 @@ func ParseAuthorization(header string) (Authorization, []Problem) {
 			add(problem(CodeHostNotSigned, "host is not in SignedHeaders ("+quoteShort(strings.Join(a.SignedHeaders, ";"))+")"))
 		}
 	}
-	if a.Signature == "" {
+	if a.Signature == "" && seen["Signature"] {
+		add(problem(CodeMissingSignature, "the Authorization header's Signature is empty"))
+	} else if a.Signature == "" {
 		add(problem(CodeMissingSignature, "the Authorization header has no Signature"))
 	} else if !isLowerHex(a.Signature, 64) {
 		add(problem(CodeMalformedSignature, "the signature is "+strconv.Itoa(len(a.Signature))+" characters, not 64 lowercase hex digits"))
@@ -509,6 +511,9 @@ func (a Authorization) check(amzDate string, header http.Header, opts DiagnoseOp
 	for _, name := range a.SignedHeaders {
 		if name == "" || name == ":authority" {
 			continue
+		}
+		if name == "x-amz-date" && header.Get("Date") == "" {
+			continue // reported as missing-date
 		}
 		if _, ok := header[http.CanonicalHeaderKey(name)]; !ok {
 			absent = append(absent, name)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/crc32"
+	"strings"
 	"time"
 )
 
@@ -17,3 +18,18 @@ func crcBase64(b []byte) string {
 	binary.BigEndian.PutUint32(out[:], crc32.ChecksumIEEE(b))
 	return base64.StdEncoding.EncodeToString(out[:])
 }
+
+type countingBody struct {
+	r interface{ Read([]byte) (int, error) }
+	n int
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func (c *countingBody) Close() error { return nil }
+
+func nopBody(s string) *countingBody { return &countingBody{r: strings.NewReader(s)} }

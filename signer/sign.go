@@ -318,14 +318,12 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	out.amzDate = formatAmzDate(t)
 	amzDate := out.amzDate[:]
 
-	var ok bool
-	sc.uri, sc.norm, ok = appendCanonicalURI(sc.uri[:0], sc.norm[:0], req.URL, double, normalize)
-	if !ok {
-		return out, errField("path", "malformed percent-encoding in "+strconv.Quote(wirePath(req.URL)))
+	var drop func(string) bool
+	if m == modeQuery {
+		drop = isPresignParam
 	}
-	sc.qbuf, sc.pairs = sc.qbuf[:0], sc.pairs[:0]
-	if bad, ok := sc.addQuery(req.URL.RawQuery, m == modeQuery); !ok {
-		return out, errField("query", "malformed percent-encoding in "+strconv.Quote(bad))
+	if err := sc.uriAndQuery(req, double, normalize, drop); err != nil {
+		return out, err
 	}
 
 	key := s.keys.get(keyID{
@@ -353,9 +351,40 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	}
 	sc.query = sc.appendCanonicalQuery(sc.query[:0])
 
-	// Canonical request, hashed as it is written out in parts.
-	// https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#create-canonical-request
-	method := req.Method
+	sc.finishCanonicalRequest(req.Method, opts.PayloadHash)
+	if opts.Debug {
+		out.result.CanonicalRequest = string(sc.creq)
+	}
+
+	sc.sts = appendStringToSign(sc.sts[:0], amzDate, key.scope, sc.scratch[:])
+	if opts.Debug {
+		out.result.StringToSign = string(sc.sts)
+	}
+	var sum [sha256.Size]byte
+	sc.hmacSign(key, sc.sts, &sum)
+	hex.Encode(out.signature[:], sum[:])
+	return out, nil
+}
+
+// uriAndQuery writes the canonical URI and collects the query pairs,
+// leaving out the keys drop reports.
+func (sc *scratch) uriAndQuery(req *http.Request, double, normalize bool, drop func(string) bool) error {
+	var ok bool
+	sc.uri, sc.norm, ok = appendCanonicalURI(sc.uri[:0], sc.norm[:0], req.URL, double, normalize)
+	if !ok {
+		return errField("path", "malformed percent-encoding in "+strconv.Quote(wirePath(req.URL)))
+	}
+	sc.qbuf, sc.pairs = sc.qbuf[:0], sc.pairs[:0]
+	if bad, ok := sc.addQuery(req.URL.RawQuery, drop); !ok {
+		return errField("query", "malformed percent-encoding in "+strconv.Quote(bad))
+	}
+	return nil
+}
+
+// finishCanonicalRequest assembles the canonical request in sc.creq from
+// the parts already built, and its hex SHA-256 in sc.scratch.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#create-canonical-request
+func (sc *scratch) finishCanonicalRequest(method, payloadHash string) {
 	if method == "" {
 		method = http.MethodGet
 	}
@@ -370,7 +399,7 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	c = append(c, '\n')
 	c = append(c, sc.signed...)
 	c = append(c, '\n')
-	c = append(c, opts.PayloadHash...)
+	c = append(c, payloadHash...)
 	sc.creq = c
 	h := sc.h
 	h.Reset()
@@ -378,17 +407,6 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
 	hex.Encode(sc.scratch[:], sum[:])
-	if opts.Debug {
-		out.result.CanonicalRequest = string(c)
-	}
-
-	sc.sts = appendStringToSign(sc.sts[:0], amzDate, key.scope, sc.scratch[:])
-	if opts.Debug {
-		out.result.StringToSign = string(sc.sts)
-	}
-	sc.hmacSign(key, sc.sts, &sum)
-	hex.Encode(out.signature[:], sum[:])
-	return out, nil
 }
 
 // sign is Sign and Presign: compute, then write the signature into req.

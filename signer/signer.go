@@ -1,7 +1,11 @@
 package signer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -145,4 +149,30 @@ func (s *Signer) Sign(req *http.Request, creds Credentials, opts Options) (Resul
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
 func (s *Signer) Presign(req *http.Request, creds Credentials, opts Options, expires time.Duration) (Result, error) {
 	return s.sign(req, creds, opts, true, expires)
+}
+
+// HashPayload returns the hex SHA-256 of body, the PayloadHash of a request
+// that carries it. Safe for concurrent use.
+func HashPayload(body []byte) string {
+	sum := sha256.Sum256(body)
+	var out [64]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// HashPayloadReader returns the hex SHA-256 of everything r yields, reading
+// it through one pooled 32 KiB buffer. It does not close r.
+func HashPayloadReader(r io.Reader) (string, error) {
+	h := sha256.New()
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if _, err := io.CopyBuffer(h, r, *buf); err != nil {
+		return "", err
+	}
+	var sum [sha256.Size]byte
+	var out [64]byte
+	hex.Encode(out[:], h.Sum(sum[:0]))
+	return string(out[:]), nil
 }

@@ -1,7 +1,15 @@
 package signer
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -94,9 +102,281 @@ func (e *VerifyError) Error() string {
 
 // Verify checks the SigV4 signature of a header-signed or presigned req,
 // looking its secret up by access key id. It returns a *VerifyError when the
-// signature is not valid. It reads req.Body only with opts.HashBody (and
-// then replaces it with an equivalent reader); it does not otherwise modify
-// req. Safe for concurrent use.
+// signature is not valid, naming the part that is wrong. It reads req.Body
+// only with opts.HashBody (and then replaces it with an equivalent reader);
+// it does not otherwise modify req. The Result carries the canonical
+// request and string to sign the verifier computed. Safe for concurrent use.
 func (s *Signer) Verify(req *http.Request, lookup func(accessKeyID string) (Credentials, bool), opts VerifyOptions) (Result, error) {
-	return Result{}, &VerifyError{Reason: ReasonMalformed, Detail: "not implemented yet"}
+	if req == nil || req.URL == nil {
+		return Result{}, &VerifyError{Reason: ReasonMalformed, Detail: "nil request or URL"}
+	}
+	if opts.Now.IsZero() {
+		return Result{}, &VerifyError{Reason: ReasonMalformed, Detail: "VerifyOptions.Now is zero (the signer has no clock)"}
+	}
+	if opts.MaxSkew <= 0 {
+		opts.MaxSkew = 15 * time.Minute
+	}
+	a, verr := parseAuth(req)
+	if verr != nil {
+		return Result{}, verr
+	}
+	res := Result{Scope: a.scope, SignedHeaders: a.signedHeaders, Time: a.time}
+	fail := func(r Reason, detail string) (Result, error) {
+		return res, &VerifyError{Reason: r, Detail: detail, Result: res}
+	}
+
+	// Scope: date/region/service/aws4_request, matching X-Amz-Date and the verifier.
+	parts := strings.Split(a.scope, "/")
+	if len(parts) != 4 || parts[3] != "aws4_request" {
+		return fail(ReasonMalformed, "credential scope "+strconv.Quote(a.scope)+" is not date/region/service/aws4_request")
+	}
+	if parts[0] != a.amzDate[:8] {
+		return fail(ReasonScopeMismatch, "scope date "+parts[0]+" is not the date of X-Amz-Date "+a.amzDate)
+	}
+	if opts.Region != "" && parts[1] != opts.Region {
+		return fail(ReasonScopeMismatch, "scope region "+strconv.Quote(parts[1])+", expected "+strconv.Quote(opts.Region))
+	}
+	if opts.Service != "" && parts[2] != opts.Service {
+		return fail(ReasonScopeMismatch, "scope service "+strconv.Quote(parts[2])+", expected "+strconv.Quote(opts.Service))
+	}
+
+	// Time: header-signed within MaxSkew of Now; presigned from X-Amz-Date
+	// (less the skew) until X-Amz-Date + X-Amz-Expires.
+	if a.time.After(opts.Now.Add(opts.MaxSkew)) {
+		return fail(ReasonNotYetValid, "X-Amz-Date "+a.amzDate+" is more than "+opts.MaxSkew.String()+" after now "+opts.Now.UTC().Format(verifyDateLayout))
+	}
+	if a.presigned {
+		if end := a.time.Add(a.expires); opts.Now.After(end) {
+			return fail(ReasonExpired, "presigned URL expired at "+end.UTC().Format(verifyDateLayout))
+		}
+	} else if a.time.Before(opts.Now.Add(-opts.MaxSkew)) {
+		return fail(ReasonExpired, "X-Amz-Date "+a.amzDate+" is more than "+opts.MaxSkew.String()+" before now "+opts.Now.UTC().Format(verifyDateLayout))
+	}
+
+	names := strings.Split(a.signedHeaders, ";")
+	if !slices.IsSorted(names) || slices.Contains(names, "") || len(slices.Compact(slices.Clone(names))) != len(names) {
+		return fail(ReasonMalformed, "SignedHeaders "+strconv.Quote(a.signedHeaders)+" is not a sorted list of distinct names")
+	}
+	for _, n := range names {
+		if n != strings.ToLower(n) {
+			return fail(ReasonMalformed, "SignedHeaders "+strconv.Quote(a.signedHeaders)+" is not lowercase")
+		}
+	}
+	if !slices.Contains(names, "host") {
+		return fail(ReasonUnsignedHeader, "host is not in SignedHeaders")
+	}
+	if !a.presigned && !slices.Contains(names, "x-amz-date") {
+		return fail(ReasonUnsignedHeader, "x-amz-date is not in SignedHeaders")
+	}
+
+	creds, ok := lookup(a.accessKeyID)
+	if !ok || creds.SecretAccessKey == "" {
+		return fail(ReasonUnknownKey, "access key id "+strconv.Quote(a.accessKeyID))
+	}
+
+	payload, perr := payloadHashFor(req, a.presigned, &opts)
+	if perr != nil {
+		return fail(ReasonPayloadMismatch, perr.Error())
+	}
+
+	sc := getScratch()
+	defer sc.release()
+	double, normalize := rules(parts[2], opts.DoubleEncodePath, opts.NormalizePath)
+	var drop func(string) bool
+	if a.presigned {
+		drop = func(k string) bool { return k == "X-Amz-Signature" }
+	}
+	if err := sc.uriAndQuery(req, double, normalize, drop); err != nil {
+		return fail(ReasonMalformed, err.Error())
+	}
+	sc.query = sc.appendCanonicalQuery(sc.query[:0])
+	sc.hsh, sc.signed, sc.canon = sc.hsh[:0], sc.signed[:0], sc.canon[:0]
+	absent := ""
+	for _, n := range names {
+		h := header{name: n}
+		switch n {
+		case "host":
+			h.value = req.Host
+			if h.value == "" {
+				h.value = req.URL.Host
+			}
+		default:
+			for _, k := range sortedKeys(req.Header) {
+				if strings.EqualFold(k, n) {
+					h.values = append(h.values, req.Header[k]...)
+				}
+			}
+			if h.values == nil {
+				if n == "content-length" && req.ContentLength >= 0 {
+					h.value = strconv.FormatInt(req.ContentLength, 10)
+				} else if absent == "" {
+					absent = n
+				}
+			}
+		}
+		sc.hsh = append(sc.hsh, h)
+	}
+	sc.appendHeaders()
+	sc.finishCanonicalRequest(req.Method, payload)
+	res.CanonicalRequest = string(sc.creq)
+
+	key := s.keys.get(keyID{
+		accessKeyID: a.accessKeyID, secret: creds.SecretAccessKey,
+		region: parts[1], service: parts[2], date: a.date,
+	}, []byte(parts[0]))
+	sc.sts = appendStringToSign(sc.sts[:0], []byte(a.amzDate), key.scope, sc.scratch[:])
+	res.StringToSign = string(sc.sts)
+	var sum [sha256.Size]byte
+	sc.hmacSign(key, sc.sts, &sum)
+	var want [64]byte
+	hex.Encode(want[:], sum[:])
+	if !hmac.Equal(want[:], []byte(a.signature)) {
+		detail := "the request's signature does not match the one computed from its canonical request"
+		if absent != "" {
+			detail += " (signed header " + absent + " is absent from the request)"
+		}
+		return fail(ReasonSignatureMismatch, detail)
+	}
+	return res, nil
+}
+
+const verifyDateLayout = "20060102T150405Z"
+
+// authParts is what a request says about its own signature.
+type authParts struct {
+	presigned                         bool
+	accessKeyID, scope, signedHeaders string
+	signature, amzDate                string
+	time                              time.Time
+	date                              uint32
+	expires                           time.Duration
+}
+
+// parseAuth reads the Authorization header, or the presign parameters when
+// the request has none.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#add-signature-to-request
+func parseAuth(req *http.Request) (authParts, *VerifyError) {
+	var a authParts
+	malformed := func(d string) (authParts, *VerifyError) {
+		return a, &VerifyError{Reason: ReasonMalformed, Detail: d}
+	}
+	var credential string
+	if auth := req.Header.Get("Authorization"); auth != "" {
+		alg, rest, _ := strings.Cut(strings.TrimSpace(auth), " ")
+		if alg != Algorithm {
+			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "Authorization algorithm " + strconv.Quote(alg)}
+		}
+		seen := map[string]bool{}
+		for _, f := range strings.Split(rest, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
+			if !ok || seen[k] {
+				return malformed("Authorization field " + strconv.Quote(strings.TrimSpace(f)) + " is not a single key=value")
+			}
+			seen[k] = true
+			switch k {
+			case "Credential":
+				credential = v
+			case "SignedHeaders":
+				a.signedHeaders = v
+			case "Signature":
+				a.signature = v
+			default:
+				return malformed("Authorization has unknown field " + strconv.Quote(k))
+			}
+		}
+		a.amzDate = req.Header.Get("X-Amz-Date")
+		if a.amzDate == "" {
+			return malformed("no X-Amz-Date header")
+		}
+	} else {
+		q := req.URL.Query()
+		if !q.Has("X-Amz-Signature") && !q.Has("X-Amz-Algorithm") {
+			return a, &VerifyError{Reason: ReasonMissing, Detail: "no Authorization header and no X-Amz-Signature parameter"}
+		}
+		a.presigned = true
+		for _, k := range []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"} {
+			if len(q[k]) != 1 {
+				return malformed("query parameter " + k + " must appear exactly once")
+			}
+		}
+		if alg := q.Get("X-Amz-Algorithm"); alg != Algorithm {
+			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "X-Amz-Algorithm " + strconv.Quote(alg)}
+		}
+		credential, a.signedHeaders, a.signature, a.amzDate = q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature"), q.Get("X-Amz-Date")
+		secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
+		if err != nil || secs < 1 || secs > 7*24*3600 {
+			return malformed("X-Amz-Expires " + strconv.Quote(q.Get("X-Amz-Expires")) + " is not 1-604800 seconds")
+		}
+		a.expires = time.Duration(secs) * time.Second
+	}
+	switch {
+	case credential == "":
+		return malformed("no Credential")
+	case a.signedHeaders == "":
+		return malformed("no SignedHeaders")
+	case len(a.signature) != 64 || !validPayloadHash(a.signature):
+		return malformed("Signature is not 64 lowercase hex digits")
+	}
+	var ok bool
+	a.accessKeyID, a.scope, ok = strings.Cut(credential, "/")
+	if !ok || a.accessKeyID == "" {
+		return malformed("Credential " + strconv.Quote(credential) + " is not accesskey/scope")
+	}
+	t, err := time.Parse(verifyDateLayout, a.amzDate)
+	if err != nil {
+		return malformed("X-Amz-Date " + strconv.Quote(a.amzDate) + " is not yyyymmddThhmmssZ")
+	}
+	a.time = t
+	a.date = uint32(t.Year()*10000 + int(t.Month())*100 + t.Day())
+	return a, nil
+}
+
+// payloadHashFor is the payload hash the signer must have used.
+func payloadHashFor(req *http.Request, presigned bool, opts *VerifyOptions) (string, error) {
+	declared := req.Header.Get("X-Amz-Content-Sha256")
+	if declared == "" {
+		switch {
+		case opts.PayloadHash != "":
+			return opts.PayloadHash, nil
+		case opts.HashBody:
+			sum, err := hashBody(req)
+			return sum, err
+		case presigned:
+			return UnsignedPayload, nil
+		}
+		return EmptyPayloadHash, nil
+	}
+	if opts.HashBody && len(declared) == 64 && validPayloadHash(declared) {
+		sum, err := hashBody(req)
+		if err != nil {
+			return "", err
+		}
+		if sum != declared {
+			return "", &VerifyError{Reason: ReasonPayloadMismatch, Detail: "X-Amz-Content-Sha256 " + declared + " but the body hashes to " + sum}
+		}
+	}
+	return declared, nil
+}
+
+// hashBody reads req.Body, hashes it and puts an equivalent reader back.
+func hashBody(req *http.Request) (string, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return EmptyPayloadHash, nil
+	}
+	b, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	return HashPayload(b), nil
+}
+
+func sortedKeys(h http.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
