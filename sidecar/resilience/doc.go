@@ -1,0 +1,14 @@
+// Package resilience keeps the proxy's upstream calls healthy when AWS, the
+// network or the clock misbehave: a circuit breaker per upstream host
+// (Breakers), retries with exponential backoff and full jitter (Transport, an
+// http.RoundTripper placed above the signing transport so every attempt is
+// signed afresh), clock-skew correction from the upstream's Date header
+// (Clock), and the dial, TLS and response timeouts of the base transport
+// (Config).
+//
+// It knows nothing of signing, routing or telemetry: the proxy wires it
+// between its ReverseProxy and its signing transport and reports what happens
+// through the callbacks in Hooks and Breakers. Errors it returns are typed
+// (*OpenError, *RetryError) so the proxy's single error-mapping function can
+// turn them into a status code.
+package resilience
