@@ -182,7 +182,7 @@ func (o *Options) managedHeader(lower string, hasToken bool) bool {
 // host and content-length, and in header mode the signer's own headers.
 // Header-map keys that differ only in case from a managed header are
 // deleted so no stale copy is sent.
-func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Options, m mode, amzDate string) {
+func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Options, m mode, amzDate string) error {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -202,6 +202,9 @@ func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Op
 		}
 	}
 	for key, values := range req.Header {
+		if !isToken(key) {
+			return errField("header", "invalid header name "+strconv.Quote(key))
+		}
 		name := lowerName(key)
 		switch name {
 		case "host", "content-length", "authorization":
@@ -226,6 +229,26 @@ func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Op
 		}
 		return strings.Compare(a.key, b.key)
 	})
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 section 5.6.2 token, the only
+// valid header name; anything else could not be sent, and ';' or ','
+// would corrupt the signed-headers list.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func canonicalManaged(lower string) string {
@@ -335,7 +358,9 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	out.result.Scope = key.scope
 
 	sc.hsh, sc.signed, sc.canon = sc.hsh[:0], sc.signed[:0], sc.canon[:0]
-	sc.collectHeaders(req, creds, opts, m, bstr(amzDate))
+	if err := sc.collectHeaders(req, creds, opts, m, bstr(amzDate)); err != nil {
+		return out, err
+	}
 	sc.appendHeaders()
 
 	if m == modeQuery {
