@@ -251,6 +251,12 @@ func ParseAuthorization(header string) (Authorization, []Problem) {
 	} else if !isLowerHex(a.Signature, 64) {
 		add(problem(CodeMalformedSignature, "the signature is "+strconv.Itoa(len(a.Signature))+" characters, not 64 lowercase hex digits"))
 	}
+	if a.Signature != "" {
+		// Whatever a malformed header put where, the signature stays out of messages.
+		for i := range problems {
+			problems[i].Message = strings.ReplaceAll(problems[i].Message, a.Signature, "<redacted>")
+		}
+	}
 	return a, problems
 }
 

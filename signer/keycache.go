@@ -93,11 +93,9 @@ func (c *KeyCache) get(id keyID, date8 []byte) *signingKey {
 
 // shrink evicts entries until the cache is within its bound: a CLOCK sweep
 // gives every entry used since the last sweep a second chance. Only one
-// goroutine sweeps at a time; lookups carry on meanwhile.
+// goroutine sweeps at a time; lookups (hits) carry on meanwhile.
 func (c *KeyCache) shrink() {
-	if !c.evict.TryLock() {
-		return // another inserter is already sweeping
-	}
+	c.evict.Lock() // misses only: hits never take it
 	defer c.evict.Unlock()
 	for pass := 0; pass < 2 && c.size.Load() > c.max; pass++ {
 		c.keys.Range(func(id, v any) bool {

@@ -95,7 +95,8 @@ func validScopePart(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c >= 0x7f || c == '/' {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
 			return false
 		}
 	}
@@ -131,9 +132,9 @@ func validate(req *http.Request, creds Credentials, opts *Options) error {
 	case strings.ContainsAny(creds.SessionToken, "\r\n"):
 		return errField("credentials", "session token contains a line break")
 	case !validScopePart(opts.Service):
-		return errField("service", "empty, or contains '/', white space or non-ASCII: "+strconv.Quote(opts.Service))
+		return errField("service", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Service))
 	case !validScopePart(opts.Region):
-		return errField("region", "empty, or contains '/', white space or non-ASCII: "+strconv.Quote(opts.Region))
+		return errField("region", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Region))
 	case opts.Time.IsZero():
 		return errField("time", "signing time is zero (the signer has no clock: pass one)")
 	case opts.Time.UTC().Year() < 1000 || opts.Time.UTC().Year() > 9999:
