@@ -184,8 +184,9 @@ var suffixes = sync.OnceValue(func() []dnsSuffix {
 var errEmptyHost = errors.New("empty host")
 
 // normalizeHost lower-cases host and strips a :port and one trailing dot. It
-// rejects what cannot be a DNS name of an AWS endpoint: IP literals, empty
-// labels, characters outside [a-z0-9-], names longer than 253 bytes.
+// rejects what cannot be a DNS name of an AWS endpoint (RFC 1123): IP
+// literals, empty labels, labels that start or end with '-', characters
+// outside [a-z0-9-], labels over 63 and names over 253 bytes.
 func normalizeHost(host string) (string, error) {
 	h := host
 	if h == "" {
@@ -221,9 +222,15 @@ func normalizeHost(host string) (string, error) {
 			if labelLen == 0 {
 				return "", errors.New("empty label")
 			}
+			if h[i-1] == '-' {
+				return "", errors.New("a label ends with '-'")
+			}
 			labelLen = -1
 		default:
 			return "", fmt.Errorf("character %q is not allowed in a host name", rune(c))
+		}
+		if c == '-' && labelLen == 0 {
+			return "", errors.New("a label starts with '-'")
 		}
 		labelLen++
 		if labelLen > 63 {
@@ -233,6 +240,9 @@ func normalizeHost(host string) (string, error) {
 	}
 	if labelLen == 0 {
 		return "", errors.New("empty label")
+	}
+	if h[len(h)-1] == '-' {
+		return "", errors.New("a label ends with '-'")
 	}
 	h = b.String()
 	if isIPv4(h) {

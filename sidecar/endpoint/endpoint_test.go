@@ -111,6 +111,10 @@ func TestResolveUnknownHost(t *testing.T) {
 		"sqs..us-east-1.amazonaws.com",
 		"sqs.us-east-1.amazonaws.com/path",
 		"sqs us-east-1.amazonaws.com",
+		"-sqs.us-east-1.amazonaws.com",
+		"sqs-.us-east-1.amazonaws.com",
+		"-fips.us-east-1.amazonaws.com", // found by FuzzResolve: an empty service name
+		"sqs.us-east-1.amazonaws.com-",
 		"user@sqs.us-east-1.amazonaws.com",
 		strings.Repeat("a", 64) + ".us-east-1.amazonaws.com",
 	} {

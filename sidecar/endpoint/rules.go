@@ -108,6 +108,9 @@ func regionalServiceRule(service string, resource []string, suffix string) (Endp
 	if base, ok := strings.CutSuffix(service, "-fips"); ok {
 		service, fips = base, "+fips"
 	}
+	if service == "" {
+		return Endpoint{}, false
+	}
 	switch {
 	case service == "s3":
 		if hasResource {
