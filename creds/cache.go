@@ -2,6 +2,7 @@ package creds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ const (
 	DefaultFetchTimeout  = 30 * time.Second
 	// DefaultReissueHoldoff: see CacheOptions.ReissueHoldoff.
 	DefaultReissueHoldoff = 5 * time.Second
+	DefaultExpiredWait    = 2 * time.Second
 )
 
 // CacheOptions tunes a Cache. Zero fields take the defaults above.
@@ -40,6 +42,12 @@ type CacheOptions struct {
 	PollInterval time.Duration
 	// FetchTimeout bounds one fetch from the source.
 	FetchTimeout time.Duration
+	// ExpiredWait bounds how long Retrieve waits for a fetch once the
+	// held credentials have expired (the source has been failing, or the
+	// machine slept through the planned refresh): long enough for a
+	// healthy source to answer, short enough that requests fail fast
+	// while it is down.
+	ExpiredWait time.Duration
 	// ReissueHoldoff: when a key was invalidated and the source handed the
 	// same key back, further Invalidate calls for it are ignored for this
 	// long, so a stream of rejected requests cannot turn into a stream of
@@ -57,6 +65,7 @@ func (o CacheOptions) withDefaults() CacheOptions {
 	setDefault(&o.PollInterval, DefaultPollInterval)
 	setDefault(&o.FetchTimeout, DefaultFetchTimeout)
 	setDefault(&o.ReissueHoldoff, DefaultReissueHoldoff)
+	setDefault(&o.ExpiredWait, DefaultExpiredWait)
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
 	}
@@ -106,6 +115,9 @@ type Cache struct {
 	lastRefresh time.Time
 	expiredLog  bool // the expiry has been logged since the last success
 
+	closed  bool           // set by Close: no new fetch starts
+	fetches sync.WaitGroup // fetch goroutines, waited for by Close
+
 	wake   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -151,8 +163,9 @@ func NewCache(p Provider, opts CacheOptions) *Cache {
 }
 
 // Retrieve returns the current credentials. It waits only when there are no
-// usable ones: none yet, expired, or invalidated. It then joins (or starts,
-// unless a failed fetch asked to back off) the one fetch under way. An
+// usable ones: none yet, expired (for ExpiredWait at most), or invalidated.
+// It then joins (or starts, unless a failed fetch asked to back off) the one
+// fetch under way. An
 // invalidated key whose refresh failed is still returned while it has not
 // expired: the upstream's own answer is more useful than a 503.
 //
@@ -163,7 +176,15 @@ func (c *Cache) Retrieve(ctx context.Context) (Credentials, error) {
 	if e != nil && !e.invalidated && !e.creds.Expired(time.Now()) {
 		return e.creds, nil
 	}
-	if err := c.refresh(ctx, false); err != nil && ctx.Err() != nil {
+	wait := ctx
+	if e != nil && e.creds.Expired(time.Now()) {
+		// Expired means the source has been failing: answer soon rather
+		// than hold every request for a fetch that is likely to fail too.
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, c.opts.ExpiredWait)
+		defer cancel()
+	}
+	if err := c.refresh(wait, false); err != nil && ctx.Err() != nil {
 		return Credentials{}, fmt.Errorf("waiting for credentials: %w", ctx.Err())
 	}
 	e = c.cur.Load()
@@ -258,13 +279,22 @@ func (c *Cache) Status() Status {
 	return s
 }
 
-// Close stops the background refresh and waits for it. Retrieve keeps
-// answering from what is held, without refreshing. Idempotent.
+// Close stops the background refresh and waits for it and for any fetch
+// under way. Retrieve keeps answering from what is held, without
+// refreshing. Idempotent.
 func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	c.cancel()
 	<-c.done
+	c.fetches.Wait()
 	return nil
 }
+
+// errClosed is what a Retrieve that needs a fetch gets after Close (wrapped
+// in an *ExpiredError).
+var errClosed = errors.New("credentials cache closed")
 
 // ExpiredError says that no usable credentials are held: the last ones
 // expired (or none was ever retrieved) and no fetch has succeeded since.
@@ -319,6 +349,10 @@ func (c *Cache) refresh(ctx context.Context, force bool) error {
 	c.mu.Lock()
 	f := c.flight
 	if f == nil {
+		if c.closed {
+			c.mu.Unlock()
+			return errClosed
+		}
 		if !force && c.consecutive > 0 && time.Now().Before(c.nextAttempt) {
 			err := c.lastErr
 			c.mu.Unlock()
@@ -326,6 +360,7 @@ func (c *Cache) refresh(ctx context.Context, force bool) error {
 		}
 		f = &flight{done: make(chan struct{})}
 		c.flight = f
+		c.fetches.Add(1)
 		go c.fetch(f)
 	}
 	c.mu.Unlock()
@@ -339,6 +374,7 @@ func (c *Cache) refresh(ctx context.Context, force bool) error {
 
 // fetch runs one Retrieve on the provider and records its outcome.
 func (c *Cache) fetch(f *flight) {
+	defer c.fetches.Done()
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.FetchTimeout)
 	v, err := c.provider.Retrieve(ctx)
 	cancel()

@@ -108,11 +108,37 @@ func Load(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
 		return nil, err
 	}
 	c := NewCache(p, CacheOptions{Log: log})
-	first, err := c.Retrieve(ctx)
+	first, err := firstRetrieve(ctx, c)
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	log.Info("credentials loaded", "credentials", first)
 	return c, nil
+}
+
+// loadAttempts is how many fetches Load makes before it gives up: a
+// metadata endpoint or agent that blinks while the pod starts is not fatal.
+const loadAttempts = 3
+
+// firstRetrieve waits for c's first credentials, through the Cache's own
+// backoff, for loadAttempts fetches or until ctx ends.
+func firstRetrieve(ctx context.Context, c *Cache) (Credentials, error) {
+	for {
+		first, err := c.Retrieve(ctx)
+		if err == nil || ctx.Err() != nil {
+			return first, err
+		}
+		st := c.Status()
+		if st.ConsecutiveFailures == 0 || st.ConsecutiveFailures >= loadAttempts || st.NextRefresh.IsZero() {
+			return Credentials{}, err
+		}
+		t := time.NewTimer(time.Until(st.NextRefresh))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return Credentials{}, err
+		}
+	}
 }

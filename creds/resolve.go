@@ -75,6 +75,11 @@ func Resolve(ctx context.Context, cfg Config) (Provider, error) {
 func loadSDKConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithDefaultRegion(defaultSTSRegion),
+		// One attempt per fetch: the Cache retries with its own backoff, in
+		// the background. SDK retries inside a fetch would only stretch
+		// it (several seconds against a failing endpoint), and with it the
+		// time before anyone learns of the failure.
+		config.WithRetryer(noRetries),
 		// Our Cache decides when to refresh. The SDK's own cache stays in
 		// front of each provider (it serialises calls) but must neither
 		// shorten the expiry it reports nor serve a stale value after our
@@ -108,11 +113,13 @@ func loadSDKConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	return awsCfg, nil
 }
 
+func noRetries() aws.Retryer { return aws.NopRetryer{} }
+
 // stsOptions is the STS client configuration for region with the endpoint
 // override applied. Regional endpoints are the SDK's default
 // (sts.REGION.amazonaws.com); the legacy global endpoint is never used.
 func (cfg Config) stsOptions(region string) sts.Options {
-	o := sts.Options{Region: region}
+	o := sts.Options{Region: region, Retryer: noRetries()}
 	if cfg.STSEndpoint != "" {
 		o.BaseEndpoint = aws.String(cfg.STSEndpoint)
 	}
