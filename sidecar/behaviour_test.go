@@ -1,0 +1,433 @@
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+)
+
+func fixedProxyTo(t *testing.T, up *upstream, service string, mutate func(*Config)) (string, *staticSource, *logBuffer) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = service, "us-east-1"
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	src := newStaticSource()
+	proxy, logs := startProxy(t, cfg, src)
+	return proxy.URL, src, logs
+}
+
+// TestStreamedResponseReachesClientChunkByChunk has the upstream send a
+// chunk, then wait until the client has read it before sending the next: a
+// proxy that buffered the response would deadlock the exchange, and the
+// upstream's wait would time out.
+func TestStreamedResponseReachesClientChunkByChunk(t *testing.T) {
+	for _, contentType := range []string{"text/event-stream", "application/vnd.amazon.eventstream", "application/json"} {
+		t.Run(contentType, func(t *testing.T) {
+			readBy := make(chan int, 10)
+			events := make(chan string, 100)
+			up := newUpstream(t)
+			up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+				w.Header().Set("Content-Type", contentType)
+				w.WriteHeader(http.StatusOK)
+				for i := range 4 {
+					time.Sleep(200 * time.Millisecond)
+					events <- fmt.Sprintf("sent %d", i)
+					fmt.Fprintf(w, "chunk-%d;", i)
+					w.(http.Flusher).Flush()
+					select {
+					case n := <-readBy:
+						if n != i {
+							events <- fmt.Sprintf("client read %d after sending %d", n, i)
+						}
+					case <-time.After(10 * time.Second):
+						events <- fmt.Sprintf("client never read chunk %d before the next was due", i)
+						return
+					}
+				}
+			}
+			proxy, _, _ := fixedProxyTo(t, up, "lambda", nil)
+			resp, err := http.Get(proxy + "/2021-11-15/functions/f/response-streaming-invocations")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			buf := make([]byte, 64)
+			var got strings.Builder
+			for i := range 4 {
+				want := fmt.Sprintf("chunk-%d;", i)
+				for !strings.HasSuffix(got.String(), want) {
+					n, err := resp.Body.Read(buf)
+					got.Write(buf[:n])
+					if err != nil {
+						t.Fatalf("read: %v after %q", err, got.String())
+					}
+				}
+				events <- fmt.Sprintf("read %d", i)
+				readBy <- i
+			}
+			// The upstream handler has returned once the body ends.
+			if rest, err := io.ReadAll(resp.Body); err != nil || len(rest) != 0 {
+				t.Fatalf("after the last chunk: %q, %v", rest, err)
+			}
+			close(events)
+			var order []string
+			for e := range events {
+				order = append(order, e)
+			}
+			want := []string{"sent 0", "read 0", "sent 1", "read 1", "sent 2", "read 2", "sent 3", "read 3"}
+			if strings.Join(order, ",") != strings.Join(want, ",") {
+				t.Errorf("events %v, want %v", order, want)
+			}
+		})
+	}
+}
+
+// TestClientCancellationCancelsUpstream checks that a client giving up ends
+// the upstream request too.
+func TestClientCancellationCancelsUpstream(t *testing.T) {
+	started := make(chan struct{})
+	canceled := make(chan struct{})
+	up := newUpstream(t)
+	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(canceled)
+		case <-time.After(10 * time.Second):
+		}
+	}
+	proxy, _, logs := fixedProxyTo(t, up, "sqs", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, proxy+"/slow", nil)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-started
+	cancel()
+	select {
+	case <-canceled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("upstream request not canceled after the client gave up")
+	}
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("client error %v", err)
+	}
+	_ = logs
+}
+
+// TestSpoolToTempFileIsRemoved sends a body larger than --body-memory in
+// signed mode: it is spooled to a file in --spool-dir while the request is
+// in flight, arrives intact, and leaves nothing behind.
+func TestSpoolToTempFileIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	openDuring := make(chan int64, 1)
+	up := newUpstream(t)
+	up.respond = func(w http.ResponseWriter, r *http.Request, rec received) {
+		openDuring <- spoolFilesOpen.Load()
+		if rec.VerifyErr != nil {
+			http.Error(w, rec.VerifyErr.Error(), 403)
+			return
+		}
+		fmt.Fprint(w, len(rec.Body))
+	}
+	proxy, _, _ := fixedProxyTo(t, up, "sqs", func(c *Config) {
+		c.Payload = PayloadSigned
+		c.BodyMemory = 4 << 10
+		c.SpoolDir = dir
+	})
+	body := testBody(3<<20 + 17)
+	before := spoolFilesOpen.Load()
+	resp, err := http.Post(proxy+"/q", "application/octet-stream", io.MultiReader(bytes.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != fmt.Sprint(len(body)) {
+		t.Fatalf("status %d body %q", resp.StatusCode, got)
+	}
+	if n := <-openDuring; n != before+1 {
+		t.Errorf("%d spool files open during the request, want %d (the body should spill to a file)", n, before+1)
+	}
+	// The handler closes the spool just after the response's last byte.
+	for deadline := time.Now().Add(5 * time.Second); spoolFilesOpen.Load() != before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := spoolFilesOpen.Load(); n != before {
+		t.Errorf("%d spool files still open after the request", n-before)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Errorf("spool dir holds %d entries after the request", len(entries))
+	}
+	if !bytes.Equal(up.last(t).Body, body) {
+		t.Error("upstream body differs")
+	}
+}
+
+// TestBodyTooLarge checks --max-body for bodies of known and unknown
+// length: 413 body_too_large, and the upstream sees nothing.
+func TestBodyTooLarge(t *testing.T) {
+	up := newUpstream(t)
+	proxy, _, _ := fixedProxyTo(t, up, "sqs", func(c *Config) {
+		c.MaxBody = 1000
+		c.BodyMemory = 100
+	})
+	for _, known := range []bool{true, false} {
+		var body io.Reader = bytes.NewReader(testBody(1001))
+		if !known {
+			body = io.MultiReader(body)
+		}
+		resp, err := http.Post(proxy+"/q", "text/plain", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 413 || errorCode(t, resp) != CodeBodyTooLarge {
+			t.Errorf("known=%v: status %d, want 413 %s", known, resp.StatusCode, CodeBodyTooLarge)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Post(proxy+"/q", "text/plain", bytes.NewReader(testBody(1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || up.count() != 1 {
+		t.Errorf("a body of exactly --max-body: status %d, upstream count %d", resp.StatusCode, up.count())
+	}
+}
+
+// TestUpstreamResponsePassesThroughUntouched checks an upstream error keeps
+// its status, headers and body, carries no proxy error header, and gets no
+// sniffed Content-Type.
+func TestUpstreamResponsePassesThroughUntouched(t *testing.T) {
+	up := newUpstream(t)
+	xmlBody := `<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>`
+	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		if r.URL.Path == "/notype" {
+			w.Header()["Content-Type"] = nil
+			w.WriteHeader(200)
+			w.Write([]byte("<html>not sniffed</html>"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.Header().Set("X-Amz-Request-Id", "RID")
+		w.Header().Set("X-Amzn-Errortype", "AccessDeniedException")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, xmlBody)
+	}
+	proxy, src, logs := fixedProxyTo(t, up, "s3", nil)
+	resp, err := http.Get(proxy + "/bucket/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || string(body) != xmlBody || resp.Header.Get("Content-Type") != "application/xml" || resp.Header.Get("X-Amzn-Errortype") != "AccessDeniedException" {
+		t.Errorf("got %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	if resp.Header.Get(ErrorHeader) != "" {
+		t.Errorf("upstream error marked as the proxy's")
+	}
+	if len(src.invalidated) != 0 {
+		t.Errorf("AccessDenied invalidated credentials")
+	}
+	if !strings.Contains(logs.String(), `"aws_request_id":"RID"`) {
+		t.Errorf("request log lacks the AWS request id:\n%s", logs)
+	}
+	resp, err = http.Get(proxy + "/notype")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		t.Errorf("proxy added Content-Type %q", ct)
+	}
+}
+
+// TestRejectedCredentialsAreInvalidated checks that an upstream saying the
+// keys are expired makes the proxy drop them, and the answer passes through.
+func TestRejectedCredentialsAreInvalidated(t *testing.T) {
+	up := newUpstream(t)
+	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		w.Header().Set("X-Amzn-Errortype", "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/")
+		w.WriteHeader(http.StatusBadRequest)
+	}
+	proxy, src, _ := fixedProxyTo(t, up, "dynamodb", nil)
+	resp, err := http.Post(proxy+"/", "application/x-amz-json-1.0", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 || resp.Header.Get(ErrorHeader) != "" {
+		t.Errorf("status %d, error header %q", resp.StatusCode, resp.Header.Get(ErrorHeader))
+	}
+	if len(src.invalidated) != 1 || src.invalidated[0] != testKeyID {
+		t.Errorf("invalidated %v, want [%s]", src.invalidated, testKeyID)
+	}
+}
+
+// TestNoCredentialsFailsClosed checks a request that cannot be signed is
+// answered 503 and never sent.
+func TestNoCredentialsFailsClosed(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	for name, src := range map[string]*staticSource{
+		"error":   {err: fmt.Errorf("%w: nothing in the chain", creds.ErrNoCredentials)},
+		"expired": {c: creds.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, Source: "test", CanExpire: true, Expires: time.Now().Add(-time.Minute)}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			proxy, _ := startProxy(t, cfg, src)
+			resp, err := http.Post(proxy.URL+"/q", "text/plain", strings.NewReader("body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 503 || errorCode(t, resp) != CodeNoCredentials {
+				t.Errorf("status %d, want 503 %s", resp.StatusCode, CodeNoCredentials)
+			}
+			if up.count() != 0 {
+				t.Errorf("upstream got %d requests", up.count())
+			}
+		})
+	}
+}
+
+// TestHeaderHandling checks what is removed, what is forwarded unsigned and
+// what is signed.
+func TestHeaderHandling(t *testing.T) {
+	up := newUpstream(t)
+	proxy, _, _ := fixedProxyTo(t, up, "s3", func(c *Config) {
+		c.StripHeaders = []string{"x-drop-*"}
+		c.UnsignedHeaders = []string{"x-mutable"}
+	})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(proxy, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw := "GET /bucket/key?keep=1&X-Amz-Signature=abc&X-Amz-Credential=AKID%2Fx&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20000101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host&X-Amz-Security-Token=tok&z=2 HTTP/1.1\r\n" +
+		"Host: whatever\r\n" +
+		"Connection: keep-alive, X-Hop\r\nX-Hop: gone\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eA==\r\n" +
+		"Authorization: AWS4-HMAC-SHA256 Credential=OTHER/20000101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n" +
+		"X-Amz-Security-Token: clients-own\r\nX-Amz-Content-Sha256: deadbeef\r\nX-Amz-Date: 20000101T000000Z\r\n" +
+		"X-Drop-Me: gone\r\nX-Mutable: forwarded\r\nX-Forwarded-For: 1.2.3.4\r\nUser-Agent: app/1.0\r\nX-Amz-Meta-Color: blue\r\n\r\n"
+	io.WriteString(conn, raw)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf)
+	if !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+		t.Fatalf("response %q", buf[:n])
+	}
+	got := up.last(t)
+	if got.VerifyErr != nil {
+		t.Fatalf("signature: %v", got.VerifyErr)
+	}
+	if got.RawQuery != "keep=1&z=2" {
+		t.Errorf("query %q, want presign parameters removed", got.RawQuery)
+	}
+	for _, h := range []string{"X-Hop", "Keep-Alive", "Proxy-Authorization", "X-Drop-Me", "X-Forwarded-For"} {
+		if v := got.Header.Get(h); v != "" {
+			t.Errorf("%s forwarded: %q", h, v)
+		}
+	}
+	if got.Header.Get("X-Amz-Security-Token") != testToken || got.Header.Get("X-Amz-Content-Sha256") == "deadbeef" {
+		t.Errorf("client's own signing headers not replaced")
+	}
+	auth := got.Header.Get("Authorization")
+	signed := auth[strings.Index(auth, "SignedHeaders=")+len("SignedHeaders=") : strings.Index(auth, ", Signature")]
+	for _, h := range []string{"host", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "x-amz-meta-color"} {
+		if !strings.Contains(";"+signed+";", ";"+h+";") {
+			t.Errorf("%s not signed (SignedHeaders=%s)", h, signed)
+		}
+	}
+	for _, h := range []string{"x-mutable", "user-agent"} {
+		if strings.Contains(";"+signed+";", ";"+h+";") {
+			t.Errorf("%s signed (SignedHeaders=%s)", h, signed)
+		}
+	}
+	if got.Header.Get("X-Mutable") != "forwarded" || got.Header.Get("User-Agent") != "app/1.0" {
+		t.Errorf("unsigned headers not forwarded")
+	}
+}
+
+// TestUpstreamFailures maps transport failures to 502 and 504.
+func TestUpstreamFailures(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := ln.Addr().String()
+	ln.Close()
+
+	slow := newUpstream(t)
+	slow.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	cases := []struct {
+		name     string
+		upstream string
+		status   int
+		code     string
+	}{
+		{"ConnectionRefused", "http://" + closedAddr, 502, CodeUpstreamFailed},
+		{"NoResponseHeaders", slow.URL, 504, CodeUpstreamTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Upstream = tc.upstream
+			cfg.Service, cfg.Region = "sqs", "us-east-1"
+			cfg.ResponseHeaderTimeout = 300 * time.Millisecond
+			proxy, _ := startProxy(t, cfg, newStaticSource())
+			resp, err := http.Get(proxy.URL + "/q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tc.status || errorCode(t, resp) != tc.code {
+				t.Errorf("status %d, want %d %s", resp.StatusCode, tc.status, tc.code)
+			}
+		})
+	}
+}
+
+// TestDotDotInsideBaseIsForwarded checks that a `..` that stays inside the
+// base path is not refused (S3 keys may hold one) and goes as written.
+func TestDotDotInsideBaseIsForwarded(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL + "/base"
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	proxy, _ := startProxy(t, cfg, newStaticSource())
+	resp := rawRequest(t, strings.TrimPrefix(proxy.URL, "http://"), "GET /bucket/a/../b HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := up.last(t); got.Path != "/base/bucket/a/../b" || got.VerifyErr != nil {
+		t.Errorf("upstream path %q (%v)", got.Path, got.VerifyErr)
+	}
+}
