@@ -42,6 +42,11 @@ type fileProvider struct {
 	// (or when the Cache retries after a failure).
 	lastHash [sha256.Size]byte
 	haveHash bool
+	// pending is content seen by Changed that differs from lastHash; it
+	// is reported as a change once it is seen again unchanged, so that a
+	// tool that rewrites the file in place is not read half-way.
+	pending     [sha256.Size]byte
+	havePending bool
 }
 
 var (
@@ -73,6 +78,7 @@ func (p *fileProvider) Retrieve(context.Context) (Credentials, error) {
 	sum := sha256.Sum256(data)
 	p.mu.Lock()
 	p.lastHash, p.haveHash = sum, true
+	p.havePending = false
 	p.mu.Unlock()
 
 	c, err := parseCredentialsFile(data, p.profile)
@@ -84,8 +90,11 @@ func (p *fileProvider) Retrieve(context.Context) (Credentials, error) {
 }
 
 // Changed reads the file and reports whether its bytes differ from the last
-// Retrieve's. A file that cannot be read is not a change: the keys already
-// held stay in use until a readable new version appears.
+// Retrieve's and have stayed the same since the previous poll: a write in
+// place (truncate, then write) is read once complete, so the keys only
+// change one poll interval after the file settles. A file that cannot be
+// read is not a change: the keys already held stay in use until a readable
+// new version appears.
 func (p *fileProvider) Changed() bool {
 	data, err := os.ReadFile(p.path)
 	if err != nil {
@@ -94,7 +103,18 @@ func (p *fileProvider) Changed() bool {
 	sum := sha256.Sum256(data)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.haveHash || sum != p.lastHash
+	switch {
+	case !p.haveHash:
+		return true
+	case sum == p.lastHash:
+		p.havePending = false
+		return false
+	case p.havePending && sum == p.pending:
+		return true
+	default:
+		p.pending, p.havePending = sum, true
+		return false
+	}
 }
 
 // parseCredentialsFile reads one profile from the AWS shared-credentials
