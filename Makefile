@@ -5,7 +5,7 @@ GO        ?= go
 TOOLS_BIN ?= $(HOME)/.cache/sigv4-sidecar/bin
 export TOOLS_BIN
 
-.PHONY: test lint unit e2e charts bench fuzz build
+.PHONY: test lint unit e2e charts bench bench-signer bench-proxy fuzz build
 
 test: lint unit e2e charts
 
@@ -18,9 +18,10 @@ lint:
 unit:
 	$(GO) test -race -count=1 -timeout 30m ./...
 
-# End-to-end suite: real SigV4-verifying servers (MinIO, versitygw) and the built binary.
+# End-to-end suite: real SigV4-verifying servers (MinIO, versitygw; installed into $(TOOLS_BIN) when
+# missing) and the built binary. -v so the 1 GiB transfers' peak RSS lines reach the log.
 e2e:
-	@if [ -d cmd/sigv4-sidecar/e2e ]; then $(GO) test -count=1 -tags e2e -timeout 60m ./cmd/sigv4-sidecar/e2e/...; fi
+	$(GO) test -v -count=1 -tags e2e -timeout 60m ./cmd/sigv4-sidecar/e2e/
 
 # Helm chart and Kubernetes manifests, in their own module so the main module carries no k8s deps.
 charts:
@@ -29,8 +30,16 @@ charts:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/sigv4-sidecar ./cmd/sigv4-sidecar
 
-bench:
+bench: bench-signer bench-proxy
+
+bench-signer:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./signer/
+
+# Load test of the binary with hey (apt-get installed when missing) against a minimal upstream, next to
+# the same load sent straight to it; prints the Markdown table of BENCHMARKS.md "## Proxy".
+BENCH_TIME ?= 10s
+bench-proxy:
+	$(GO) test -v -count=1 -tags e2e -run '^$$' -timeout 30m ./cmd/sigv4-sidecar/e2e/ -args -proxy-bench -bench-time $(BENCH_TIME)
 
 FUZZTIME ?= 30s
 fuzz:
