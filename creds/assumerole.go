@@ -61,7 +61,7 @@ func newAssumeRoleProvider(client stscreds.AssumeRoleAPIClient, base Provider, c
 }
 
 func (p *assumeRoleProvider) Retrieve(ctx context.Context) (Credentials, error) {
-	name := "assume-role via " + providerName(p.base)
+	name := p.name()
 	v, err := p.role.Retrieve(ctx)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("%s: %w", name, err)
@@ -85,16 +85,16 @@ func (p *assumeRoleProvider) Changed() bool {
 	return false
 }
 
-// providerName names a provider of ours without fetching from it.
+// providerName names a provider without fetching from it: ours say what
+// they are, others are named by their type.
 func providerName(p Provider) string {
-	switch p := p.(type) {
-	case *sdkProvider:
-		return p.name()
-	case *fileProvider:
-		return p.name()
+	if n, ok := p.(interface{ name() string }); ok {
+		return n.name()
 	}
 	return fmt.Sprintf("%T", p)
 }
+
+func (p *assumeRoleProvider) name() string { return "assume-role via " + providerName(p.base) }
 
 // SessionNameFromHost derives the default --role-session-name from a host
 // name: "sigv4-sidecar-" and the host name, every character outside STS's

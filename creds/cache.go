@@ -397,10 +397,12 @@ func (c *Cache) fetch(f *flight) {
 		c.lastRefresh = now
 		c.consecutive, c.backoff, c.nextAttempt = 0, 0, time.Time{}
 		c.nextRefresh = c.refreshAt(v, now)
-		if c.expiredLog {
+		switch {
+		case c.expiredLog:
 			c.expiredLog = false
 			c.log.Info("credentials recovered", "credentials", v)
-		} else {
+		case prev != nil:
+			// The first value is Load's to announce, in its one line.
 			c.log.Debug("credentials refreshed", "credentials", v, "next_refresh", c.nextRefresh)
 		}
 	}
