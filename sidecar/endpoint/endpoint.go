@@ -144,9 +144,9 @@ var compiled = sync.OnceValue(func() []*compiledPartition {
 	return out
 })
 
-// suffixes lists every DNS suffix, longest first so that a more specific
-// suffix wins ("api.aws.ic.gov" before "ic.gov"-like shorter ones), ties in
-// lexical order.
+// suffixes lists every DNS suffix, longest first so that the most specific
+// one a host ends with is tried first, ties in lexical order: the order is
+// fixed, whatever order the partitions came in.
 var suffixes = sync.OnceValue(func() []dnsSuffix {
 	bySuffix := map[string][]*compiledPartition{}
 	var order []string
