@@ -40,6 +40,7 @@ var commands = []command{
 	{"serve", "run the signing proxy (the default)", runServe},
 	{"version", "print the version and exit", runVersion},
 	{"healthcheck", "probe a running proxy's admin listener (/healthz, or /readyz with --ready); exit 0 when healthy", runHealthcheck},
+	{"explain", "sign a request as the proxy would and print scope, canonical request, string to sign and Authorization; sends nothing", runExplain},
 }
 
 // exitError carries a specific exit code (healthcheck's 1 without noise).

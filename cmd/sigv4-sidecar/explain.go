@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
+)
+
+// AWS's documented example keys (the SigV4 test suite's), which sign
+// anything reproducibly and open nothing.
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
+const (
+	exampleAccessKeyID     = "AKIDEXAMPLE"
+	exampleSecretAccessKey = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+)
+
+// headerList is a repeatable -H 'Name: value' flag.
+type headerList []string
+
+func (h *headerList) String() string     { return strings.Join(*h, ", ") }
+func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+
+// explainRequest is one request to explain: what curl would send.
+type explainRequest struct {
+	method  string
+	url     string
+	headers []string // "Name: value"
+	body    string
+	service string // overrides, as --service/--region for serve
+	region  string
+	payload string // auto, signed, unsigned
+	time    time.Time
+}
+
+// explained is what signing one request produced, for printing.
+type explained struct {
+	req      *http.Request
+	endpoint string // how service and region were found
+	service  string
+	region   string
+	payload  string
+	result   signer.Result
+}
+
+// runExplain signs a request the way the proxy would and prints every
+// intermediate step: scope, signed headers, canonical request, string to
+// sign and Authorization header. It sends nothing and prints no secret.
+func runExplain(ctx context.Context, inv invocation) error {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(inv.stderr)
+	var er explainRequest
+	var headers headerList
+	fs.StringVar(&er.method, "X", "", "HTTP method (default GET, or POST with -d)")
+	fs.Var(&headers, "H", "request header 'Name: value', repeatable")
+	fs.StringVar(&er.body, "d", "", "request body")
+	fs.StringVar(&er.service, "service", "", "signing name instead of the one derived from the host (as serve's --service)")
+	fs.StringVar(&er.region, "region", "", "signing region instead of the one derived from the host (as serve's --region)")
+	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed or unsigned (as serve's --payload)")
+	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
+	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
+	credsCfg, credsErr := credsOptions(fs, inv.environ)
+	fs.Usage = func() {
+		fmt.Fprintln(inv.stderr, "Usage: sigv4-sidecar explain [-X METHOD] [-H 'Name: value']... [-d BODY] [--example-credentials] URL")
+		fmt.Fprintln(inv.stderr, "Signs the request as the proxy would and prints scope, canonical request, string to sign and Authorization header. Sends nothing.")
+		fs.PrintDefaults()
+	}
+	args, err := parseInterspersed(fs, inv.args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if *credsErr != nil {
+		return &exitError{code: 2, msg: (*credsErr).Error()}
+	}
+	if len(args) != 1 {
+		return &exitError{code: 2, msg: "explain takes exactly one URL (see sigv4-sidecar explain --help)"}
+	}
+	er.url, er.headers = args[0], headers
+	if er.time, err = parseSigningTime(*date); err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+
+	var keys signer.Credentials
+	source := "AWS documentation example keys"
+	if *example {
+		keys = signer.Credentials{AccessKeyID: exampleAccessKeyID, SecretAccessKey: exampleSecretAccessKey}
+	} else {
+		c, err := loadCredentials(ctx, *credsCfg)
+		if err != nil {
+			return fmt.Errorf("%w (or use --example-credentials)", err)
+		}
+		keys = signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+		source = c.Source
+	}
+	x, err := explain(er, keys)
+	if err != nil {
+		return err
+	}
+	printExplained(inv.stdout, x, source, keys)
+	return nil
+}
+
+// credsOptions registers the credential options (--profile, --role-arn, ...)
+// on fs with their SIGV4_ variables from environ as defaults, exactly as
+// serve reads them. A bad value is reported through the returned error
+// pointer once fs has parsed.
+func credsOptions(fs *flag.FlagSet, environ []string) (*creds.Config, *error) {
+	cfg := &creds.Config{}
+	envMap := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			envMap[k] = v
+		}
+	}
+	failed := new(error)
+	if err := env.ParseWithOptions(cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: envMap}); err != nil {
+		*failed = fmt.Errorf("reading SIGV4_ variables: %w", err)
+	}
+	for _, o := range optionsOf(cfg) {
+		fs.Var(&fieldFlag{o: o, failed: failed}, o.flag, o.help+" (env "+o.env+")")
+	}
+	return cfg, failed
+}
+
+// loadCredentials resolves the credential chain once, as serve does at
+// start, and returns the first credentials.
+func loadCredentials(ctx context.Context, cfg creds.Config) (creds.Credentials, error) {
+	src, err := creds.Load(ctx, cfg, nil)
+	if err != nil {
+		return creds.Credentials{}, err
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
+	}
+	return src.Retrieve(ctx)
+}
+
+// parseInterspersed parses flags before and after positional arguments
+// (`explain URL -H ...` as well as `explain -H ... URL`) and returns the
+// positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func parseSigningTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now().UTC(), nil
+	}
+	for _, layout := range []string{"20060102T150405Z", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("invalid --date %q: want 20150830T123600Z or 2015-08-30T12:36:00Z", s)
+}
+
+// scopeFor returns the signing name and region for host as the proxy
+// derives them: each override replaces its half of what the endpoint table
+// says. It also says where the answer came from.
+func scopeFor(host, service, region string) (string, string, string, error) {
+	if service != "" && region != "" {
+		return service, region, "--service and --region", nil
+	}
+	ep, err := endpoint.Resolve(host)
+	if err != nil {
+		return "", "", "", err
+	}
+	how := "endpoint rule " + ep.Rule
+	if service == "" {
+		service = ep.SigningName
+	} else {
+		how += ", --service"
+	}
+	if region == "" {
+		region = ep.Region
+	} else {
+		how += ", --region"
+	}
+	return service, region, how, nil
+}
+
+// unsignedByProxy mirrors the proxy's default unsigned headers: what the SDK
+// leaves out and what hops on the way may add or rewrite.
+func unsignedByProxy(name string) bool {
+	if signer.DefaultUnsignedHeaders(name) || strings.HasPrefix(name, "x-forwarded-") {
+		return true
+	}
+	switch name {
+	case "forwarded", "via", "x-amzn-trace-id", "expect", "user-agent":
+		return true
+	}
+	return false
+}
+
+// explain signs er with keys and returns every intermediate step.
+func explain(er explainRequest, keys signer.Credentials) (explained, error) {
+	var x explained
+	u, err := url.Parse(er.url)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return x, &exitError{code: 2, msg: fmt.Sprintf("invalid URL %q: want http(s)://host/path", er.url)}
+	}
+	method := er.method
+	if method == "" {
+		method = http.MethodGet
+		if er.body != "" {
+			method = http.MethodPost
+		}
+	}
+	var body io.Reader
+	if er.body != "" {
+		body = strings.NewReader(er.body)
+	}
+	req, err := http.NewRequest(method, u.String(), body)
+	if err != nil {
+		return x, &exitError{code: 2, msg: fmt.Sprintf("invalid request: %v", err)}
+	}
+	for _, h := range er.headers {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return x, &exitError{code: 2, msg: fmt.Sprintf("invalid -H %q: want 'Name: value'", h)}
+		}
+		if strings.EqualFold(name, "Host") {
+			req.Host = strings.TrimSpace(value)
+			continue
+		}
+		req.Header.Add(name, strings.TrimSpace(value))
+	}
+	host := req.Host
+	if host == "" {
+		host = u.Host
+	}
+	x.service, x.region, x.endpoint, err = scopeFor(host, er.service, er.region)
+	if err != nil {
+		return x, err
+	}
+	s3 := signer.IsS3Family(x.service)
+	opts := signer.Options{
+		Service: x.service, Region: x.region, Time: er.time,
+		UnsignedHeaders: unsignedByProxy, Debug: true,
+	}
+	mode := er.payload
+	if mode == sidecar.PayloadAuto {
+		mode = sidecar.PayloadSigned
+		if s3 && u.Scheme == "https" {
+			mode = sidecar.PayloadUnsigned
+		} else if s3 && er.body != "" {
+			mode = sidecar.PayloadChunked
+		}
+	}
+	switch {
+	case er.body == "":
+		opts.PayloadHash, x.payload = signer.EmptyPayloadHash, "empty body: "+signer.EmptyPayloadHash
+	case mode == sidecar.PayloadUnsigned:
+		opts.PayloadHash, x.payload = signer.UnsignedPayload, signer.UnsignedPayload+" (body not signed)"
+	case mode == sidecar.PayloadSigned:
+		sum := sha256.Sum256([]byte(er.body))
+		opts.PayloadHash = hex.EncodeToString(sum[:])
+		x.payload = fmt.Sprintf("SHA-256 of the %d-byte body: %s", len(er.body), opts.PayloadHash)
+	case mode == sidecar.PayloadChunked:
+		x.payload = fmt.Sprintf("%s (aws-chunked, %d bytes decoded; this is the seed signature)", signer.StreamingPayload, len(er.body))
+	default:
+		return x, &exitError{code: 2, msg: fmt.Sprintf("invalid --payload %q: want auto, signed, unsigned or chunked", er.payload)}
+	}
+	if mode == sidecar.PayloadChunked && er.body != "" {
+		x.result, err = signer.New(nil).SignStreaming(req, keys, opts, signer.StreamingOptions{DecodedLength: int64(len(er.body))})
+	} else {
+		opts.SetContentSHA256 = s3 || opts.PayloadHash == signer.UnsignedPayload
+		x.result, err = signer.New(nil).Sign(req, keys, opts)
+	}
+	if err != nil {
+		return x, err
+	}
+	x.req = req
+	return x, nil
+}
+
+// printExplained writes x in sections "== Name" each followed by its value
+// exactly as signed and a blank line. The session token's value is hidden
+// (a secret); the access key id is shown, as it is in the Authorization
+// header.
+func printExplained(w io.Writer, x explained, source string, keys signer.Credentials) {
+	hide := func(s string) string {
+		if keys.SessionToken == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, keys.SessionToken, "<session token>")
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Request:     %s %s\n", x.req.Method, x.req.URL.String())
+	fmt.Fprintf(&b, "Service:     %s\n", x.service)
+	fmt.Fprintf(&b, "Region:      %s\n", x.region)
+	fmt.Fprintf(&b, "From:        %s\n", x.endpoint)
+	fmt.Fprintf(&b, "Credentials: %s, access key id %s", source, keys.AccessKeyID)
+	if keys.SessionToken != "" {
+		b.WriteString(", with a session token (its value is hidden below)")
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "Payload:     %s\n", x.payload)
+	section := func(name, value string) {
+		fmt.Fprintf(&b, "\n== %s\n%s\n", name, value)
+	}
+	section("Scope", x.result.Scope)
+	section("Signed headers", x.result.SignedHeaders)
+	section("Canonical request", hide(x.result.CanonicalRequest))
+	section("String to sign", x.result.StringToSign)
+	section("Authorization", x.req.Header.Get("Authorization"))
+	var sent strings.Builder
+	host := x.req.Host
+	if host == "" {
+		host = x.req.URL.Host
+	}
+	fmt.Fprintf(&sent, "%s %s HTTP/1.1\nHost: %s", x.req.Method, x.req.URL.RequestURI(), host)
+	for _, name := range sortedKeys(x.req.Header) {
+		for _, v := range x.req.Header[name] {
+			fmt.Fprintf(&sent, "\n%s: %s", name, hide(v))
+		}
+	}
+	section("Headers sent", sent.String())
+	w.Write(b.Bytes())
+}
+
+func sortedKeys(h http.Header) []string { return slices.Sorted(maps.Keys(h)) }

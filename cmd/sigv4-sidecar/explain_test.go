@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// vectorDir is the official suite's copy in the signer's testdata.
+const vectorDir = "../../signer/testdata/v4"
+
+func readVector(t *testing.T, name, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(vectorDir, name, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// sections splits explain's output into its "== Name" sections.
+func sections(out string) map[string]string {
+	m := map[string]string{}
+	parts := strings.Split(out, "\n== ")
+	for _, p := range parts[1:] {
+		name, value, _ := strings.Cut(p, "\n")
+		m[name] = strings.TrimSuffix(value, "\n")
+	}
+	return m
+}
+
+func runExplainArgs(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := runExplain(context.Background(), invocation{args: args, stdout: &stdout, stderr: &stderr})
+	return stdout.String(), err
+}
+
+// TestExplainGetVanillaMatchesSuite: explain of the official suite's
+// get-vanilla case prints its canonical request, string to sign and
+// Authorization header byte for byte.
+func TestExplainGetVanillaMatchesSuite(t *testing.T) {
+	out, err := runExplainArgs(t, "--example-credentials", "--date", "20150830T123600Z",
+		"--service", "service", "--region", "us-east-1", "https://example.amazonaws.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sections(out)
+	if want := readVector(t, "get-vanilla", "header-canonical-request.txt"); s["Canonical request"] != want {
+		t.Errorf("canonical request:\n%q\nwant\n%q", s["Canonical request"], want)
+	}
+	if want := readVector(t, "get-vanilla", "header-string-to-sign.txt"); s["String to sign"] != want {
+		t.Errorf("string to sign:\n%q\nwant\n%q", s["String to sign"], want)
+	}
+	var wantAuthz string
+	for _, line := range strings.Split(readVector(t, "get-vanilla", "header-signed-request.txt"), "\n") {
+		if v, ok := strings.CutPrefix(line, "Authorization:"); ok {
+			wantAuthz = v
+		}
+	}
+	if wantAuthz == "" || s["Authorization"] != wantAuthz {
+		t.Errorf("Authorization:\n%q\nwant\n%q", s["Authorization"], wantAuthz)
+	}
+	if s["Scope"] != "20150830/us-east-1/service/aws4_request" || s["Signed headers"] != "host;x-amz-date" {
+		t.Errorf("scope %q, signed headers %q", s["Scope"], s["Signed headers"])
+	}
+	if strings.Contains(out, exampleSecretAccessKey) {
+		t.Error("explain printed the secret access key")
+	}
+}
+
+// TestExplainResolvesLikeTheProxy: without --service/--region the scope
+// comes from the endpoint table; S3 over https signs UNSIGNED-PAYLOAD and
+// sets X-Amz-Content-Sha256, as the proxy's auto payload mode does.
+func TestExplainResolvesLikeTheProxy(t *testing.T) {
+	out, err := runExplainArgs(t, "--example-credentials", "--date", "20150830T123600Z",
+		"https://bedrock-runtime.eu-west-3.amazonaws.com/model/x/invoke", "-d", `{"a":1}`, "-H", "Content-Type: application/json", "-H", "User-Agent: app/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sections(out)
+	if s["Scope"] != "20150830/eu-west-3/bedrock/aws4_request" {
+		t.Errorf("scope %q, want bedrock in eu-west-3", s["Scope"])
+	}
+	if s["Signed headers"] != "content-length;content-type;host;x-amz-date" {
+		t.Errorf("signed headers %q (user-agent must stay unsigned)", s["Signed headers"])
+	}
+	if !strings.HasPrefix(s["Canonical request"], "POST\n/model/x/invoke\n") {
+		t.Errorf("canonical request %q", s["Canonical request"])
+	}
+
+	out, err = runExplainArgs(t, "--example-credentials", "https://my-bucket.s3.us-west-2.amazonaws.com/key.txt", "-X", "PUT", "-d", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = sections(out)
+	if !strings.Contains(s["Scope"], "/us-west-2/s3/aws4_request") || !strings.HasSuffix(s["Canonical request"], "\nUNSIGNED-PAYLOAD") ||
+		!strings.Contains(s["Signed headers"], "x-amz-content-sha256") {
+		t.Errorf("s3 over https: scope %q, signed headers %q, canonical request %q", s["Scope"], s["Signed headers"], s["Canonical request"])
+	}
+}
+
+func TestExplainRejectsBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"--example-credentials"},
+		{"--example-credentials", "ftp://example.amazonaws.com/"},
+		{"--example-credentials", "--date", "yesterday", "https://sqs.us-east-1.amazonaws.com/"},
+		{"--example-credentials", "-H", "no colon", "https://sqs.us-east-1.amazonaws.com/"},
+		{"--example-credentials", "https://example.com/"}, // no service or region derivable
+	} {
+		if out, err := runExplainArgs(t, args...); err == nil {
+			t.Errorf("explain %q succeeded:\n%s", args, out)
+		}
+	}
+}
