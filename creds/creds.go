@@ -49,6 +49,9 @@ func (c Credentials) String() string {
 	return fmt.Sprintf("{source=%s access_key_id=%s expires=%s}", c.Source, KeyIDSuffix(c.AccessKeyID), exp)
 }
 
+// GoString keeps %#v as safe as %v.
+func (c Credentials) GoString() string { return "creds.Credentials" + c.String() }
+
 // KeyIDSuffix returns the last four characters of an access key id behind a
 // mask ("****WXYZ"): enough to tell keys apart in logs and metrics, not enough
 // to identify the account.

@@ -31,6 +31,11 @@ func (p *sdkProvider) Retrieve(ctx context.Context) (Credentials, error) {
 	name := p.name()
 	v, err := p.creds.Retrieve(ctx)
 	if err != nil {
+		if name == "imds" {
+			// IMDS is where the chain ends up when nothing else is set:
+			// on a laptop or in a pod this is the usual mistake.
+			return Credentials{}, fmt.Errorf("imds (the default chain's last resort: no environment keys, profile, web identity or container endpoint configured): %w", err)
+		}
 		return Credentials{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return Credentials{
