@@ -79,6 +79,7 @@ type received struct {
 	Service, Region                       string
 	PayloadHash                           string
 	Chunks                                int
+	ProtoMajor                            int
 	VerifyErr                             error
 }
 
@@ -256,6 +257,7 @@ func verifyRequest(r *http.Request) received {
 	rec := received{
 		Method: r.Method, Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery,
 		Header: r.Header.Clone(), ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding, Body: body,
+		ProtoMajor: r.ProtoMajor,
 	}
 	if readErr != nil {
 		rec.VerifyErr = readErr

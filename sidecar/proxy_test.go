@@ -172,6 +172,9 @@ func TestSignedRoundTrip(t *testing.T) {
 						if got.Path != wantPath || got.RawQuery != "list-type=2&prefix=a%2Fb" {
 							t.Errorf("upstream got %s?%s, want %s?list-type=2&prefix=a%%2Fb", got.Path, got.RawQuery, wantPath)
 						}
+						if rm != fixedMode && got.ProtoMajor != 2 {
+							t.Errorf("upstream spoke HTTP/%d over TLS, want HTTP/2", got.ProtoMajor)
+						}
 						if rm != fixedMode && got.Host != svc.host {
 							t.Errorf("upstream Host %q, want %q", got.Host, svc.host)
 						}

@@ -63,7 +63,7 @@ func (p *Proxy) fixedRoute(r *http.Request) (Route, error) {
 // section 5.2.4) would climb above its root. A `..` that stays inside is
 // left alone: S3 keys may contain it.
 func escapesRoot(p string) bool {
-	if !strings.Contains(p, "..") {
+	if !strings.Contains(p, "..") && !strings.Contains(strings.ToLower(p), "%2e") {
 		return false
 	}
 	depth := 0
@@ -172,7 +172,7 @@ var presignParams = map[string]bool{
 // stripPresignParams removes presigned-URL parameters from a raw query,
 // leaving every other parameter byte for byte as the client wrote it.
 func stripPresignParams(rawQuery string) string {
-	if rawQuery == "" || !strings.Contains(strings.ToLower(rawQuery), "x-amz-") {
+	if lower := strings.ToLower(rawQuery); !strings.Contains(lower, "x-amz-") && !strings.Contains(lower, "%2d") {
 		return rawQuery
 	}
 	parts := strings.Split(rawQuery, "&")

@@ -1,0 +1,195 @@
+package sidecar
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestValidateMessages checks each bad option stops the start with one line
+// naming the flag, the value and the problem.
+func TestValidateMessages(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	os.WriteFile(notPEM, []byte("hello"), 0o600)
+	cases := []struct {
+		mutate func(*Config)
+		want   string
+	}{
+		{func(c *Config) { c.Upstream = "ftp://x" }, `invalid --upstream "ftp://x": scheme must be http or https`},
+		{func(c *Config) { c.Upstream = "https://" }, `invalid --upstream "https://": needs a host`},
+		{func(c *Config) { c.Upstream = "https://user:pw@h" }, `invalid --upstream "https://user:pw@h": must not carry user info`},
+		{func(c *Config) { c.Upstream = "https://example.com" }, `invalid --upstream "https://example.com": cannot derive the AWS service and region from host "example.com": set --service and --region`},
+		{func(c *Config) { c.Upstream = "https://example.com"; c.Service = "s3" }, `set --region`},
+		{func(c *Config) { c.Listen = "nonsense" }, `invalid --listen "nonsense": want host:port`},
+		{func(c *Config) { c.AdminListen = c.Listen; c.Listen = "127.0.0.1:9000"; c.AdminListen = "127.0.0.1:9000" }, `invalid --admin-listen "127.0.0.1:9000": must differ from --listen`},
+		{func(c *Config) { c.Payload = "fast" }, `invalid --payload "fast": must be auto, signed, unsigned or chunked`},
+		{func(c *Config) { c.MaxBody = 0 }, `invalid --max-body "0": must be positive`},
+		{func(c *Config) { c.ConnectTo = []string{"nohost"} }, `invalid --connect-to "nohost": want HOST:PORT=ADDR:PORT`},
+		{func(c *Config) { c.ConnectTo = []string{"a:443=b"} }, `invalid --connect-to "a:443=b": right side: want ADDR:PORT`},
+		{func(c *Config) { c.ConnectTo = []string{"a:443=b:0"} }, `right side: port must be 1-65535`},
+		{func(c *Config) { c.AllowHosts = []string{"[bad"} }, `invalid --allow-hosts "[bad": bad glob pattern`},
+		{func(c *Config) { c.UpstreamCAFile = filepath.Join(dir, "missing.pem") }, `invalid --upstream-ca-file "` + filepath.Join(dir, "missing.pem") + `": cannot read: no such file or directory`},
+		{func(c *Config) { c.UpstreamCAFile = notPEM }, `holds no PEM certificate`},
+		{func(c *Config) { c.Region = "US East" }, `invalid --region "US East": use lowercase letters, digits and dashes only`},
+		{func(c *Config) { c.SignHost = "bad host" }, `invalid --sign-host "bad host"`},
+		{func(c *Config) { c.UnsignedHeaders = []string{"Authorization"} }, `invalid --unsigned-headers "authorization": the signature always covers it`},
+		{func(c *Config) { c.LogFormat = "xml" }, `invalid --log-format "xml": must be json or text`},
+		{func(c *Config) { c.LogLevel = "loud" }, `invalid --log-level "loud"`},
+		{func(c *Config) { c.SpoolDir = filepath.Join(dir, "nope") }, `invalid --spool-dir`},
+		{func(c *Config) { c.MaxHeaderBytes = 10 }, `invalid --max-header-bytes "10": must be at least 1KiB`},
+	}
+	for _, tc := range cases {
+		cfg := testConfig()
+		tc.mutate(&cfg)
+		err := cfg.Validate()
+		if err == nil {
+			t.Errorf("want %q, got no error", tc.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("got %q, want one line containing %q", err, tc.want)
+		}
+		if _, ok := err.(*OptionError); !ok {
+			t.Errorf("%q is a %T, want *OptionError", err, err)
+		}
+	}
+	if err := testConfig().Validate(); err != nil {
+		t.Errorf("defaults rejected: %v", err)
+	}
+}
+
+// TestEveryOptionHasItsTags checks each Config field (nested ones included)
+// carries env, flag and help, and that names are unique.
+func TestEveryOptionHasItsTags(t *testing.T) {
+	seenEnv, seenFlag := map[string]bool{}, map[string]bool{}
+	var walk func(reflect.Type)
+	walk = func(rt reflect.Type) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" {
+				walk(f.Type)
+				continue
+			}
+			env, flag, help := f.Tag.Get("env"), f.Tag.Get("flag"), f.Tag.Get("help")
+			if env == "" || flag == "" || help == "" {
+				t.Errorf("%s: env %q flag %q help %q", f.Name, env, flag, help)
+			}
+			if seenEnv[env] || seenFlag[flag] {
+				t.Errorf("%s: duplicate env %q or flag %q", f.Name, env, flag)
+			}
+			seenEnv[env], seenFlag[flag] = true, true
+			if FlagName(f.Name) != flag {
+				t.Errorf("FlagName(%s) = %q, want %q", f.Name, FlagName(f.Name), flag)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config]())
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"0": 0, "1024": 1024, "8MiB": 8 << 20, "512KiB": 512 << 10, "5GiB": 5 << 30, "10MB": 10e6, "1G": 1 << 30, " 2 MiB ": 2 << 20} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err != nil || b != want {
+			t.Errorf("%q: %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "8XB", "MiB", "1.5MiB", "99999999999TiB"} {
+		var b ByteSize
+		if err := b.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q accepted as %d", in, b)
+		}
+	}
+	if s := ByteSize(8 << 20).String(); s != "8MiB" {
+		t.Errorf("String: %s", s)
+	}
+}
+
+func TestConnectToRules(t *testing.T) {
+	r, err := parseConnectTo("*.amazonaws.com:=http://127.0.0.1:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.plainHTTP || r.addr != "127.0.0.1:9000" || !r.matches("s3.us-east-1.amazonaws.com", "443") || r.matches("example.com", "443") {
+		t.Errorf("rule %+v", r)
+	}
+	r, _ = parseConnectTo("sqs.us-east-1.amazonaws.com:443=[::1]:8443")
+	if r.addr != "[::1]:8443" || r.matches("sqs.us-east-1.amazonaws.com", "80") {
+		t.Errorf("rule %+v", r)
+	}
+}
+
+func TestEscapesRoot(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/": false, "/a/b": false, "/a/../b": false, "/a/b/../..": false, "/..": true, "/../x": true,
+		"/a/../../x": true, "/%2e%2e/x": true, "/a/%2E%2E/%2e%2e/x": true, "/a..b/c": false, "/./../x": true,
+	} {
+		if got := escapesRoot(p); got != want {
+			t.Errorf("escapesRoot(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestStripPresignParams(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "",
+		"a=1&b=2":                         "a=1&b=2",
+		"X-Amz-Signature=x&a=1":           "a=1",
+		"a=%2F&x-amz-credential=k&b":      "a=%2F&b",
+		"X-Amz-Meta=keep&X-Amz-Date=1":    "X-Amz-Meta=keep",
+		"X%2DAmz%2DSignature=x&versionId": "versionId",
+	} {
+		if got := stripPresignParams(in); got != want {
+			t.Errorf("stripPresignParams(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzEscapesRoot(f *testing.F) {
+	for _, s := range []string{"/a/../b", "/../x", "/%2e%2e/", "//..//", "/a/./b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		// Whatever escapesRoot says, a path it accepts resolves under root.
+		if escapesRoot(p) {
+			return
+		}
+		depth := 0
+		for _, seg := range strings.Split(p, "/") {
+			if seg == ".." || strings.EqualFold(seg, "%2e%2e") || strings.EqualFold(seg, ".%2e") || strings.EqualFold(seg, "%2e.") {
+				depth--
+			} else if seg != "" && seg != "." && !strings.EqualFold(seg, "%2e") {
+				depth++
+			}
+			if depth < 0 {
+				t.Fatalf("escapesRoot(%q) = false but the path climbs out", p)
+			}
+		}
+	})
+}
+
+func FuzzConnInspector(f *testing.F) {
+	f.Add([]byte("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n"), 3)
+	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n1\r\na\r\n0\r\n\r\n"), 7)
+	f.Fuzz(func(t *testing.T, data []byte, split int) {
+		// Feeding in any split must give the same records as feeding whole,
+		// and never panic.
+		whole := &connInspector{}
+		whole.feed(data)
+		parts := &connInspector{}
+		if split < 0 {
+			split = -split
+		}
+		cut := 0
+		if len(data) > 0 {
+			cut = split % (len(data) + 1)
+		}
+		parts.feed(data[:cut])
+		parts.feed(data[cut:])
+		if whole.state != lost && parts.state != lost && !reflect.DeepEqual(whole.records, parts.records) {
+			t.Fatalf("records differ: %v vs %v", whole.records, parts.records)
+		}
+	})
+}

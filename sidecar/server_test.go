@@ -1,0 +1,189 @@
+package sidecar
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+)
+
+// TestListeningLogLine checks the one "listening" line that tests and the
+// e2e suite parse: both real bound addresses.
+func TestListeningLogLine(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	proxyAddr, adminAddr, logs, _ := runServer(t, cfg, newStaticSource())
+	var line struct {
+		Msg       string `json:"msg"`
+		ProxyAddr string `json:"proxy_addr"`
+		AdminAddr string `json:"admin_addr"`
+	}
+	found := false
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "listening" {
+			found = true
+			break
+		}
+	}
+	if !found || line.ProxyAddr != proxyAddr || line.AdminAddr != adminAddr || strings.HasSuffix(proxyAddr, ":0") {
+		t.Fatalf("listening line %+v, want proxy %s admin %s\n%s", line, proxyAddr, adminAddr, logs)
+	}
+}
+
+// TestGracefulShutdownDrainsInFlight cancels the server's context (what
+// SIGTERM does) while a request is in flight: new connections are refused,
+// the in-flight request completes, and Run returns nil.
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	up := newUpstream(t)
+	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		close(started)
+		<-release
+		io.WriteString(w, "finished")
+	}
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	proxyAddr, _, _, stop := runServer(t, cfg, newStaticSource())
+
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + proxyAddr + "/slow")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{string(b), err}
+	}()
+	<-started
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	// Wait until the listener is closed: new connections are refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", proxyAddr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("proxy still accepting connections after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned (%v) before the in-flight request finished", err)
+	default:
+	}
+	close(release)
+	if r := <-done; r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request: %q, %v", r.body, r.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestShutdownTimeoutCutsLongRequests checks that a request outliving
+// --shutdown-timeout is cut and Run still returns nil.
+func TestShutdownTimeoutCutsLongRequests(t *testing.T) {
+	started := make(chan struct{})
+	up := newUpstream(t)
+	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		close(started)
+		<-r.Context().Done()
+	}
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	cfg.ShutdownTimeout = 100 * time.Millisecond
+	proxyAddr, _, logs, stop := runServer(t, cfg, newStaticSource())
+	go func() {
+		resp, err := http.Get("http://" + proxyAddr + "/forever")
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !strings.Contains(logs.String(), "shutdown-timeout") {
+		t.Errorf("no log line about the cut requests:\n%s", logs)
+	}
+}
+
+type readySource struct {
+	*staticSource
+	ready bool
+}
+
+func (r readySource) Ready() bool { return r.ready }
+
+func TestAdmin(t *testing.T) {
+	fresh := newStaticSource()
+	expired := newStaticSource()
+	expired.c.CanExpire, expired.c.Expires = true, time.Now().Add(-time.Second)
+	failing := &staticSource{err: fmt.Errorf("%w: none", creds.ErrNoCredentials)}
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "sigv4_requests_total 1\n") })
+	cases := []struct {
+		name   string
+		admin  *Admin
+		path   string
+		status int
+		body   string
+	}{
+		{"Healthz", &Admin{Credentials: failing}, "/healthz", 200, `"ok"`},
+		{"ReadyWithCredentials", &Admin{Credentials: fresh}, "/readyz", 200, `"ready"`},
+		{"NotReadyWhenRetrieveFails", &Admin{Credentials: failing}, "/readyz", 503, "no AWS credentials"},
+		{"NotReadyWhenExpired", &Admin{Credentials: expired}, "/readyz", 503, "expired"},
+		{"NotReadyWhenCacheNotReady", &Admin{Credentials: readySource{fresh, false}}, "/readyz", 503, "not ready"},
+		{"MetricsPlaceholder", &Admin{Credentials: fresh}, "/metrics", 404, "not enabled"},
+		{"MetricsSwapped", &Admin{Credentials: fresh, Metrics: metrics}, "/metrics", 200, "sigv4_requests_total"},
+		{"Unknown", &Admin{Credentials: fresh}, "/bucket/key", 404, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tc.admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
+			if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+				t.Errorf("%s: %d %q, want %d containing %q", tc.path, rec.Code, rec.Body, tc.status, tc.body)
+			}
+			if strings.Contains(rec.Body.String(), testSecret) || strings.Contains(rec.Body.String(), testToken) {
+				t.Error("secret in admin response")
+			}
+		})
+	}
+}
+
+// TestAdminPathsAreNotShadowed checks /healthz on the proxy listener is
+// proxied like any other path.
+func TestAdminPathsAreNotShadowed(t *testing.T) {
+	up := newUpstream(t)
+	proxy, _, _ := fixedProxyTo(t, up, "execute-api", nil)
+	resp, err := http.Get(proxy + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if up.count() != 1 || up.last(t).Path != "/healthz" {
+		t.Errorf("/healthz on the proxy listener was not forwarded")
+	}
+}
