@@ -116,11 +116,15 @@ var scenarios = []scenario{
 			"SIGV4_ROLE_DURATION":       "30m",
 			"SIGV4_PROFILE":             "api",
 			"SIGV4_CREDENTIALS_FILE":    "/etc/sigv4-sidecar/credentials/credentials",
+			"SIGV4_UPSTREAM_CA_FILE":    "/etc/corp-ca/ca.pem",
 			"AWS_REGION":                "eu-west-1",
 		} {
 			if env[name] != want {
 				t.Errorf("%s = %q, want %q", name, env[name], want)
 			}
+		}
+		if ca := mountAt(c, "/etc/corp-ca"); ca == nil || volume(d.Spec.Template.Spec, ca.Name) == nil {
+			t.Errorf("extraVolumes/extraVolumeMounts did not mount the CA bundle: %+v", c.VolumeMounts)
 		}
 		mount := mountAt(c, "/etc/sigv4-sidecar/credentials")
 		if mount == nil || !mount.ReadOnly {
