@@ -41,6 +41,7 @@ var commands = []command{
 	{"version", "print the version and exit", runVersion},
 	{"healthcheck", "probe a running proxy's admin listener (/healthz, or /readyz with --ready); exit 0 when healthy", runHealthcheck},
 	{"explain", "sign a request as the proxy would and print scope, canonical request, string to sign and Authorization; sends nothing", runExplain},
+	{"diagnose", "list every problem with a signed request (and an AWS error body), each with its fix; exit 1 when any", runDiagnose},
 }
 
 // exitError carries a specific exit code (healthcheck's 1 without noise).
