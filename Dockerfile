@@ -28,6 +28,6 @@ USER 65532:65532
 # SIGV4_LISTEN / SIGV4_ADMIN_LISTEN to 0.0.0.0:... to reach them from outside the container.
 EXPOSE 8080 8081
 # For docker and compose; Kubernetes ignores it and uses the chart's probes (the same subcommand).
-HEALTHCHECK --interval=10s --timeout=3s CMD ["sigv4-sidecar", "healthcheck"]
-ENTRYPOINT ["sigv4-sidecar"]
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/usr/local/bin/sigv4-sidecar", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/sigv4-sidecar"]
 CMD ["serve"]
