@@ -168,9 +168,7 @@ func TestSpoolToTempFileIsRemoved(t *testing.T) {
 		t.Errorf("%d spool files open during the request, want %d (the body should spill to a file)", n, before+1)
 	}
 	// The handler closes the spool just after the response's last byte.
-	for deadline := time.Now().Add(5 * time.Second); spoolFilesOpen.Load() != before && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(func() bool { return spoolFilesOpen.Load() == before })
 	if n := spoolFilesOpen.Load(); n != before {
 		t.Errorf("%d spool files still open after the request", n-before)
 	}
@@ -250,7 +248,8 @@ func TestUpstreamResponsePassesThroughUntouched(t *testing.T) {
 	if len(src.invalidated) != 0 {
 		t.Errorf("AccessDenied invalidated credentials")
 	}
-	if !strings.Contains(logs.String(), `"aws_request_id":"RID"`) {
+	// The request line is logged just after the response's last byte.
+	if !eventually(func() bool { return strings.Contains(logs.String(), `"aws_request_id":"RID"`) }) {
 		t.Errorf("request log lacks the AWS request id:\n%s", logs)
 	}
 	resp, err = http.Get(proxy + "/notype")
@@ -430,4 +429,15 @@ func TestDotDotInsideBaseIsForwarded(t *testing.T) {
 	if got := up.last(t); got.Path != "/base/bucket/a/../b" || got.VerifyErr != nil {
 		t.Errorf("upstream path %q (%v)", got.Path, got.VerifyErr)
 	}
+}
+
+// eventually reports whether cond becomes true within 5 seconds: for what a
+// handler does after the client has its response.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }

@@ -24,7 +24,11 @@ func TestValidateMessages(t *testing.T) {
 		{func(c *Config) { c.Upstream = "https://example.com" }, `invalid --upstream "https://example.com": cannot derive the AWS service and region from host "example.com": set --service and --region`},
 		{func(c *Config) { c.Upstream = "https://example.com"; c.Service = "s3" }, `set --region`},
 		{func(c *Config) { c.Listen = "nonsense" }, `invalid --listen "nonsense": want host:port`},
-		{func(c *Config) { c.AdminListen = c.Listen; c.Listen = "127.0.0.1:9000"; c.AdminListen = "127.0.0.1:9000" }, `invalid --admin-listen "127.0.0.1:9000": must differ from --listen`},
+		{func(c *Config) {
+			c.AdminListen = c.Listen
+			c.Listen = "127.0.0.1:9000"
+			c.AdminListen = "127.0.0.1:9000"
+		}, `invalid --admin-listen "127.0.0.1:9000": must differ from --listen`},
 		{func(c *Config) { c.Payload = "fast" }, `invalid --payload "fast": must be auto, signed, unsigned or chunked`},
 		{func(c *Config) { c.MaxBody = 0 }, `invalid --max-body "0": must be positive`},
 		{func(c *Config) { c.ConnectTo = []string{"nohost"} }, `invalid --connect-to "nohost": want HOST:PORT=ADDR:PORT`},
