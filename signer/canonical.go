@@ -135,6 +135,16 @@ func lastSlash(b []byte) int {
 // canonicalize to "/a%24b"
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html).
 func appendCanonicalURI(b, norm []byte, u *url.URL, double, normalize bool) ([]byte, []byte, bool) {
+	if !double && !normalize && u.Opaque == "" {
+		// u.Path is the decoded form of the wire path, so encode it directly.
+		if u.Path == "" {
+			return append(b, '/'), norm, true
+		}
+		for i := 0; i < len(u.Path); i++ {
+			b = appendEncoded(b, u.Path[i], true)
+		}
+		return b, norm, true
+	}
 	p := wirePath(u)
 	if normalize && needsNormalizing(p) {
 		norm = appendNormalizedPath(norm[:0], p)
@@ -271,6 +281,9 @@ type header struct {
 // blanks around it replaced by one space, as the official suite's
 // get-header-value-multiline case expects.
 func appendHeaderValue(b []byte, v string) []byte {
+	if isCanonicalValue(v) {
+		return append(b, v...)
+	}
 	i, j := 0, len(v)
 	for i < j && isBlank(v[i]) {
 		i++
@@ -300,19 +313,43 @@ func appendHeaderValue(b []byte, v string) []byte {
 	return b
 }
 
+// isCanonicalValue reports whether v is already trimmed, without runs of
+// spaces and without line breaks: the common case, copied as is.
+func isCanonicalValue(v string) bool {
+	if v == "" {
+		return true
+	}
+	if isBlank(v[0]) || isBlank(v[len(v)-1]) {
+		return false
+	}
+	for i := 1; i < len(v); i++ {
+		switch v[i] {
+		case ' ':
+			if v[i-1] == ' ' {
+				return false
+			}
+		case '\r', '\n':
+			return false
+		}
+	}
+	return true
+}
+
 func isBlank(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
 }
 
 // lowerNames memoizes the lowercase form of header keys, so that signing
-// the same headers again allocates nothing. It stops growing at
-// maxLowerNames so that arbitrary client headers cannot inflate it.
+// the same headers again allocates nothing. Reads are a plain map lookup
+// through an atomic pointer; a new name copies the map (rare: header names
+// repeat). It stops growing at maxLowerNames so that arbitrary client
+// headers cannot inflate it.
 var (
-	lowerNames     sync.Map // string -> string
-	lowerNameCount atomic.Int32
+	lowerNames   atomic.Pointer[map[string]string]
+	lowerNamesMu sync.Mutex
 )
 
-const maxLowerNames = 4096
+const maxLowerNames = 1024
 
 func lowerName(key string) string {
 	hasUpper := false
@@ -325,14 +362,28 @@ func lowerName(key string) string {
 	if !hasUpper {
 		return key
 	}
-	if v, ok := lowerNames.Load(key); ok {
-		return v.(string)
+	if m := lowerNames.Load(); m != nil {
+		if l, ok := (*m)[key]; ok {
+			return l
+		}
 	}
 	l := strings.ToLower(key)
-	if lowerNameCount.Load() < maxLowerNames {
-		if _, loaded := lowerNames.LoadOrStore(key, l); !loaded {
-			lowerNameCount.Add(1)
+	lowerNamesMu.Lock()
+	defer lowerNamesMu.Unlock()
+	old := lowerNames.Load()
+	n := 0
+	if old != nil {
+		n = len(*old)
+	}
+	if n < maxLowerNames {
+		m := make(map[string]string, n+1)
+		if old != nil {
+			for k, v := range *old {
+				m[k] = v
+			}
 		}
+		m[strings.Clone(key)] = l
+		lowerNames.Store(&m)
 	}
 	return l
 }

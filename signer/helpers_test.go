@@ -1,9 +1,11 @@
 package signer
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"strings"
 	"time"
 )
@@ -33,3 +35,7 @@ func (c *countingBody) Read(p []byte) (int, error) {
 func (c *countingBody) Close() error { return nil }
 
 func nopBody(s string) *countingBody { return &countingBody{r: strings.NewReader(s)} }
+
+func byteReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func drain(r io.Reader) (int64, error) { return io.Copy(io.Discard, r) }

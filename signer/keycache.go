@@ -31,6 +31,7 @@ type keyID struct {
 // costs no key hashing, and the scope strings.
 type signingKey struct {
 	inner, outer []byte // marshaled sha256 states after key^ipad, key^opad
+	key          [sha256.Size]byte
 	scope        string // yyyymmdd/region/service/aws4_request
 	credential   string // accessKeyID/scope
 	used         atomic.Bool
@@ -130,7 +131,7 @@ func deriveKey(id keyID, date8 []byte) *signingKey {
 	scope = append(scope, "/aws4_request"...)
 	sk := &signingKey{scope: string(scope), credential: id.accessKeyID + "/" + string(scope)}
 	sk.inner, sk.outer = padStates(k[:])
-	clear(k[:])
+	sk.key = k
 	return sk
 }
 
@@ -171,10 +172,17 @@ func padStates(key []byte) (inner, outer []byte) {
 		opad[i] ^= 0x5c
 	}
 	h := sha256.New()
+	m, ok := h.(encoding.BinaryMarshaler)
+	if !ok {
+		return nil, nil // hmacSign falls back to crypto/hmac
+	}
 	h.Write(ipad[:])
-	inner, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+	inner, err1 := m.MarshalBinary()
 	h.Reset()
 	h.Write(opad[:])
-	outer, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+	outer, err2 := m.MarshalBinary()
+	if err1 != nil || err2 != nil {
+		return nil, nil
+	}
 	return inner, outer
 }

@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding"
 	"encoding/hex"
@@ -26,9 +27,10 @@ const (
 type scratch struct {
 	h       hash.Hash
 	hsh     []header
-	signed  []byte // signed-headers list
-	canon   []byte // canonical headers block
-	creq    []byte // canonical request
+	order   []int32 // sc.hsh indices, sorted
+	signed  []byte  // signed-headers list
+	canon   []byte  // canonical headers block
+	creq    []byte  // canonical request
 	uri     []byte
 	norm    []byte
 	qbuf    []byte
@@ -37,6 +39,9 @@ type scratch struct {
 	sts     []byte
 	out     []byte
 	scratch [2 * sha256.Size]byte
+	sum     [sha256.Size]byte
+	inner   [sha256.Size]byte
+	amzDate [16]byte
 }
 
 var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha256.New()} }}
@@ -67,6 +72,15 @@ type signed struct {
 	signature [64]byte // hex
 	key       *signingKey
 	amzDate   [16]byte
+}
+
+// dateNumber reads yyyymmdd from the front of an X-Amz-Date.
+func dateNumber(amzDate []byte) uint32 {
+	var n uint32
+	for _, c := range amzDate[:8] {
+		n = n*10 + uint32(c-'0')
+	}
+	return n
 }
 
 // formatAmzDate writes t (UTC) as ISO 8601 basic format, 20060102T150405Z.
@@ -127,9 +141,9 @@ func validate(req *http.Request, creds Credentials, opts *Options) error {
 		return errField("credentials", "access key id is empty")
 	case creds.SecretAccessKey == "":
 		return errField("credentials", "secret access key is empty")
-	case strings.ContainsAny(creds.AccessKeyID, "/ \t\r\n,"):
-		return errField("credentials", "access key id contains '/', ',' or white space")
-	case strings.ContainsAny(creds.SessionToken, "\r\n"):
+	case !validAccessKeyID(creds.AccessKeyID):
+		return errField("credentials", "access key id contains '/', ',', '=' or a control or space character")
+	case strings.IndexByte(creds.SessionToken, '\n') >= 0 || strings.IndexByte(creds.SessionToken, '\r') >= 0:
 		return errField("credentials", "session token contains a line break")
 	case !validScopePart(opts.Service):
 		return errField("service", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Service))
@@ -137,7 +151,7 @@ func validate(req *http.Request, creds Credentials, opts *Options) error {
 		return errField("region", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Region))
 	case opts.Time.IsZero():
 		return errField("time", "signing time is zero (the signer has no clock: pass one)")
-	case opts.Time.UTC().Year() < 1000 || opts.Time.UTC().Year() > 9999:
+	case !validYear(opts.Time):
 		return errField("time", "year outside 1000-9999")
 	case opts.PayloadHash == "":
 		return errField("payload hash", "empty: pass the hex SHA-256 of the body, EmptyPayloadHash or UnsignedPayload")
@@ -147,6 +161,20 @@ func validate(req *http.Request, creds Credentials, opts *Options) error {
 		return errField("host", "request has neither Host nor URL.Host")
 	}
 	return nil
+}
+
+func validAccessKeyID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '/' || c == ',' || c == '=' {
+			return false
+		}
+	}
+	return true
+}
+
+func validYear(t time.Time) bool {
+	y := t.UTC().Year()
+	return 1000 <= y && y <= 9999
 }
 
 // rules resolves the per-service URI rules.
@@ -224,13 +252,25 @@ func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Op
 		}
 		sc.hsh = append(sc.hsh, header{name: name, key: key, values: values})
 	}
-	slices.SortFunc(sc.hsh, func(a, b header) int {
-		if c := strings.Compare(a.name, b.name); c != 0 {
+	sc.sortHeaders()
+	return nil
+}
+
+// sortHeaders orders sc.order by header name, then map key. It sorts
+// indices rather than the entries, whose strings would each cost a GC
+// write barrier to move.
+func (sc *scratch) sortHeaders() {
+	sc.order = sc.order[:0]
+	for i := range sc.hsh {
+		sc.order = append(sc.order, int32(i))
+	}
+	hs := sc.hsh
+	slices.SortFunc(sc.order, func(i, j int32) int {
+		if c := strings.Compare(hs[i].name, hs[j].name); c != 0 {
 			return c
 		}
-		return strings.Compare(a.key, b.key)
+		return strings.Compare(hs[i].key, hs[j].key)
 	})
-	return nil
 }
 
 // isToken reports whether s is an RFC 9110 section 5.6.2 token, the only
@@ -241,16 +281,20 @@ func isToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+		if !tokenChars[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var tokenChars = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
 
 func canonicalManaged(lower string) string {
 	switch lower {
@@ -268,8 +312,10 @@ func canonicalManaged(lower string) string {
 // signed-headers list into sc.signed. Keys differing only in case are
 // merged, their values joined with ',' in key order.
 func (sc *scratch) appendHeaders() {
-	for i, h := range sc.hsh {
-		if i > 0 && sc.hsh[i-1].name == h.name {
+	prev := ""
+	for i, idx := range sc.order {
+		h := &sc.hsh[idx]
+		if i > 0 && prev == h.name {
 			sc.canon = sc.canon[:len(sc.canon)-1] // reopen the line
 			sc.canon = append(sc.canon, ',')
 		} else {
@@ -291,6 +337,7 @@ func (sc *scratch) appendHeaders() {
 			}
 		}
 		sc.canon = append(sc.canon, '\n')
+		prev = h.name
 	}
 }
 
@@ -298,18 +345,27 @@ func (sc *scratch) appendHeaders() {
 // states into out.
 func (sc *scratch) hmacSign(k *signingKey, msg []byte, out *[sha256.Size]byte) {
 	h := sc.h
-	u := h.(encoding.BinaryUnmarshaler)
-	if err := u.UnmarshalBinary(k.inner); err != nil {
-		panic("signer: sha256 state: " + err.Error()) // cannot happen: the state came from the same package
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok || k.inner == nil || u.UnmarshalBinary(k.inner) != nil {
+		// Not expected with crypto/sha256; stay correct if it ever changes.
+		m := hmac.New(sha256.New, k.key[:])
+		m.Write(msg)
+		copy(out[:], m.Sum(nil))
+		return
 	}
 	h.Write(msg)
-	var inner [sha256.Size]byte
-	h.Sum(inner[:0])
-	if err := u.UnmarshalBinary(k.outer); err != nil {
-		panic("signer: sha256 state: " + err.Error())
+	inner := h.Sum(sc.inner[:0])
+	if u.UnmarshalBinary(k.outer) != nil {
+		h.Reset()
+		var opad [sha256.BlockSize]byte
+		copy(opad[:], k.key[:])
+		for i := range opad {
+			opad[i] ^= 0x5c
+		}
+		h.Write(opad[:])
 	}
-	h.Write(inner[:])
-	h.Sum(out[:0])
+	h.Write(inner)
+	copy(out[:], h.Sum(sc.sum[:0]))
 }
 
 // appendStringToSign appends the SigV4 string to sign for the canonical
@@ -340,7 +396,8 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	t := opts.Time.UTC()
 	out.result.Time = t
 	out.amzDate = formatAmzDate(t)
-	amzDate := out.amzDate[:]
+	sc.amzDate = out.amzDate
+	amzDate := sc.amzDate[:]
 
 	var drop func(string) bool
 	if m == modeQuery {
@@ -353,7 +410,7 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	key := s.keys.get(keyID{
 		accessKeyID: creds.AccessKeyID, secret: creds.SecretAccessKey,
 		region: opts.Region, service: opts.Service,
-		date: uint32(t.Year()*10000 + int(t.Month())*100 + t.Day()),
+		date: dateNumber(amzDate),
 	}, amzDate[:8])
 	out.key = key
 	out.result.Scope = key.scope
@@ -386,9 +443,8 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	if opts.Debug {
 		out.result.StringToSign = string(sc.sts)
 	}
-	var sum [sha256.Size]byte
-	sc.hmacSign(key, sc.sts, &sum)
-	hex.Encode(out.signature[:], sum[:])
+	sc.hmacSign(key, sc.sts, &sc.inner)
+	hex.Encode(out.signature[:], sc.inner[:])
 	return out, nil
 }
 
@@ -430,9 +486,7 @@ func (sc *scratch) finishCanonicalRequest(method, payloadHash string) {
 	h := sc.h
 	h.Reset()
 	h.Write(c)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	hex.Encode(sc.scratch[:], sum[:])
+	hex.Encode(sc.scratch[:], h.Sum(sc.sum[:0]))
 }
 
 // sign is Sign and Presign: compute, then write the signature into req.

@@ -216,6 +216,7 @@ func (s *Signer) Verify(req *http.Request, lookup func(accessKeyID string) (Cred
 		}
 		sc.hsh = append(sc.hsh, h)
 	}
+	sc.sortHeaders() // already sorted by name; keeps sc.order in step
 	sc.appendHeaders()
 	sc.finishCanonicalRequest(req.Method, payload)
 	res.CanonicalRequest = string(sc.creq)
