@@ -1,0 +1,215 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// The metric names as Prometheus shows them (the OpenTelemetry instrument
+// names are the same without the unit and _total suffixes).
+const (
+	MetricRequests             = "sigv4_sidecar_requests_total"
+	MetricRequestDuration      = "sigv4_sidecar_request_duration_seconds"
+	MetricUpstreamDuration     = "sigv4_sidecar_upstream_duration_seconds"
+	MetricSigningDuration      = "sigv4_sidecar_signing_duration_seconds"
+	MetricKeyCacheHits         = "sigv4_sidecar_signing_key_cache_hits_total"
+	MetricKeyCacheMisses       = "sigv4_sidecar_signing_key_cache_misses_total"
+	MetricCredentialRefreshes  = "sigv4_sidecar_credential_refreshes_total"
+	MetricCredentialFailures   = "sigv4_sidecar_credential_refresh_failures_total"
+	MetricCredentialExpiry     = "sigv4_sidecar_credential_expiry_seconds"
+	MetricBreakerState         = "sigv4_sidecar_breaker_state"
+	MetricBreakerTransitions   = "sigv4_sidecar_breaker_transitions_total"
+	MetricRetries              = "sigv4_sidecar_retries_total"
+	MetricClockOffset          = "sigv4_sidecar_clock_offset_seconds"
+	MetricClockSkewCorrections = "sigv4_sidecar_clock_skew_corrections_total"
+	MetricRequestBytes         = "sigv4_sidecar_request_body_bytes_total"
+	MetricResponseBytes        = "sigv4_sidecar_response_body_bytes_total"
+)
+
+// Attribute keys shared by metrics and spans.
+const (
+	keyService     = attribute.Key("aws.service")
+	keyRegion      = attribute.Key("cloud.region")
+	keyStatusClass = attribute.Key("status_class")
+	keyHost        = attribute.Key("server.address")
+	keyReason      = attribute.Key("reason")
+	keySource      = attribute.Key("source")
+	keyState       = attribute.Key("state")
+)
+
+// Latency buckets: from a cached-connection round trip to a Lambda invoke.
+var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900}
+
+// Signing is microseconds with a cached key, milliseconds without.
+var signingBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .1}
+
+type instruments struct {
+	requests, credRefreshes, credFailures, breakerTransitions, retries, skewCorrections,
+	requestBytes, responseBytes metric.Int64Counter
+	requestDuration, upstreamDuration, signingDuration metric.Float64Histogram
+}
+
+func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
+	var in instruments
+	var errs []error
+	counter := func(dst *metric.Int64Counter, name, unit, desc string) {
+		var err error
+		*dst, err = m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+	}
+	histogram := func(dst *metric.Float64Histogram, name, desc string, buckets []float64) {
+		var err error
+		*dst, err = m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
+			metric.WithExplicitBucketBoundaries(buckets...))
+		errs = append(errs, err)
+	}
+	counter(&in.requests, "sigv4_sidecar_requests", "{request}", "Proxied requests, by AWS service, region and the status class answered to the client.")
+	counter(&in.credRefreshes, "sigv4_sidecar_credential_refreshes", "{refresh}", "Successful credential refreshes, by source.")
+	counter(&in.credFailures, "sigv4_sidecar_credential_refresh_failures", "{refresh}", "Failed credential refreshes, by source; the last good credentials stay in use.")
+	counter(&in.breakerTransitions, "sigv4_sidecar_breaker_transitions", "{transition}", "Circuit breaker state changes, by upstream host and new state.")
+	counter(&in.retries, "sigv4_sidecar_retries", "{retry}", "Upstream attempts after the first, by service, region and reason (transport, 5xx, throttled, clock-skew).")
+	counter(&in.skewCorrections, "sigv4_sidecar_clock_skew_corrections", "{correction}", "Times an upstream's Date reset the signing clock offset.")
+	counter(&in.requestBytes, "sigv4_sidecar_request_body", "By", "Request body bytes received from clients and forwarded.")
+	counter(&in.responseBytes, "sigv4_sidecar_response_body", "By", "Response body bytes received from upstreams and returned.")
+	histogram(&in.requestDuration, "sigv4_sidecar_request_duration", "End-to-end time of proxied requests, to the last response byte.", durationBuckets)
+	histogram(&in.upstreamDuration, "sigv4_sidecar_upstream_duration", "Time of each upstream attempt to its response headers.", durationBuckets)
+	histogram(&in.signingDuration, "sigv4_sidecar_signing_duration", "Time to sign a request (body hashing excluded).", signingBuckets)
+
+	if obs.KeyCache != nil {
+		hits, err := m.Int64ObservableCounter("sigv4_sidecar_signing_key_cache_hits", metric.WithUnit("{lookup}"),
+			metric.WithDescription("Signing-key cache lookups that found the derived key."))
+		errs = append(errs, err)
+		misses, err := m.Int64ObservableCounter("sigv4_sidecar_signing_key_cache_misses", metric.WithUnit("{lookup}"),
+			metric.WithDescription("Signing-key cache lookups that derived a new key."))
+		errs = append(errs, err)
+		if err == nil {
+			_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+				h, mi := obs.KeyCache()
+				o.ObserveInt64(hits, int64(h))
+				o.ObserveInt64(misses, int64(mi))
+				return nil
+			}, hits, misses)
+			errs = append(errs, err)
+		}
+	}
+	if obs.CredentialExpiry != nil {
+		_, err := m.Float64ObservableGauge("sigv4_sidecar_credential_expiry", metric.WithUnit("s"),
+			metric.WithDescription("Seconds until the current credentials expire (absent when they do not)."),
+			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+				if exp, ok := obs.CredentialExpiry(); ok {
+					o.Observe(time.Until(exp).Seconds())
+				}
+				return nil
+			}))
+		errs = append(errs, err)
+	}
+	if obs.BreakerStates != nil {
+		_, err := m.Int64ObservableGauge("sigv4_sidecar_breaker_state", metric.WithUnit("{state}"),
+			metric.WithDescription("Circuit breaker state by upstream host: 1 half-open, 2 open; a closed host is absent."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				for host, state := range obs.BreakerStates() {
+					o.Observe(int64(state), metric.WithAttributes(keyHost.String(host)))
+				}
+				return nil
+			}))
+		errs = append(errs, err)
+	}
+	if obs.ClockOffset != nil {
+		_, err := m.Float64ObservableGauge("sigv4_sidecar_clock_offset", metric.WithUnit("s"),
+			metric.WithDescription("Offset added to the local clock for signing, learnt from upstreams that reported skew."),
+			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+				o.Observe(obs.ClockOffset().Seconds())
+				return nil
+			}))
+		errs = append(errs, err)
+	}
+	return in, errors.Join(errs...)
+}
+
+// StatusClass names a status code's class for a low-cardinality label:
+// "2xx" ... "5xx", or "error" when there was no answer (0).
+func StatusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "error"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// RequestDone records one proxied request: its count by service, region and
+// status class, its end-to-end duration, and the body bytes it moved each
+// way. status is what the client received (the proxy's own error status
+// included).
+func (t *Telemetry) RequestDone(ctx context.Context, service, region string, status int, d time.Duration, bytesIn, bytesOut int64) {
+	if t == nil {
+		return
+	}
+	attrs := metric.WithAttributes(keyService.String(service), keyRegion.String(region), keyStatusClass.String(StatusClass(status)))
+	t.inst.requests.Add(ctx, 1, attrs)
+	t.inst.requestDuration.Record(ctx, d.Seconds(), attrs)
+	sr := metric.WithAttributes(keyService.String(service), keyRegion.String(region))
+	t.inst.requestBytes.Add(ctx, bytesIn, sr)
+	t.inst.responseBytes.Add(ctx, bytesOut, sr)
+}
+
+// UpstreamAttempt records one upstream attempt's time to response headers;
+// status 0 means it got no answer.
+func (t *Telemetry) UpstreamAttempt(ctx context.Context, service, region string, status int, d time.Duration) {
+	if t == nil {
+		return
+	}
+	t.inst.upstreamDuration.Record(ctx, d.Seconds(), metric.WithAttributes(
+		keyService.String(service), keyRegion.String(region), keyStatusClass.String(StatusClass(status))))
+}
+
+// Signed records the time one signature took.
+func (t *Telemetry) Signed(ctx context.Context, service string, d time.Duration) {
+	if t == nil {
+		return
+	}
+	t.inst.signingDuration.Record(ctx, d.Seconds(), metric.WithAttributes(keyService.String(service)))
+}
+
+// Retried counts one retry and its reason (resilience.Reason*).
+func (t *Telemetry) Retried(ctx context.Context, service, region, reason string) {
+	if t == nil {
+		return
+	}
+	t.inst.retries.Add(ctx, 1, metric.WithAttributes(keyService.String(service), keyRegion.String(region), keyReason.String(reason)))
+}
+
+// BreakerChanged counts one breaker state change of host to state
+// ("closed", "half-open", "open").
+func (t *Telemetry) BreakerChanged(ctx context.Context, host, state string) {
+	if t == nil {
+		return
+	}
+	t.inst.breakerTransitions.Add(ctx, 1, metric.WithAttributes(keyHost.String(host), keyState.String(state)))
+}
+
+// SkewCorrected counts one clock correction; the offset itself is observed
+// through Observers.ClockOffset.
+func (t *Telemetry) SkewCorrected(ctx context.Context) {
+	if t == nil {
+		return
+	}
+	t.inst.skewCorrections.Add(ctx, 1)
+}
+
+// CredentialRefreshed counts one credential refresh from source, failed when
+// err is not nil.
+func (t *Telemetry) CredentialRefreshed(ctx context.Context, source string, err error) {
+	if t == nil {
+		return
+	}
+	attrs := metric.WithAttributes(keySource.String(source))
+	if err != nil {
+		t.inst.credFailures.Add(ctx, 1, attrs)
+		return
+	}
+	t.inst.credRefreshes.Add(ctx, 1, attrs)
+}

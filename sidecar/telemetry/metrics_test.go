@@ -1,0 +1,237 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func noEnv(string) string { return "" }
+
+// scrape GETs /metrics from the handler over a real listener and parses the
+// Prometheus text.
+func scrape(t *testing.T, tel *Telemetry) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(tel.MetricsHandler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return families
+}
+
+// find returns the metric of family name whose labels include want.
+func find(t *testing.T, families map[string]*dto.MetricFamily, name string, want map[string]string) *dto.Metric {
+	t.Helper()
+	f, ok := families[name]
+	if !ok {
+		t.Errorf("metric %s missing", name)
+		return nil
+	}
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if labels[k] != v {
+				continue next
+			}
+		}
+		return m
+	}
+	t.Errorf("metric %s has no series with labels %v", name, want)
+	return nil
+}
+
+func TestMetricsScrapedAndParsed(t *testing.T) {
+	ctx := context.Background()
+	expires := time.Now().Add(time.Hour)
+	tel, err := New(ctx, Options{Getenv: noEnv, Observers: Observers{
+		KeyCache:         func() (uint64, uint64) { return 7, 2 },
+		CredentialExpiry: func() (time.Time, bool) { return expires, true },
+		BreakerStates:    func() map[string]int { return map[string]int{"sqs.eu-west-1.amazonaws.com": 2} },
+		ClockOffset:      func() time.Duration { return -3500 * time.Millisecond },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+
+	tel.RequestDone(ctx, "s3", "us-east-1", 200, 30*time.Millisecond, 1000, 5000)
+	tel.RequestDone(ctx, "s3", "us-east-1", 204, 10*time.Millisecond, 0, 0)
+	tel.RequestDone(ctx, "sqs", "eu-west-1", 503, 2*time.Second, 10, 20)
+	tel.UpstreamAttempt(ctx, "s3", "us-east-1", 503, 20*time.Millisecond)
+	tel.UpstreamAttempt(ctx, "s3", "us-east-1", 200, 25*time.Millisecond)
+	tel.Signed(ctx, "s3", 40*time.Microsecond)
+	tel.Retried(ctx, "s3", "us-east-1", "throttled")
+	tel.BreakerChanged(ctx, "sqs.eu-west-1.amazonaws.com", "open")
+	tel.SkewCorrected(ctx)
+	tel.CredentialRefreshed(ctx, "web-identity", nil)
+	tel.CredentialRefreshed(ctx, "web-identity", errors.New("sts unreachable"))
+
+	fam := scrape(t, tel)
+	counter := func(name string, labels map[string]string) float64 {
+		if m := find(t, fam, name, labels); m != nil {
+			return m.GetCounter().GetValue()
+		}
+		return -1
+	}
+	gauge := func(name string, labels map[string]string) float64 {
+		if m := find(t, fam, name, labels); m != nil {
+			return m.GetGauge().GetValue()
+		}
+		return -1
+	}
+	histCount := func(name string, labels map[string]string) uint64 {
+		if m := find(t, fam, name, labels); m != nil {
+			return m.GetHistogram().GetSampleCount()
+		}
+		return 0
+	}
+	s3 := map[string]string{"aws_service": "s3", "cloud_region": "us-east-1"}
+	with := func(m map[string]string, k, v string) map[string]string {
+		out := map[string]string{k: v}
+		for a, b := range m {
+			out[a] = b
+		}
+		return out
+	}
+	if v := counter(MetricRequests, with(s3, "status_class", "2xx")); v != 2 {
+		t.Errorf("%s{s3,2xx} = %v, want 2", MetricRequests, v)
+	}
+	if v := counter(MetricRequests, map[string]string{"aws_service": "sqs", "status_class": "5xx"}); v != 1 {
+		t.Errorf("%s{sqs,5xx} = %v, want 1", MetricRequests, v)
+	}
+	if n := histCount(MetricRequestDuration, with(s3, "status_class", "2xx")); n != 2 {
+		t.Errorf("%s count = %d, want 2", MetricRequestDuration, n)
+	}
+	if n := histCount(MetricUpstreamDuration, with(s3, "status_class", "5xx")); n != 1 {
+		t.Errorf("%s{5xx} count = %d, want 1", MetricUpstreamDuration, n)
+	}
+	if n := histCount(MetricSigningDuration, map[string]string{"aws_service": "s3"}); n != 1 {
+		t.Errorf("%s count = %d, want 1", MetricSigningDuration, n)
+	}
+	if v := counter(MetricKeyCacheHits, nil); v != 7 {
+		t.Errorf("%s = %v, want 7", MetricKeyCacheHits, v)
+	}
+	if v := counter(MetricKeyCacheMisses, nil); v != 2 {
+		t.Errorf("%s = %v, want 2", MetricKeyCacheMisses, v)
+	}
+	if v := counter(MetricCredentialRefreshes, map[string]string{"source": "web-identity"}); v != 1 {
+		t.Errorf("%s = %v, want 1", MetricCredentialRefreshes, v)
+	}
+	if v := counter(MetricCredentialFailures, map[string]string{"source": "web-identity"}); v != 1 {
+		t.Errorf("%s = %v, want 1", MetricCredentialFailures, v)
+	}
+	if v := gauge(MetricCredentialExpiry, nil); v <= 3000 || v > 3600 {
+		t.Errorf("%s = %v, want about 3600", MetricCredentialExpiry, v)
+	}
+	if v := gauge(MetricBreakerState, map[string]string{"server_address": "sqs.eu-west-1.amazonaws.com"}); v != 2 {
+		t.Errorf("%s = %v, want 2 (open)", MetricBreakerState, v)
+	}
+	if v := counter(MetricBreakerTransitions, map[string]string{"state": "open"}); v != 1 {
+		t.Errorf("%s = %v, want 1", MetricBreakerTransitions, v)
+	}
+	if v := counter(MetricRetries, with(s3, "reason", "throttled")); v != 1 {
+		t.Errorf("%s = %v, want 1", MetricRetries, v)
+	}
+	if v := gauge(MetricClockOffset, nil); v != -3.5 {
+		t.Errorf("%s = %v, want -3.5", MetricClockOffset, v)
+	}
+	if v := counter(MetricClockSkewCorrections, nil); v != 1 {
+		t.Errorf("%s = %v, want 1", MetricClockSkewCorrections, v)
+	}
+	if v := counter(MetricRequestBytes, s3); v != 1000 {
+		t.Errorf("%s = %v, want 1000", MetricRequestBytes, v)
+	}
+	if v := counter(MetricResponseBytes, s3); v != 5000 {
+		t.Errorf("%s = %v, want 5000", MetricResponseBytes, v)
+	}
+	if _, ok := fam["process_resident_memory_bytes"]; !ok {
+		t.Error("process metrics missing")
+	}
+}
+
+// Every name in the README list is a constant here; this guards the list.
+func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, Options{Getenv: noEnv, Observers: Observers{
+		KeyCache:         func() (uint64, uint64) { return 0, 0 },
+		CredentialExpiry: func() (time.Time, bool) { return time.Now().Add(time.Minute), true },
+		BreakerStates:    func() map[string]int { return map[string]int{"h": 1} },
+		ClockOffset:      func() time.Duration { return 0 },
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+	tel.RequestDone(ctx, "s3", "r", 200, 0, 1, 1)
+	tel.UpstreamAttempt(ctx, "s3", "r", 200, 0)
+	tel.Signed(ctx, "s3", 0)
+	tel.Retried(ctx, "s3", "r", "5xx")
+	tel.BreakerChanged(ctx, "h", "half-open")
+	tel.SkewCorrected(ctx)
+	tel.CredentialRefreshed(ctx, "env", nil)
+	tel.CredentialRefreshed(ctx, "env", errors.New("x"))
+	fam := scrape(t, tel)
+	for _, name := range []string{MetricRequests, MetricRequestDuration, MetricUpstreamDuration, MetricSigningDuration,
+		MetricKeyCacheHits, MetricKeyCacheMisses, MetricCredentialRefreshes, MetricCredentialFailures,
+		MetricCredentialExpiry, MetricBreakerState, MetricBreakerTransitions, MetricRetries, MetricClockOffset,
+		MetricClockSkewCorrections, MetricRequestBytes, MetricResponseBytes} {
+		if _, ok := fam[name]; !ok {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+}
+
+func TestStatusClass(t *testing.T) {
+	for status, want := range map[int]string{0: "error", 200: "2xx", 204: "2xx", 301: "3xx", 404: "4xx", 429: "4xx", 503: "5xx", 999: "error"} {
+		if got := StatusClass(status); got != want {
+			t.Errorf("StatusClass(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
+
+// A nil *Telemetry records nothing and does not panic.
+func TestNilTelemetry(t *testing.T) {
+	var tel *Telemetry
+	ctx := context.Background()
+	tel.RequestDone(ctx, "s3", "r", 200, 0, 0, 0)
+	tel.UpstreamAttempt(ctx, "s3", "r", 200, 0)
+	tel.Signed(ctx, "s3", 0)
+	tel.Retried(ctx, "s3", "r", "5xx")
+	tel.BreakerChanged(ctx, "h", "open")
+	tel.SkewCorrected(ctx)
+	tel.CredentialRefreshed(ctx, "env", nil)
+	tel.Inject(ctx, http.Header{})
+	req := httptest.NewRequest("GET", "/", nil)
+	_, span := tel.StartRequest(req)
+	EndRequest(span, RequestInfo{Status: 200})
+	if err := tel.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, req)
+	if rec.Code != 404 {
+		t.Errorf("nil MetricsHandler answered %d", rec.Code)
+	}
+}

@@ -1,0 +1,172 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Span attribute keys beyond the shared ones.
+const (
+	keyMethod       = attribute.Key("http.request.method")
+	keyStatus       = attribute.Key("http.response.status_code")
+	keyResendCount  = attribute.Key("http.request.resend_count")
+	keyAttempt      = attribute.Key("sigv4.attempt")
+	keyBreakerState = attribute.Key("sigv4.breaker.state")
+	keyErrorCode    = attribute.Key("sigv4.error.code")
+	keyRequestID    = attribute.Key("aws.request_id")
+)
+
+// StartRequest starts the server span of one proxied request, as the child of
+// the trace context the client sent (W3C traceparent), if any. End it with
+// EndRequest.
+func (t *Telemetry) StartRequest(r *http.Request) (context.Context, trace.Span) {
+	if t == nil {
+		return r.Context(), noop.Span{}
+	}
+	ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	return t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(keyMethod.String(r.Method), attribute.String("url.path", r.URL.Path)))
+}
+
+// RequestInfo is what EndRequest records on the server span.
+type RequestInfo struct {
+	Service, Region string
+	// Upstream is the upstream host the request went to.
+	Upstream string
+	// Status is what the client received.
+	Status int
+	// ErrorCode is the proxy's own error code when it answered itself.
+	ErrorCode string
+	// RequestID is the AWS request id of the answer.
+	RequestID string
+	Err       error
+}
+
+// EndRequest records info on span and ends it. The span is marked as an
+// error for 5xx answers and when Err is set.
+func EndRequest(span trace.Span, info RequestInfo) {
+	span.SetAttributes(keyService.String(info.Service), keyRegion.String(info.Region),
+		keyHost.String(info.Upstream), keyStatus.Int(info.Status))
+	if info.ErrorCode != "" {
+		span.SetAttributes(keyErrorCode.String(info.ErrorCode))
+	}
+	if info.RequestID != "" {
+		span.SetAttributes(keyRequestID.String(info.RequestID))
+	}
+	markStatus(span, info.Status, info.Err)
+	span.End()
+}
+
+func markStatus(span trace.Span, status int, err error) {
+	switch {
+	case err != nil:
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	case status >= 500:
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+}
+
+// AttemptInfo describes one upstream attempt for its client span.
+type AttemptInfo struct {
+	Service, Region string
+	// Host is the upstream host; Transport defaults it to the URL's host.
+	Host string
+	// Attempt is 1 for the first attempt.
+	Attempt int
+	// BreakerState is the host's breaker state when the attempt starts.
+	BreakerState string
+}
+
+// StartAttempt starts the client span of one upstream attempt under ctx's
+// span. End it with EndAttempt.
+func (t *Telemetry) StartAttempt(ctx context.Context, info AttemptInfo) (context.Context, trace.Span) {
+	if t == nil {
+		return ctx, noop.Span{}
+	}
+	attrs := []attribute.KeyValue{keyService.String(info.Service), keyRegion.String(info.Region),
+		keyHost.String(info.Host), keyAttempt.Int(info.Attempt)}
+	if info.Attempt > 1 {
+		attrs = append(attrs, keyResendCount.Int(info.Attempt-1))
+	}
+	if info.BreakerState != "" {
+		attrs = append(attrs, keyBreakerState.String(info.BreakerState))
+	}
+	return t.tracer.Start(ctx, "upstream "+info.Service, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// EndAttempt records the attempt's status (0: no answer) or error and ends
+// span.
+func EndAttempt(span trace.Span, status int, requestID string, err error) {
+	if status > 0 {
+		span.SetAttributes(keyStatus.Int(status))
+	}
+	if requestID != "" {
+		span.SetAttributes(keyRequestID.String(requestID))
+	}
+	markStatus(span, status, err)
+	span.End()
+}
+
+// Inject writes ctx's trace context into h (traceparent, tracestate,
+// baggage). It mutates h.
+func (t *Telemetry) Inject(ctx context.Context, h http.Header) {
+	if t == nil {
+		return
+	}
+	t.propagator.Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// RequestID returns the AWS request id of an answer: x-amzn-RequestId (most
+// services) or x-amz-request-id (S3).
+func RequestID(h http.Header) string {
+	if id := h.Get("X-Amzn-Requestid"); id != "" {
+		return id
+	}
+	return h.Get("X-Amz-Request-Id")
+}
+
+// Transport makes a client span for each request it passes to Next, injects
+// the W3C trace context into the request's headers, and records the upstream
+// latency metric. It sits above the signing transport (below the retries),
+// so that each attempt has its own span and the trace headers are final when
+// the request is signed. It does not modify the caller's request.
+type Transport struct {
+	Next      http.RoundTripper
+	Telemetry *Telemetry
+	// Describe returns the attempt's service, region, attempt number and
+	// breaker state; nil records only the host.
+	Describe func(*http.Request) AttemptInfo
+}
+
+// RoundTrip implements http.RoundTripper.
+func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var info AttemptInfo
+	if tr.Describe != nil {
+		info = tr.Describe(req)
+	}
+	if info.Host == "" {
+		info.Host = req.URL.Host
+	}
+	ctx, span := tr.Telemetry.StartAttempt(req.Context(), info)
+	out := req.Clone(ctx)
+	tr.Telemetry.Inject(ctx, out.Header)
+	start := time.Now()
+	resp, err := tr.Next.RoundTrip(out)
+	status, requestID := 0, ""
+	if resp != nil {
+		status, requestID = resp.StatusCode, RequestID(resp.Header)
+	}
+	tr.Telemetry.UpstreamAttempt(ctx, info.Service, info.Region, status, time.Since(start))
+	EndAttempt(span, status, requestID, err)
+	return resp, err
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
