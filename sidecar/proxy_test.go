@@ -278,3 +278,27 @@ func TestVerifierRejectsTampering(t *testing.T) {
 		t.Fatal("tampered request accepted")
 	}
 }
+
+// TestConnectToPlainHTTP points every AWS host at a plain-HTTP emulator, as
+// a user does with LocalStack or MinIO: the Host signed and sent is the name
+// the client used, without the :443 the rule matched on.
+func TestConnectToPlainHTTP(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.ConnectTo = []string{"*.amazonaws.com:=http://" + up.Listener.Addr().String()}
+	proxy, _ := startProxy(t, cfg, newStaticSource())
+	req, _ := http.NewRequest(http.MethodPut, proxy.URL+"/bucket/key", strings.NewReader("emulated"))
+	req.Host = "s3.us-east-1.amazonaws.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := up.last(t)
+	if resp.StatusCode != 200 || got.VerifyErr != nil || got.Host != "s3.us-east-1.amazonaws.com" || string(got.Body) != "emulated" {
+		t.Fatalf("status %d, upstream Host %q body %q: %v", resp.StatusCode, got.Host, got.Body, got.VerifyErr)
+	}
+	if got.PayloadHash != signer.StreamingPayload {
+		t.Errorf("S3 over plain HTTP signed with %s, want aws-chunked", got.PayloadHash)
+	}
+}

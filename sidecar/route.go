@@ -127,6 +127,15 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 		urlHost = net.JoinHostPort(strings.Trim(urlHost, "[]"), port)
 	}
 	signHost := p.c.cfg.SignHost
+	if signHost == "" && scheme == "http" && port == "443" {
+		// --connect-to sent an https-default request to a plain-HTTP
+		// address: the URL keeps :443 so the rule matches when dialling,
+		// but the Host signed and sent is the bare name the client used.
+		signHost = strings.Trim(urlHost[:strings.LastIndex(urlHost, ":")], "[]")
+		if strings.Contains(signHost, ":") {
+			signHost = "[" + signHost + "]"
+		}
+	}
 	scopeHost := host
 	if signHost != "" {
 		scopeHost = signHost
