@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
+)
+
+// maxDemoBody bounds what the demo upstream reads of a request body.
+const maxDemoBody = 1 << 20
+
+// runDemo starts the proxy in front of a built-in upstream that verifies
+// SigV4 with the signer's verifier and AWS's example keys, prints a curl
+// line to try, and serves until interrupted. No AWS account is involved.
+func runDemo(ctx context.Context, inv invocation) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(inv.stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "address the demo proxy listens on")
+	upstreamListen := fs.String("upstream-listen", "127.0.0.1:0", "address the demo upstream listens on")
+	service := fs.String("service", "execute-api", "signing name the proxy signs with and the upstream expects")
+	region := fs.String("region", "us-east-1", "signing region the proxy signs with and the upstream expects")
+	payload := fs.String("payload", sidecar.PayloadAuto, "how bodies are signed, as serve's --payload")
+	fs.Usage = func() {
+		fmt.Fprintln(inv.stderr, "Usage: sigv4-sidecar demo [--listen ADDR]")
+		fmt.Fprintln(inv.stderr, "Runs the proxy in front of a local upstream that verifies SigV4 with AWS's example keys; no AWS account needed.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(inv.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("unexpected argument %q: demo takes options only (see --help)", fs.Arg(0))}
+	}
+
+	upLn, err := net.Listen("tcp", *upstreamListen)
+	if err != nil {
+		return fmt.Errorf("listen on --upstream-listen %s: %w", *upstreamListen, err)
+	}
+	upstream := &http.Server{Handler: &demoUpstream{service: *service, region: *region}, ReadHeaderTimeout: 10 * time.Second}
+	go upstream.Serve(upLn)
+	defer upstream.Close()
+
+	// Defaults of every other option, as serve would have them with no
+	// flags and no SIGV4_ variables.
+	var cfg sidecar.Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: map[string]string{}}); err != nil {
+		return err
+	}
+	cfg.Listen, cfg.AdminListen = *listen, "127.0.0.1:0"
+	cfg.Upstream = "http://" + upLn.Addr().String()
+	cfg.Service, cfg.Region, cfg.Payload = *service, *region, *payload
+	cfg.LogFormat = "text"
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	src := &staticSource{c: creds.Credentials{AccessKeyID: exampleAccessKeyID, SecretAccessKey: exampleSecretAccessKey, Source: "demo (AWS documentation example keys)"}}
+	srv := &sidecar.Server{
+		Config:      cfg,
+		Credentials: src,
+		Log:         slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Listening: func(proxyAddr, _ net.Addr) {
+			fmt.Fprintf(inv.stdout, "demo upstream: http://%s verifies SigV4 (keys %s, service %s, region %s)\n", upLn.Addr(), exampleAccessKeyID, *service, *region)
+			fmt.Fprintf(inv.stdout, "proxy:         http://%s signs every request and forwards it there\n", proxyAddr)
+			fmt.Fprintf(inv.stdout, "try:\n  curl -s http://%s/hello?name=world -d 'hi there'\n", proxyAddr)
+			fmt.Fprintln(inv.stdout, "(the answer shows what the upstream received and whether the signature verified; Ctrl-C stops the demo)")
+		},
+	}
+	return srv.Run(ctx)
+}
+
+// staticSource serves fixed credentials; Invalidate has nothing to refresh.
+type staticSource struct{ c creds.Credentials }
+
+func (s *staticSource) Retrieve(context.Context) (creds.Credentials, error) { return s.c, nil }
+func (s *staticSource) Invalidate(string)                                   {}
+
+var _ creds.Source = (*staticSource)(nil)
+
+// demoUpstream answers every request with what it received and whether
+// its SigV4 signature verified against AWS's example keys.
+type demoUpstream struct {
+	service, region string
+}
+
+// demoAnswer is the upstream's JSON answer.
+type demoAnswer struct {
+	Verified      bool              `json:"verified"`
+	Reason        string            `json:"reason,omitempty"`
+	Problems      []string          `json:"problems,omitempty"`
+	Method        string            `json:"method"`
+	Path          string            `json:"path"`
+	Query         string            `json:"query,omitempty"`
+	Scope         string            `json:"scope,omitempty"`
+	SignedHeaders string            `json:"signed_headers,omitempty"`
+	Headers       map[string]string `json:"headers"`
+	BodyBytes     int               `json:"body_bytes"`
+}
+
+func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lookup := func(id string) (signer.Credentials, bool) {
+		return signer.Credentials{AccessKeyID: exampleAccessKeyID, SecretAccessKey: exampleSecretAccessKey}, id == exampleAccessKeyID
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxDemoBody)
+	res, err := signer.New(nil).Verify(r, lookup, signer.VerifyOptions{Now: time.Now(), Service: u.service, Region: u.region, HashBody: true})
+	body, _ := io.ReadAll(r.Body)
+	a := demoAnswer{
+		Verified: err == nil, Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
+		Scope: res.Scope, SignedHeaders: res.SignedHeaders, Headers: map[string]string{}, BodyBytes: len(body),
+	}
+	a.Headers["Host"] = r.Host
+	for name, values := range r.Header {
+		v := strings.Join(values, ", ")
+		if name == "Authorization" {
+			// The example keys protect nothing, but the habit is the point:
+			// a signature never reaches an output.
+			if i := strings.Index(v, "Signature="); i >= 0 {
+				v = v[:i] + "Signature=<hidden>"
+			}
+		}
+		a.Headers[name] = v
+	}
+	status := http.StatusOK
+	if err != nil {
+		a.Reason = err.Error()
+		status = http.StatusForbidden
+		for _, p := range signer.DiagnoseRequest(r, signer.DiagnoseOptions{Now: time.Now(), Service: u.service, Region: u.region}) {
+			a.Problems = append(a.Problems, p.String()+" (fix: "+p.Fix+")")
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(a)
+}
