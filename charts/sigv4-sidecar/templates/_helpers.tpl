@@ -39,7 +39,7 @@ app.kubernetes.io/component: gateway
 {{- define "sigv4-sidecar.labels" -}}
 helm.sh/chart: {{ include "sigv4-sidecar.chart" . }}
 {{ include "sigv4-sidecar.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "sigv4-sidecar.tag" .Values | quote }}
+app.kubernetes.io/version: {{ include "sigv4-sidecar.tag" .Values | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
