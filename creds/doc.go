@@ -1,6 +1,22 @@
 // Package creds owns where AWS credentials come from (environment, shared
-// config and credentials files, web identity, EKS Pod Identity and ECS
-// container endpoints, IMDS, assume-role, a watched credentials file) and how
-// they rotate: refreshed ahead of expiry in the background, the last good value
-// kept when a refresh fails. The proxy only ever asks it for the current value.
+// config and credentials files with SSO and credential_process, web
+// identity, EKS Pod Identity and ECS container endpoints, IMDSv2,
+// assume-role, a watched credentials file) and how they rotate: refreshed
+// ahead of expiry in the background, one fetch at a time, the last good
+// value kept when a refresh fails. The proxy only ever asks it for the
+// current value.
+//
+// Load builds a Source from a Config; it is a *Cache. The proxy uses it so:
+//
+//   - Retrieve for every request. An error wraps ErrNoCredentials (an
+//     *ExpiredError once the held credentials have expired and the source
+//     keeps failing): answer 503, fail closed.
+//   - Ready for /readyz, Status for metrics; Close at shutdown.
+//   - When the upstream answers with an error code IsCredentialRejection
+//     accepts, Invalidate the access key id the request was signed with,
+//     then Retrieve again (it waits for the new credentials) and retry once
+//     if the body can be replayed.
+//
+// Resolve and NewCache are the two halves of Load, for tests and for
+// callers that bring their own Provider.
 package creds

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
 const (
@@ -174,4 +177,26 @@ func FuzzSessionNameFromHost(f *testing.F) {
 			t.Fatalf("SessionNameFromHost(%q) = %q, which STS refuses", host, got)
 		}
 	})
+}
+
+// TestSTSDefaultsToRegionalEndpoint pins what the README promises: with no
+// --sts-endpoint, STS calls go to the regional endpoint of the region,
+// never the legacy global sts.amazonaws.com.
+func TestSTSDefaultsToRegionalEndpoint(t *testing.T) {
+	for region, want := range map[string]string{
+		"us-east-1":  "https://sts.us-east-1.amazonaws.com",
+		"eu-west-1":  "https://sts.eu-west-1.amazonaws.com",
+		"cn-north-1": "https://sts.cn-north-1.amazonaws.com.cn",
+	} {
+		o := Config{}.stsOptions(region)
+		ep, err := sts.NewDefaultEndpointResolverV2().ResolveEndpoint(context.Background(), sts.EndpointParameters{
+			Region: aws.String(o.Region), Endpoint: o.BaseEndpoint,
+		})
+		if err != nil || ep.URI.String() != want {
+			t.Errorf("region %s: %v (%v), want %s", region, ep.URI.String(), err, want)
+		}
+	}
+	if o := (Config{STSEndpoint: "http://127.0.0.1:4566"}).stsOptions("us-east-1"); aws.ToString(o.BaseEndpoint) != "http://127.0.0.1:4566" {
+		t.Errorf("--sts-endpoint not applied: %v", o.BaseEndpoint)
+	}
 }
