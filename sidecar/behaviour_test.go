@@ -441,3 +441,50 @@ func eventually(cond func() bool) bool {
 	}
 	return cond()
 }
+
+// TestRetryReplaysSpool re-sends a spooled request through the signing
+// Transport the way a retry layer does (a clone with GetBody's body): the
+// body is replayed from the same spool, not spooled again, and re-signed.
+func TestRetryReplaysSpool(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	cfg.Payload = PayloadSigned
+	cfg.BodyMemory = 1 << 10
+	p, err := New(cfg, newStaticSource(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	x := &exchange{route: Route{Scheme: "http", Host: up.Listener.Addr().String(), Service: "sqs", Region: "us-east-1"}}
+	ctx := context.WithValue(context.Background(), exchangeKey{}, x)
+	body := testBody(50 << 10)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, up.URL+"/q", io.MultiReader(bytes.NewReader(body)))
+	req.ContentLength = -1
+	before := spoolFilesOpen.Load()
+	for attempt := range 2 {
+		send := req
+		if attempt > 0 {
+			if req.GetBody == nil {
+				t.Fatal("no GetBody to replay the spooled body")
+			}
+			send = req.Clone(ctx)
+			send.Body, _ = req.GetBody()
+			send.Header.Del("Authorization")
+		}
+		resp, err := p.Transport().RoundTrip(send)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := up.last(t); got.VerifyErr != nil || !bytes.Equal(got.Body, body) {
+			t.Fatalf("attempt %d: %v, body %d bytes", attempt, got.VerifyErr, len(got.Body))
+		}
+		if n := spoolFilesOpen.Load() - before; n != 1 {
+			t.Fatalf("attempt %d: %d spool files open, want 1", attempt, n)
+		}
+		req = send
+	}
+	x.spool.Close()
+}

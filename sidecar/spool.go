@@ -105,10 +105,19 @@ func (s *spool) inFile() bool { return s.file != nil }
 // independent; the spool must outlive them.
 func (s *spool) reader() io.ReadCloser {
 	if s.file != nil {
-		return io.NopCloser(io.NewSectionReader(s.file, 0, s.size))
+		return &spoolReader{Reader: io.NewSectionReader(s.file, 0, s.size), from: s}
 	}
-	return io.NopCloser(bytes.NewReader(s.mem))
+	return &spoolReader{Reader: bytes.NewReader(s.mem), from: s}
 }
+
+// spoolReader is a body replayed from a spool. A request whose body is one
+// (a retry built with GetBody) is not spooled again.
+type spoolReader struct {
+	io.Reader
+	from *spool
+}
+
+func (r *spoolReader) Close() error { return nil }
 
 // Close frees the memory and closes (and so deletes) the file. It is safe to
 // call more than once.

@@ -99,6 +99,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody(req)
 			return nil, err
 		}
+		// The encoded body cannot be rebuilt from GetBody's decoded bytes:
+		// keep net/http from replaying them (a retry re-signs instead).
+		req.GetBody = nil
 	} else {
 		opts.PayloadHash = plan.hash
 		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload
@@ -167,16 +170,21 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 	case mode == PayloadChunked && known:
 		return bodyPlan{mode: PayloadChunked, streaming: true, length: req.ContentLength}, nil
 	}
-	// Hash it, or learn its length: spool.
-	sp, err := spoolBody(req.Body, int64(cfg.BodyMemory), maxBody, cfg.SpoolDir)
-	closeBody(req)
-	if err != nil {
-		return bodyPlan{}, err
+	// Hash it, or learn its length: spool, unless it is a replay of this
+	// request's spool already (a retry that re-signs).
+	sp := x.spool
+	if r, ok := req.Body.(*spoolReader); !ok || r.from != sp || sp == nil {
+		var err error
+		sp, err = spoolBody(req.Body, int64(cfg.BodyMemory), maxBody, cfg.SpoolDir)
+		closeBody(req)
+		if err != nil {
+			return bodyPlan{}, err
+		}
+		if x.spool != nil {
+			x.spool.Close()
+		}
+		x.spool = sp
 	}
-	if x.spool != nil {
-		x.spool.Close()
-	}
-	x.spool = sp
 	req.Body = sp.reader()
 	req.GetBody = func() (io.ReadCloser, error) { return sp.reader(), nil }
 	req.ContentLength = sp.size
