@@ -193,3 +193,75 @@ func TestBreakersConcurrent(t *testing.T) {
 		t.Error("no state change reported")
 	}
 }
+
+// A burst of 5xx from a real upstream opens the breaker; while open the
+// upstream sees nothing; once it recovers, the probe closes the breaker.
+func TestFiveXXBurstOpensThenRecovers(t *testing.T) {
+	var healthy atomic.Bool
+	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	cfg := breakerConfig(3, 50*time.Millisecond)
+	cfg.RetryAttempts = 1
+	var rec recorder
+	breakers := NewBreakers(cfg, rec.record)
+	signer := &fakeSigner{clock: NewClock(nil), next: &Guard{Next: &http.Transport{}, Breakers: breakers}}
+	tr := NewTransport(signer, cfg, breakers, nil, Hooks{})
+	do := func() (int, error) {
+		req, _ := http.NewRequest("GET", up.URL+"/", nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	for range 3 {
+		if status, err := do(); status != 500 || err != nil {
+			t.Fatalf("burst: %d %v", status, err)
+		}
+	}
+	for range 5 {
+		if _, err := do(); !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("while open: %v, want ErrCircuitOpen", err)
+		}
+	}
+	if n := up.requests.Load(); n != 3 {
+		t.Errorf("upstream saw %d requests, want 3", n)
+	}
+	healthy.Store(true)
+	waitFor(t, "half-open", func() bool { return breakers.State(up.Listener.Addr().String()) == HalfOpen })
+	if status, err := do(); status != 200 || err != nil {
+		t.Fatalf("probe: %d %v", status, err)
+	}
+	if s := breakers.State(up.Listener.Addr().String()); s != Closed {
+		t.Errorf("state after recovery = %v", s)
+	}
+	if got := rec.list(); len(got) != 3 {
+		t.Errorf("state changes %v, want open, half-open, closed", got)
+	}
+}
+
+// An upstream that hangs past the client's deadline: the client gets the
+// deadline error, and the hang counts against the upstream.
+func TestHangingUpstreamCountsAtDeadline(t *testing.T) {
+	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	})
+	cfg := breakerConfig(1, time.Hour)
+	breakers := NewBreakers(cfg, nil)
+	tr := NewTransport(&Guard{Next: &http.Transport{}, Breakers: breakers}, cfg, breakers, nil, Hooks{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", up.URL+"/", nil)
+	if _, err := tr.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the deadline", err)
+	}
+	if s := breakers.State(up.Listener.Addr().String()); s != Open {
+		t.Errorf("state = %v, want open", s)
+	}
+}

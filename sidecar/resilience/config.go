@@ -2,7 +2,6 @@ package resilience
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 )
@@ -21,10 +20,10 @@ type Config struct {
 
 	ClockSkew bool `env:"CLOCK_SKEW_CORRECTION" flag:"clock-skew-correction" envDefault:"true" help:"when an upstream rejects a signature as skewed, sign with its Date from then on and retry once"`
 
-	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"5s" help:"time to open a TCP connection to an upstream"`
-	TLSHandshakeTimeout   time.Duration `env:"TLS_HANDSHAKE_TIMEOUT" flag:"tls-handshake-timeout" envDefault:"10s" help:"time for the TLS handshake with an upstream"`
-	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" flag:"response-header-timeout" envDefault:"0s" help:"time to wait for an upstream's response headers once the request is sent; 0 waits as long as the client does (Lambda Invoke, SQS long polls and Bedrock answer after minutes)"`
-	IdleConnTimeout       time.Duration `env:"IDLE_CONN_TIMEOUT" flag:"idle-conn-timeout" envDefault:"90s" help:"how long an idle upstream connection stays in the pool"`
+	// The dial and response-header timeouts are sidecar.Config's
+	// --dial-timeout and --response-header-timeout; these are the other two.
+	TLSHandshakeTimeout time.Duration `env:"TLS_HANDSHAKE_TIMEOUT" flag:"tls-handshake-timeout" envDefault:"10s" help:"time for the TLS handshake with an upstream, after the TCP connection (then 504)"`
+	IdleConnTimeout     time.Duration `env:"IDLE_CONN_TIMEOUT" flag:"idle-conn-timeout" envDefault:"90s" help:"how long an idle upstream connection stays in the pool"`
 }
 
 // DefaultConfig returns the defaults the envDefault tags state, for callers
@@ -38,7 +37,6 @@ func DefaultConfig() Config {
 		RetryBase:           100 * time.Millisecond,
 		RetryMax:            5 * time.Second,
 		ClockSkew:           true,
-		DialTimeout:         5 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -59,9 +57,7 @@ func (c Config) Validate() error {
 		{c.RetryAttempts < 1, "retry-attempts", c.RetryAttempts, "must be at least 1 (1 disables retries)"},
 		{c.RetryAttempts > 1 && c.RetryBase <= 0, "retry-base", c.RetryBase, "must be positive"},
 		{c.RetryMax < c.RetryBase, "retry-max", c.RetryMax, "must be at least --retry-base"},
-		{c.DialTimeout < 0, "dial-timeout", c.DialTimeout, "must not be negative"},
 		{c.TLSHandshakeTimeout < 0, "tls-handshake-timeout", c.TLSHandshakeTimeout, "must not be negative"},
-		{c.ResponseHeaderTimeout < 0, "response-header-timeout", c.ResponseHeaderTimeout, "must not be negative"},
 		{c.IdleConnTimeout < 0, "idle-conn-timeout", c.IdleConnTimeout, "must not be negative"},
 	} {
 		if k.bad {
@@ -71,20 +67,13 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Dialer returns the dialer upstream connections should be opened with. A
-// proxy that dials through its own function (--connect-to) dials with this.
-func (c Config) Dialer() *net.Dialer {
-	return &net.Dialer{Timeout: c.DialTimeout, KeepAlive: 30 * time.Second}
-}
-
-// ApplyTimeouts sets t's TLS handshake, response header and idle connection
-// timeouts, and its DialContext when t has none. It mutates t, which must not
-// be in use yet.
+// ApplyTimeouts sets t's TLS handshake and idle connection timeouts (0
+// leaves t's own). It mutates t, which must not be in use yet.
 func (c Config) ApplyTimeouts(t *http.Transport) {
-	if t.DialContext == nil {
-		t.DialContext = c.Dialer().DialContext
+	if c.TLSHandshakeTimeout > 0 {
+		t.TLSHandshakeTimeout = c.TLSHandshakeTimeout
 	}
-	t.TLSHandshakeTimeout = c.TLSHandshakeTimeout
-	t.ResponseHeaderTimeout = c.ResponseHeaderTimeout
-	t.IdleConnTimeout = c.IdleConnTimeout
+	if c.IdleConnTimeout > 0 {
+		t.IdleConnTimeout = c.IdleConnTimeout
+	}
 }

@@ -3,8 +3,9 @@
 // (Breakers), retries with exponential backoff and full jitter (Transport, an
 // http.RoundTripper placed above the signing transport so every attempt is
 // signed afresh), clock-skew correction from the upstream's Date header
-// (Clock), and the dial, TLS and response timeouts of the base transport
-// (Config).
+// (Clock), and the TLS handshake and idle-connection timeouts of the base
+// transport (Config; the dial and response-header timeouts are the proxy's
+// own options).
 //
 // It knows nothing of signing, routing or telemetry: the proxy wires it
 // between its ReverseProxy and its signing transport and reports what happens

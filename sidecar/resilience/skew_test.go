@@ -163,8 +163,8 @@ func TestConfigValidateNamesTheOption(t *testing.T) {
 		{func(c *Config) { c.BreakerProbes = 0 }, "invalid --breaker-probes 0: must be at least 1"},
 		{func(c *Config) { c.RetryAttempts = 0 }, "invalid --retry-attempts 0: must be at least 1 (1 disables retries)"},
 		{func(c *Config) { c.RetryMax = time.Millisecond }, "invalid --retry-max 1ms: must be at least --retry-base"},
-		{func(c *Config) { c.DialTimeout = -time.Second }, "invalid --dial-timeout -1s: must not be negative"},
-		{func(c *Config) { c.ResponseHeaderTimeout = -1 }, "invalid --response-header-timeout -1ns: must not be negative"},
+		{func(c *Config) { c.TLSHandshakeTimeout = -time.Second }, "invalid --tls-handshake-timeout -1s: must not be negative"},
+		{func(c *Config) { c.IdleConnTimeout = -1 }, "invalid --idle-conn-timeout -1ns: must not be negative"},
 	} {
 		c := DefaultConfig()
 		tc.mutate(&c)
@@ -176,13 +176,10 @@ func TestConfigValidateNamesTheOption(t *testing.T) {
 
 func TestApplyTimeouts(t *testing.T) {
 	c := DefaultConfig()
-	c.ResponseHeaderTimeout = 7 * time.Second
-	tr := &http.Transport{}
+	c.IdleConnTimeout = 0
+	tr := &http.Transport{IdleConnTimeout: 7 * time.Second}
 	c.ApplyTimeouts(tr)
-	if tr.DialContext == nil || tr.TLSHandshakeTimeout != 10*time.Second || tr.ResponseHeaderTimeout != 7*time.Second || tr.IdleConnTimeout != 90*time.Second {
-		t.Errorf("ApplyTimeouts left %+v", tr)
-	}
-	if d := c.Dialer(); d.Timeout != 5*time.Second {
-		t.Errorf("Dialer timeout %v", d.Timeout)
+	if tr.TLSHandshakeTimeout != 10*time.Second || tr.IdleConnTimeout != 7*time.Second {
+		t.Errorf("ApplyTimeouts left TLS %v idle %v; want 10s and the transport's own 7s", tr.TLSHandshakeTimeout, tr.IdleConnTimeout)
 	}
 }

@@ -57,7 +57,8 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // Next and ends the retries at once.
 //
 // A request is retried, up to Attempts in all, when
-// its body can be replayed (none, or GetBody set) and the attempt ended in a
+// its body can be replayed (none, or GetBody set, by the caller or by Next on
+// the request it was given) and the attempt ended in a
 // transport error before any response byte, a 5xx or a throttling answer.
 // Between attempts it waits a random time in [0, min(Max, Base*2^n)) (full
 // jitter), or the upstream's Retry-After when that is longer and at most Max;
@@ -113,20 +114,28 @@ func AttemptFromContext(ctx context.Context) int {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	host := req.URL.Host
-	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	getBody := req.GetBody
 	skewRetried := false
 	budget := max(t.Attempts, 1)
 	for attempt, counted := 1, 1; ; attempt++ {
 		body := req.Body
-		if attempt > 1 && body != nil && body != http.NoBody {
+		if attempt > 1 && hasBody {
 			var err error
-			if body, err = req.GetBody(); err != nil {
+			if body, err = getBody(); err != nil {
 				return nil, fmt.Errorf("replaying the request body for attempt %d: %w", attempt, err)
 			}
 		}
 		out := req.Clone(context.WithValue(ctx, attemptKey{}, attempt))
-		out.Body = body
+		out.Body, out.GetBody = body, getBody
 		resp, err := t.Next.RoundTrip(out)
+		// A layer below may have made the body replayable: the signer
+		// spools a body it must hash and sets GetBody on the request it
+		// was given.
+		if out.GetBody != nil {
+			getBody = out.GetBody
+		}
+		replayable := !hasBody || getBody != nil
 
 		if err != nil {
 			transport := isTransportError(err) && ctx.Err() == nil

@@ -51,7 +51,10 @@ func (u *upstream) seen() (dates, auths, bodies []string) {
 
 // stack builds what the proxy will: Transport -> signer -> Guard -> http.Transport.
 func stack(cfg Config, clock *Clock, hooks Hooks) (*Transport, *fakeSigner, *Breakers) {
-	base := &http.Transport{}
+	return stackOver(&http.Transport{}, cfg, clock, hooks)
+}
+
+func stackOver(base *http.Transport, cfg Config, clock *Clock, hooks Hooks) (*Transport, *fakeSigner, *Breakers) {
 	cfg.ApplyTimeouts(base)
 	breakers := NewBreakers(cfg, nil)
 	signer := &fakeSigner{clock: clock, next: &Guard{Next: base, Breakers: breakers}}
@@ -187,10 +190,8 @@ func TestRetriesSlowResponseHeaders(t *testing.T) {
 		}
 		io.WriteString(w, "fast")
 	})
-	cfg := testConfig()
-	cfg.ResponseHeaderTimeout = 50 * time.Millisecond
 	var reasons []string
-	tr, _, _ := stack(cfg, NewClock(nil), Hooks{Retry: func(_ *http.Request, _ int, reason string, _ time.Duration) {
+	tr, _, _ := stackOver(&http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}, testConfig(), NewClock(nil), Hooks{Retry: func(_ *http.Request, _ int, reason string, _ time.Duration) {
 		reasons = append(reasons, reason)
 	}})
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
@@ -417,5 +418,47 @@ func TestAttemptFromContext(t *testing.T) {
 	tr.RoundTrip(req)
 	if fmt.Sprint(seen) != "[1 2 3]" || AttemptFromContext(req.Context()) != 0 {
 		t.Errorf("attempts seen = %v", seen)
+	}
+}
+
+// spoolingSigner buffers the body it is given, as the proxy's signer does for
+// a body it must hash, and makes it replayable on the request it was handed.
+type spoolingSigner struct{ next http.RoundTripper }
+
+func (s spoolingSigner) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		r.ContentLength = int64(len(b))
+	}
+	return s.next.RoundTrip(r)
+}
+
+// A body the caller could not replay but the signer spooled is retried: the
+// ReverseProxy's outbound request has no GetBody, the signer's copy does.
+func TestRetriesReplayWhatTheSignerSpooled(t *testing.T) {
+	up := newUpstream(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			w.WriteHeader(500)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	tr := NewTransport(spoolingSigner{next: http.DefaultTransport}, testConfig(), nil, nil, Hooks{})
+	tr.sleep = func(context.Context, time.Duration) error { return nil }
+	req, _ := http.NewRequest("POST", up.URL+"/", io.NopCloser(strings.NewReader(`Action=SendMessage&MessageBody=hi`)))
+	req.GetBody, req.ContentLength = nil, -1
+	resp, err := tr.RoundTrip(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("got %v %v, want 200 after a retry", resp, err)
+	}
+	resp.Body.Close()
+	if _, _, bodies := up.seen(); len(bodies) != 2 || bodies[1] != `Action=SendMessage&MessageBody=hi` {
+		t.Errorf("bodies seen %q, want the spooled body twice", bodies)
 	}
 }
