@@ -42,7 +42,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first option whose value cannot work, naming it.
+// Validate reports the first option whose value cannot work, naming it in
+// the proxy's format: invalid --retry-attempts "0": must be at least 1.
 func (c Config) Validate() error {
 	type check struct {
 		bad  bool
@@ -61,7 +62,7 @@ func (c Config) Validate() error {
 		{c.IdleConnTimeout < 0, "idle-conn-timeout", c.IdleConnTimeout, "must not be negative"},
 	} {
 		if k.bad {
-			return fmt.Errorf("invalid --%s %v: %s", k.flag, k.val, k.why)
+			return fmt.Errorf("invalid --%s %q: %s", k.flag, fmt.Sprint(k.val), k.why)
 		}
 	}
 	return nil

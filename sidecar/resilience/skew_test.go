@@ -158,13 +158,13 @@ func TestConfigValidateNamesTheOption(t *testing.T) {
 		mutate func(*Config)
 		want   string
 	}{
-		{func(c *Config) { c.BreakerFailures = -1 }, "invalid --breaker-failures -1: must be 0 (off) or more"},
-		{func(c *Config) { c.BreakerOpen = 0 }, "invalid --breaker-open 0s: must be positive"},
-		{func(c *Config) { c.BreakerProbes = 0 }, "invalid --breaker-probes 0: must be at least 1"},
-		{func(c *Config) { c.RetryAttempts = 0 }, "invalid --retry-attempts 0: must be at least 1 (1 disables retries)"},
-		{func(c *Config) { c.RetryMax = time.Millisecond }, "invalid --retry-max 1ms: must be at least --retry-base"},
-		{func(c *Config) { c.TLSHandshakeTimeout = -time.Second }, "invalid --tls-handshake-timeout -1s: must not be negative"},
-		{func(c *Config) { c.IdleConnTimeout = -1 }, "invalid --idle-conn-timeout -1ns: must not be negative"},
+		{func(c *Config) { c.BreakerFailures = -1 }, `invalid --breaker-failures "-1": must be 0 (off) or more`},
+		{func(c *Config) { c.BreakerOpen = 0 }, `invalid --breaker-open "0s": must be positive`},
+		{func(c *Config) { c.BreakerProbes = 0 }, `invalid --breaker-probes "0": must be at least 1`},
+		{func(c *Config) { c.RetryAttempts = 0 }, `invalid --retry-attempts "0": must be at least 1 (1 disables retries)`},
+		{func(c *Config) { c.RetryMax = time.Millisecond }, `invalid --retry-max "1ms": must be at least --retry-base`},
+		{func(c *Config) { c.TLSHandshakeTimeout = -time.Second }, `invalid --tls-handshake-timeout "-1s": must not be negative`},
+		{func(c *Config) { c.IdleConnTimeout = -1 }, `invalid --idle-conn-timeout "-1ns": must not be negative`},
 	} {
 		c := DefaultConfig()
 		tc.mutate(&c)
