@@ -294,31 +294,15 @@ func parseRawRequest(raw []byte) (*http.Request, []byte, error) {
 
 // recomputeCanonical computes our canonical request and string to sign for
 // a captured signed request: the same scope, time, signed headers and
-// payload hash. Neither depends on the secret, so a placeholder secret does.
+// payload hash (X-Amz-Content-Sha256, else the body's hash).
 func recomputeCanonical(req *http.Request, body []byte) (signer.Result, error) {
-	a, problems := signer.ParseAuthorization(req.Header.Get("Authorization"))
-	if len(problems) > 0 && (a.Service == "" || a.Region == "" || len(a.SignedHeaders) == 0) {
-		return signer.Result{}, errors.New("the Authorization header cannot be parsed")
-	}
-	t, err := time.Parse("20060102T150405Z", req.Header.Get("X-Amz-Date"))
-	if err != nil {
-		return signer.Result{}, errors.New("no ISO 8601 X-Amz-Date")
-	}
 	hash := req.Header.Get("X-Amz-Content-Sha256")
 	if hash == "" {
 		sum := sha256.Sum256(body)
 		hash = hex.EncodeToString(sum[:])
 	}
-	clone := req.Clone(context.Background())
-	clone.Body = io.NopCloser(bytes.NewReader(body))
-	clone.ContentLength = int64(len(body))
-	clone.Header.Del("Authorization")
-	if clone.URL.Host == "" {
-		clone.URL.Host = clone.Host
+	if req.URL.Host == "" {
+		req.URL.Host = req.Host
 	}
-	keys := signer.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: "placeholder", SessionToken: req.Header.Get("X-Amz-Security-Token")}
-	return signer.New(nil).Sign(clone, keys, signer.Options{
-		Service: a.Service, Region: a.Region, Time: t, PayloadHash: hash, Debug: true,
-		UnsignedHeaders: func(name string) bool { return !a.Signs(name) },
-	})
+	return signer.New(nil).Recompute(req, hash)
 }
