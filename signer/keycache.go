@@ -30,6 +30,7 @@ type keyID struct {
 // states after the inner and outer pad blocks (RFC 2104), so each signature
 // costs no key hashing, and the scope strings.
 type signingKey struct {
+	id           keyID
 	inner, outer []byte // marshaled sha256 states after key^ipad, key^opad
 	key          [sha256.Size]byte
 	scope        string // yyyymmdd/region/service/aws4_request
@@ -51,6 +52,10 @@ type KeyCache struct {
 	max    int64
 	keys   sync.Map // keyID -> *signingKey
 	evict  sync.Mutex
+	// recent is the key last found in keys: most signatures reuse the
+	// previous one's scope, and comparing against it is cheaper than
+	// hashing the id. Only a change of key writes it.
+	recent atomic.Pointer[signingKey]
 }
 
 // NewKeyCache returns a cache holding at most maxEntries derived keys
@@ -73,12 +78,20 @@ func (c *KeyCache) Len() int { return int(c.size.Load()) }
 // get returns the signing key for id, deriving and caching it on a miss.
 // date8 is id.date as its 8 ASCII digits.
 func (c *KeyCache) get(id keyID, date8 []byte) *signingKey {
+	if k := c.recent.Load(); k != nil && k.id == id {
+		if !k.used.Load() {
+			k.used.Store(true)
+		}
+		c.hits.Add(1)
+		return k
+	}
 	if v, ok := c.keys.Load(id); ok {
 		k := v.(*signingKey)
 		if !k.used.Load() {
 			k.used.Store(true)
 		}
 		c.hits.Add(1)
+		c.recent.Store(k)
 		return k
 	}
 	c.misses.Add(1)
@@ -129,7 +142,7 @@ func deriveKey(id keyID, date8 []byte) *signingKey {
 	scope = append(append(scope, '/'), id.region...)
 	scope = append(append(scope, '/'), id.service...)
 	scope = append(scope, "/aws4_request"...)
-	sk := &signingKey{scope: string(scope), credential: id.accessKeyID + "/" + string(scope)}
+	sk := &signingKey{id: id, scope: string(scope), credential: id.accessKeyID + "/" + string(scope)}
 	sk.inner, sk.outer = padStates(k[:])
 	sk.key = k
 	return sk

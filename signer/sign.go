@@ -26,8 +26,7 @@ const (
 // allocates only the header strings it hands to the request.
 type scratch struct {
 	h       hash.Hash
-	hsh     []header
-	order   []int32 // sc.hsh indices, sorted
+	order   []int32 // header indices, sorted
 	signed  []byte  // signed-headers list
 	canon   []byte  // canonical headers block
 	creq    []byte  // canonical request
@@ -53,8 +52,6 @@ func (sc *scratch) release() {
 	if cap(sc.qbuf) > maxKeep || cap(sc.canon) > maxKeep || cap(sc.creq) > maxKeep || cap(sc.uri) > maxKeep || cap(sc.norm) > maxKeep || cap(sc.query) > maxKeep {
 		return
 	}
-	clear(sc.hsh) // drop references to request strings
-	sc.hsh = sc.hsh[:0]
 	scratchPool.Put(sc)
 }
 
@@ -207,32 +204,32 @@ func (o *Options) managedHeader(lower string, hasToken bool) bool {
 	return false
 }
 
-// collectHeaders gathers the headers to sign into sc.hsh, sorted, including
+// collectHeaders appends the headers to sign to hs, sorted, including
 // host and content-length, and in header mode the signer's own headers.
 // Header-map keys that differ only in case from a managed header are
 // deleted so no stale copy is sent.
-func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Options, m mode, amzDate string) error {
+func (sc *scratch) collectHeaders(hs []header, req *http.Request, creds Credentials, opts *Options, m mode, amzDate string) ([]header, error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
 	}
-	sc.hsh = append(sc.hsh, header{name: "host", value: host})
+	hs = append(hs, header{name: "host", value: host})
 	if req.ContentLength > 0 && (opts.UnsignedHeaders == nil || !opts.UnsignedHeaders("content-length")) {
-		sc.hsh = append(sc.hsh, header{name: "content-length", value: strconv.FormatInt(req.ContentLength, 10)})
+		hs = append(hs, header{name: "content-length", value: strconv.FormatInt(req.ContentLength, 10)})
 	}
 	hasToken := creds.SessionToken != "" && !opts.AddSessionTokenAfterSigning
 	if m == modeHeader {
-		sc.hsh = append(sc.hsh, header{name: "x-amz-date", value: amzDate})
+		hs = append(hs, header{name: "x-amz-date", value: amzDate})
 		if hasToken {
-			sc.hsh = append(sc.hsh, header{name: "x-amz-security-token", value: creds.SessionToken})
+			hs = append(hs, header{name: "x-amz-security-token", value: creds.SessionToken})
 		}
 		if opts.SetContentSHA256 {
-			sc.hsh = append(sc.hsh, header{name: "x-amz-content-sha256", value: opts.PayloadHash})
+			hs = append(hs, header{name: "x-amz-content-sha256", value: opts.PayloadHash})
 		}
 	}
 	for key, values := range req.Header {
 		if !isToken(key) {
-			return errField("header", "invalid header name "+strconv.Quote(key))
+			return hs, errField("header", "invalid header name "+strconv.Quote(key))
 		}
 		name := lowerName(key)
 		switch name {
@@ -250,21 +247,20 @@ func (sc *scratch) collectHeaders(req *http.Request, creds Credentials, opts *Op
 		if opts.UnsignedHeaders != nil && opts.UnsignedHeaders(name) {
 			continue
 		}
-		sc.hsh = append(sc.hsh, header{name: name, key: key, values: values})
+		hs = append(hs, header{name: name, key: key, values: values})
 	}
-	sc.sortHeaders()
-	return nil
+	sc.sortHeaders(hs)
+	return hs, nil
 }
 
 // sortHeaders orders sc.order by header name, then map key. It sorts
 // indices rather than the entries, whose strings would each cost a GC
 // write barrier to move.
-func (sc *scratch) sortHeaders() {
+func (sc *scratch) sortHeaders(hs []header) {
 	sc.order = sc.order[:0]
-	for i := range sc.hsh {
+	for i := range hs {
 		sc.order = append(sc.order, int32(i))
 	}
-	hs := sc.hsh
 	slices.SortFunc(sc.order, func(i, j int32) int {
 		if c := strings.Compare(hs[i].name, hs[j].name); c != 0 {
 			return c
@@ -311,10 +307,10 @@ func canonicalManaged(lower string) string {
 // appendHeaders writes the canonical headers block into sc.canon and the
 // signed-headers list into sc.signed. Keys differing only in case are
 // merged, their values joined with ',' in key order.
-func (sc *scratch) appendHeaders() {
+func (sc *scratch) appendHeaders(hs []header) {
 	prev := ""
 	for i, idx := range sc.order {
-		h := &sc.hsh[idx]
+		h := &hs[idx]
 		if i > 0 && prev == h.name {
 			sc.canon = sc.canon[:len(sc.canon)-1] // reopen the line
 			sc.canon = append(sc.canon, ',')
@@ -415,11 +411,15 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	out.key = key
 	out.result.Scope = key.scope
 
-	sc.hsh, sc.signed, sc.canon = sc.hsh[:0], sc.signed[:0], sc.canon[:0]
-	if err := sc.collectHeaders(req, creds, opts, m, bstr(amzDate)); err != nil {
+	// The entries live on the stack: storing their strings into a heap
+	// slice would cost a GC write barrier each.
+	var arr [24]header
+	sc.signed, sc.canon = sc.signed[:0], sc.canon[:0]
+	hs, err := sc.collectHeaders(arr[:0], req, creds, opts, m, bstr(amzDate))
+	if err != nil {
 		return out, err
 	}
-	sc.appendHeaders()
+	sc.appendHeaders(hs)
 
 	if m == modeQuery {
 		sc.addQueryEncoded("X-Amz-Algorithm", Algorithm)
@@ -458,6 +458,10 @@ func (sc *scratch) uriAndQuery(req *http.Request, double, normalize bool, drop f
 	}
 	sc.qbuf, sc.pairs = sc.qbuf[:0], sc.pairs[:0]
 	if bad, ok := sc.addQuery(req.URL.RawQuery, drop); !ok {
+		if k, _, _ := strings.Cut(bad, "="); len(k) >= 6 && strings.EqualFold(k[:6], "x-amz-") {
+			// Do not echo what may be a token or a signature.
+			return errField("query", "malformed percent-encoding in the parameter "+strconv.Quote(k))
+		}
 		return errField("query", "malformed percent-encoding in "+strconv.Quote(bad))
 	}
 	return nil

@@ -190,7 +190,8 @@ func (s *Signer) Verify(req *http.Request, lookup func(accessKeyID string) (Cred
 		return fail(ReasonMalformed, err.Error())
 	}
 	sc.query = sc.appendCanonicalQuery(sc.query[:0])
-	sc.hsh, sc.signed, sc.canon = sc.hsh[:0], sc.signed[:0], sc.canon[:0]
+	sc.signed, sc.canon = sc.signed[:0], sc.canon[:0]
+	hs := make([]header, 0, len(names))
 	absent := ""
 	for _, n := range names {
 		h := header{name: n}
@@ -214,10 +215,10 @@ func (s *Signer) Verify(req *http.Request, lookup func(accessKeyID string) (Cred
 				}
 			}
 		}
-		sc.hsh = append(sc.hsh, h)
+		hs = append(hs, h)
 	}
-	sc.sortHeaders() // already sorted by name; keeps sc.order in step
-	sc.appendHeaders()
+	sc.sortHeaders(hs) // already sorted by name; fills sc.order
+	sc.appendHeaders(hs)
 	sc.finishCanonicalRequest(req.Method, payload)
 	res.CanonicalRequest = string(sc.creq)
 
