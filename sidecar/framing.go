@@ -212,3 +212,8 @@ func (c *connInspector) endHead() {
 	}
 	c.firstLine, c.hasCL, c.hasTE, c.chunked, c.clValue = "", false, false, false, 0
 }
+
+var (
+	_ net.Listener = framingListener{}
+	_ net.Conn     = (*connInspector)(nil)
+)
