@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -167,6 +168,7 @@ var scenarios = []scenario{
 			t.Errorf("preStop = %+v, want a 5 s sleep action (the image has no shell)", c.Lifecycle)
 		}
 		checkSidecar(t, pod, c)
+		checkGracePeriod(t, pod, c)
 		if env := envOf(t, c); env["SIGV4_SHUTDOWN_TIMEOUT"] != "25s" {
 			t.Errorf("SIGV4_SHUTDOWN_TIMEOUT = %q: the fallback relies on it to finish in-flight calls", env["SIGV4_SHUTDOWN_TIMEOUT"])
 		}
@@ -213,6 +215,8 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{args: []string{"--set", "env.lower=x"}, want: "'lower' does not match pattern"},
 		{args: []string{"--set", "sidecar.native=yes"}, want: "got string, want boolean"},
 		{args: []string{"--set", "networkPolicy.clientLabels=null"}, want: "networkPolicy.clientLabels is empty"},
+		{args: []string{"--kube-version", "1.29.0"}, want: "gateway.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+"},
+		{args: []string{"--set", "gateway.terminationGracePeriodSeconds=-1"}, want: "/gateway/terminationGracePeriodSeconds"},
 		{app: true, args: []string{"--kube-version", "1.28.0"}, want: "sidecar.native needs Kubernetes 1.29+"},
 		{app: true, args: []string{"--kube-version", "1.29.0", "--set", "sigv4-sidecar.sidecar.native=false"}, want: "preStop sleep action, Kubernetes 1.30+"},
 		{app: true, args: []string{"--set", "sigv4-sidecar.config.payload=fast"}, want: "/config/payload"},
@@ -291,6 +295,10 @@ func checkGateway(t *testing.T, ms manifests, name string) {
 			t.Errorf("probe %+v, want GET %s on the admin port", probe, want)
 		}
 	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds <= 0 {
+		t.Errorf("gateway preStop = %+v, want a sleep action while the Service stops routing to the pod", c.Lifecycle)
+	}
+	checkGracePeriod(t, pod.Spec, c)
 	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
 		t.Error("the gateway never calls the API server: automountServiceAccountToken must be false")
 	}
@@ -373,6 +381,27 @@ func checkSidecar(t *testing.T, pod corev1.PodSpec, c corev1.Container) {
 	}
 	checkRestricted(t, corev1.PodSpec{}, c) // the including pod's own context is its business
 	checkTmp(t, pod, c)
+}
+
+// checkGracePeriod: the kubelet kills the container terminationGracePeriodSeconds after it starts the
+// preStop hook, so the hook's sleep plus the proxy's drain (SIGV4_SHUTDOWN_TIMEOUT) must fit in it.
+func checkGracePeriod(t *testing.T, pod corev1.PodSpec, c corev1.Container) {
+	t.Helper()
+	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	if pod.TerminationGracePeriodSeconds != nil {
+		grace = *pod.TerminationGracePeriodSeconds
+	}
+	var sleep time.Duration
+	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
+		sleep = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+	}
+	drain, err := time.ParseDuration(envOf(t, c)["SIGV4_SHUTDOWN_TIMEOUT"])
+	if err != nil {
+		t.Fatalf("SIGV4_SHUTDOWN_TIMEOUT: %v (set it explicitly: the binary's default is not the chart's to assume)", err)
+	}
+	if sleep+drain > time.Duration(grace)*time.Second {
+		t.Errorf("preStop sleep %s + shutdown timeout %s exceed terminationGracePeriodSeconds %d: in-flight calls get killed", sleep, drain, grace)
+	}
 }
 
 // checkRestricted: the container satisfies the restricted Pod Security Standard by itself, whatever the

@@ -223,6 +223,14 @@ The proxy container. Argument: dict with
     {{- with $v.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- if and (eq .role "gateway") (gt (int $v.gateway.preStopSleepSeconds) 0) }}
+  # On termination the endpoints controller and kube-proxy take a moment to stop sending new connections
+  # here: keep accepting meanwhile, then drain within shutdownTimeout. The sleep action needs no shell.
+  lifecycle:
+    preStop:
+      sleep:
+        seconds: {{ $v.gateway.preStopSleepSeconds }}
+  {{- end }}
   {{- if and (eq .role "sidecar") (not $native) }}
   {{- if $v.sidecar.lifecycle }}
   lifecycle:
