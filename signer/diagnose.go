@@ -1280,3 +1280,30 @@ func (s *Signer) Recompute(req *http.Request, payloadHash string) (Result, error
 		UnsignedHeaders: func(name string) bool { return !a.Signs(name) },
 	})
 }
+
+// MergeProblems joins problem lists in order, keeping the first problem of
+// each code, and drops the generic codes (signature-mismatch,
+// malformed-authorization) once a more specific cause is known.
+func MergeProblems(lists ...[]Problem) []Problem {
+	generic := func(c ProblemCode) bool { return c == CodeSignatureMismatch || c == CodeMalformedAuthorization }
+	specific := false
+	for _, l := range lists {
+		for _, p := range l {
+			if !generic(p.Code) && p.Code != CodeCanonicalDiffers {
+				specific = true
+			}
+		}
+	}
+	seen := map[ProblemCode]bool{}
+	var out []Problem
+	for _, l := range lists {
+		for _, p := range l {
+			if seen[p.Code] || (specific && generic(p.Code)) {
+				continue
+			}
+			seen[p.Code] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -431,3 +431,15 @@ func TestRecompute(t *testing.T) {
 		t.Fatal("Recompute accepted a SigV2 header")
 	}
 }
+
+func TestMergeProblems(t *testing.T) {
+	generic := problem(CodeSignatureMismatch, "generic")
+	region := problem(CodeWrongRegion, "region")
+	got := codes(MergeProblems([]Problem{generic, region}, []Problem{region, problem(CodeCanonicalDiffers, "hash")}))
+	if !reflect.DeepEqual(got, []ProblemCode{CodeWrongRegion, CodeCanonicalDiffers}) {
+		t.Fatalf("merged %v", got)
+	}
+	if got := codes(MergeProblems([]Problem{generic}, []Problem{generic})); !reflect.DeepEqual(got, []ProblemCode{CodeSignatureMismatch}) {
+		t.Fatalf("generic alone merged to %v", got)
+	}
+}

@@ -167,33 +167,8 @@ func diagnose(in diagnoseInput) diagnosis {
 		d.part, d.diff = c.Part, c.Diff
 		d.problems = append(d.problems, c.Problems...)
 	}
-	d.problems = dedupeProblems(d.problems)
+	d.problems = signer.MergeProblems(d.problems)
 	return d
-}
-
-// dedupeProblems keeps the first problem of each code and drops the generic
-// codes (signature-mismatch, malformed-authorization) once a specific cause
-// is known.
-func dedupeProblems(ps []signer.Problem) []signer.Problem {
-	seen := map[signer.ProblemCode]bool{}
-	var specific bool
-	for _, p := range ps {
-		if p.Code != signer.CodeSignatureMismatch && p.Code != signer.CodeMalformedAuthorization && p.Code != signer.CodeCanonicalDiffers {
-			specific = true
-		}
-	}
-	var out []signer.Problem
-	for _, p := range ps {
-		if seen[p.Code] {
-			continue
-		}
-		if specific && (p.Code == signer.CodeSignatureMismatch || p.Code == signer.CodeMalformedAuthorization) {
-			continue
-		}
-		seen[p.Code] = true
-		out = append(out, p)
-	}
-	return out
 }
 
 func (d diagnosis) print(w io.Writer) {
