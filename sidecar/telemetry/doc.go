@@ -7,6 +7,6 @@
 //
 // The proxy calls typed methods (RequestDone, UpstreamAttempt, Signed,
 // Retried, ...) and hands over callbacks for the values it only has to
-// observe (key-cache counts, credential expiry, breaker states, clock
+// observe (key-cache counts, credential refreshes and expiry, breaker states, clock
 // offset). The package imports nothing of ours.
 package telemetry

@@ -38,7 +38,6 @@ const (
 	keyStatusClass = attribute.Key("status_class")
 	keyHost        = attribute.Key("server.address")
 	keyReason      = attribute.Key("reason")
-	keySource      = attribute.Key("source")
 	keyState       = attribute.Key("state")
 )
 
@@ -49,7 +48,7 @@ var durationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10
 var signingBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .1}
 
 type instruments struct {
-	requests, credRefreshes, credFailures, breakerTransitions, retries, skewCorrections,
+	requests, breakerTransitions, retries, skewCorrections,
 	requestBytes, responseBytes metric.Int64Counter
 	requestDuration, upstreamDuration, signingDuration metric.Float64Histogram
 }
@@ -69,8 +68,6 @@ func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
 		errs = append(errs, err)
 	}
 	counter(&in.requests, "sigv4_sidecar_requests", "{request}", "Proxied requests, by AWS service, region and the status class answered to the client.")
-	counter(&in.credRefreshes, "sigv4_sidecar_credential_refreshes", "{refresh}", "Successful credential refreshes, by source.")
-	counter(&in.credFailures, "sigv4_sidecar_credential_refresh_failures", "{refresh}", "Failed credential refreshes, by source; the last good credentials stay in use.")
 	counter(&in.breakerTransitions, "sigv4_sidecar_breaker_transitions", "{transition}", "Circuit breaker state changes, by upstream host and new state.")
 	counter(&in.retries, "sigv4_sidecar_retries", "{retry}", "Upstream attempts after the first, by service, region and reason (transport, 5xx, throttled, clock-skew).")
 	counter(&in.skewCorrections, "sigv4_sidecar_clock_skew_corrections", "{correction}", "Times an upstream's Date reset the signing clock offset.")
@@ -97,16 +94,28 @@ func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
 			errs = append(errs, err)
 		}
 	}
-	if obs.CredentialExpiry != nil {
-		_, err := m.Float64ObservableGauge("sigv4_sidecar_credential_expiry", metric.WithUnit("s"),
-			metric.WithDescription("Seconds until the current credentials expire (absent when they do not)."),
-			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
-				if exp, ok := obs.CredentialExpiry(); ok {
-					o.Observe(time.Until(exp).Seconds())
+	if obs.Credentials != nil {
+		refreshes, err := m.Int64ObservableCounter("sigv4_sidecar_credential_refreshes", metric.WithUnit("{refresh}"),
+			metric.WithDescription("Successful credential fetches from the source since start."))
+		errs = append(errs, err)
+		failures, err := m.Int64ObservableCounter("sigv4_sidecar_credential_refresh_failures", metric.WithUnit("{refresh}"),
+			metric.WithDescription("Failed credential fetches since start; the last good credentials stay in use."))
+		errs = append(errs, err)
+		expiry, err := m.Float64ObservableGauge("sigv4_sidecar_credential_expiry", metric.WithUnit("s"),
+			metric.WithDescription("Seconds until the current credentials expire (absent when they do not)."))
+		errs = append(errs, err)
+		if err == nil {
+			_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+				s := obs.Credentials()
+				o.ObserveInt64(refreshes, int64(s.Refreshes))
+				o.ObserveInt64(failures, int64(s.Failures))
+				if s.CanExpire {
+					o.ObserveFloat64(expiry, time.Until(s.Expires).Seconds())
 				}
 				return nil
-			}))
-		errs = append(errs, err)
+			}, refreshes, failures, expiry)
+			errs = append(errs, err)
+		}
 	}
 	if obs.BreakerStates != nil {
 		_, err := m.Int64ObservableGauge("sigv4_sidecar_breaker_state", metric.WithUnit("{state}"),
@@ -198,18 +207,4 @@ func (t *Telemetry) SkewCorrected(ctx context.Context) {
 		return
 	}
 	t.inst.skewCorrections.Add(ctx, 1)
-}
-
-// CredentialRefreshed counts one credential refresh from source, failed when
-// err is not nil.
-func (t *Telemetry) CredentialRefreshed(ctx context.Context, source string, err error) {
-	if t == nil {
-		return
-	}
-	attrs := metric.WithAttributes(keySource.String(source))
-	if err != nil {
-		t.inst.credFailures.Add(ctx, 1, attrs)
-		return
-	}
-	t.inst.credRefreshes.Add(ctx, 1, attrs)
 }

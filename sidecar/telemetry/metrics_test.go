@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -66,10 +65,12 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	ctx := context.Background()
 	expires := time.Now().Add(time.Hour)
 	tel, err := New(ctx, Options{Getenv: noEnv, Observers: Observers{
-		KeyCache:         func() (uint64, uint64) { return 7, 2 },
-		CredentialExpiry: func() (time.Time, bool) { return expires, true },
-		BreakerStates:    func() map[string]int { return map[string]int{"sqs.eu-west-1.amazonaws.com": 2} },
-		ClockOffset:      func() time.Duration { return -3500 * time.Millisecond },
+		KeyCache: func() (uint64, uint64) { return 7, 2 },
+		Credentials: func() CredentialStats {
+			return CredentialStats{Refreshes: 4, Failures: 1, Expires: expires, CanExpire: true}
+		},
+		BreakerStates: func() map[string]int { return map[string]int{"sqs.eu-west-1.amazonaws.com": 2} },
+		ClockOffset:   func() time.Duration { return -3500 * time.Millisecond },
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -85,8 +86,6 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	tel.Retried(ctx, "s3", "us-east-1", "throttled")
 	tel.BreakerChanged(ctx, "sqs.eu-west-1.amazonaws.com", "open")
 	tel.SkewCorrected(ctx)
-	tel.CredentialRefreshed(ctx, "web-identity", nil)
-	tel.CredentialRefreshed(ctx, "web-identity", errors.New("sts unreachable"))
 
 	fam := scrape(t, tel)
 	counter := func(name string, labels map[string]string) float64 {
@@ -136,10 +135,10 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	if v := counter(MetricKeyCacheMisses, nil); v != 2 {
 		t.Errorf("%s = %v, want 2", MetricKeyCacheMisses, v)
 	}
-	if v := counter(MetricCredentialRefreshes, map[string]string{"source": "web-identity"}); v != 1 {
-		t.Errorf("%s = %v, want 1", MetricCredentialRefreshes, v)
+	if v := counter(MetricCredentialRefreshes, nil); v != 4 {
+		t.Errorf("%s = %v, want 4", MetricCredentialRefreshes, v)
 	}
-	if v := counter(MetricCredentialFailures, map[string]string{"source": "web-identity"}); v != 1 {
+	if v := counter(MetricCredentialFailures, nil); v != 1 {
 		t.Errorf("%s = %v, want 1", MetricCredentialFailures, v)
 	}
 	if v := gauge(MetricCredentialExpiry, nil); v <= 3000 || v > 3600 {
@@ -175,10 +174,10 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
 	ctx := context.Background()
 	tel, err := New(ctx, Options{Getenv: noEnv, Observers: Observers{
-		KeyCache:         func() (uint64, uint64) { return 0, 0 },
-		CredentialExpiry: func() (time.Time, bool) { return time.Now().Add(time.Minute), true },
-		BreakerStates:    func() map[string]int { return map[string]int{"h": 1} },
-		ClockOffset:      func() time.Duration { return 0 },
+		KeyCache:      func() (uint64, uint64) { return 0, 0 },
+		Credentials:   func() CredentialStats { return CredentialStats{CanExpire: true, Expires: time.Now().Add(time.Minute)} },
+		BreakerStates: func() map[string]int { return map[string]int{"h": 1} },
+		ClockOffset:   func() time.Duration { return 0 },
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -190,8 +189,6 @@ func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
 	tel.Retried(ctx, "s3", "r", "5xx")
 	tel.BreakerChanged(ctx, "h", "half-open")
 	tel.SkewCorrected(ctx)
-	tel.CredentialRefreshed(ctx, "env", nil)
-	tel.CredentialRefreshed(ctx, "env", errors.New("x"))
 	fam := scrape(t, tel)
 	for _, name := range []string{MetricRequests, MetricRequestDuration, MetricUpstreamDuration, MetricSigningDuration,
 		MetricKeyCacheHits, MetricKeyCacheMisses, MetricCredentialRefreshes, MetricCredentialFailures,
@@ -221,7 +218,6 @@ func TestNilTelemetry(t *testing.T) {
 	tel.Retried(ctx, "s3", "r", "5xx")
 	tel.BreakerChanged(ctx, "h", "open")
 	tel.SkewCorrected(ctx)
-	tel.CredentialRefreshed(ctx, "env", nil)
 	tel.Inject(ctx, http.Header{})
 	req := httptest.NewRequest("GET", "/", nil)
 	_, span := tel.StartRequest(req)

@@ -32,14 +32,23 @@ type Observers struct {
 	// KeyCache returns the signer's derived-key cache hits and misses since
 	// start (signer.KeyCache.Stats).
 	KeyCache func() (hits, misses uint64)
-	// CredentialExpiry returns when the current credentials expire; ok is
-	// false when they do not expire or none are loaded.
-	CredentialExpiry func() (expires time.Time, ok bool)
+	// Credentials returns the credential source's counters and expiry
+	// (creds.Cache.Status).
+	Credentials func() CredentialStats
 	// BreakerStates returns the state of every upstream host whose breaker is
 	// not closed, as a number: 1 half-open, 2 open (resilience.State).
 	BreakerStates func() map[string]int
 	// ClockOffset returns the offset added to the local clock for signing.
 	ClockOffset func() time.Duration
+}
+
+// CredentialStats is what the credential metrics observe.
+type CredentialStats struct {
+	// Refreshes and Failures count fetches from the source since start.
+	Refreshes, Failures uint64
+	// Expires is when the current credentials expire, if CanExpire.
+	Expires   time.Time
+	CanExpire bool
 }
 
 // Options configure New.
