@@ -165,9 +165,9 @@ func NewCache(p Provider, opts CacheOptions) *Cache {
 // Retrieve returns the current credentials. It waits only when there are no
 // usable ones: none yet, expired (for ExpiredWait at most), or invalidated.
 // It then joins (or starts, unless a failed fetch asked to back off) the one
-// fetch under way. An
-// invalidated key whose refresh failed is still returned while it has not
-// expired: the upstream's own answer is more useful than a 503.
+// fetch under way. An invalidated key whose refresh failed is still
+// returned while it has not expired: the upstream's own answer is more
+// useful than a 503.
 //
 // Errors: *ExpiredError (wrapping ErrNoCredentials and the last fetch
 // error) when nothing usable is held; ctx's error if ctx ends first.
