@@ -8,13 +8,16 @@ import (
 
 // Config holds the resilience options. The proxy embeds it in its own
 // configuration: every field is an option whose environment variable is the
-// env tag prefixed with SIGV4_ and whose flag is the flag tag.
+// env tag prefixed with SIGV4_ and whose flag is the flag tag. The zero value
+// is valid and turns everything off (no breaker, no retries, no skew
+// correction, the base transport's own timeouts); the envDefault tags and
+// DefaultConfig turn it on.
 type Config struct {
 	BreakerFailures int           `env:"BREAKER_FAILURES" flag:"breaker-failures" envDefault:"5" help:"consecutive failures (transport errors, 5xx, throttling) that open an upstream host's circuit breaker; 0 disables the breaker"`
 	BreakerOpen     time.Duration `env:"BREAKER_OPEN" flag:"breaker-open" envDefault:"30s" help:"how long an open breaker answers 503 at once before letting a probe through"`
 	BreakerProbes   int           `env:"BREAKER_PROBES" flag:"breaker-probes" envDefault:"1" help:"successful probes in a row that close a half-open breaker"`
 
-	RetryAttempts int           `env:"RETRY_ATTEMPTS" flag:"retry-attempts" envDefault:"3" help:"attempts per request, the first included, for transport errors, 5xx and throttling (1 disables retries); only requests whose body can be replayed are retried"`
+	RetryAttempts int           `env:"RETRY_ATTEMPTS" flag:"retry-attempts" envDefault:"3" help:"attempts per request, the first included, for transport errors, 5xx and throttling (1 disables retries); only requests whose body can be replayed (none, or buffered for hashing) are retried"`
 	RetryBase     time.Duration `env:"RETRY_BASE" flag:"retry-base" envDefault:"100ms" help:"backoff before the first retry; doubles at each attempt, with full jitter"`
 	RetryMax      time.Duration `env:"RETRY_MAX" flag:"retry-max" envDefault:"5s" help:"longest backoff between two attempts"`
 
@@ -55,7 +58,7 @@ func (c Config) Validate() error {
 		{c.BreakerFailures < 0, "breaker-failures", c.BreakerFailures, "must be 0 (off) or more"},
 		{c.BreakerFailures > 0 && c.BreakerOpen <= 0, "breaker-open", c.BreakerOpen, "must be positive"},
 		{c.BreakerFailures > 0 && c.BreakerProbes < 1, "breaker-probes", c.BreakerProbes, "must be at least 1"},
-		{c.RetryAttempts < 1, "retry-attempts", c.RetryAttempts, "must be at least 1 (1 disables retries)"},
+		{c.RetryAttempts < 0, "retry-attempts", c.RetryAttempts, "must be 1 or more (1 disables retries)"},
 		{c.RetryAttempts > 1 && c.RetryBase <= 0, "retry-base", c.RetryBase, "must be positive"},
 		{c.RetryMax < c.RetryBase, "retry-max", c.RetryMax, "must be at least --retry-base"},
 		{c.TLSHandshakeTimeout < 0, "tls-handshake-timeout", c.TLSHandshakeTimeout, "must not be negative"},

@@ -161,7 +161,7 @@ func TestConfigValidateNamesTheOption(t *testing.T) {
 		{func(c *Config) { c.BreakerFailures = -1 }, `invalid --breaker-failures "-1": must be 0 (off) or more`},
 		{func(c *Config) { c.BreakerOpen = 0 }, `invalid --breaker-open "0s": must be positive`},
 		{func(c *Config) { c.BreakerProbes = 0 }, `invalid --breaker-probes "0": must be at least 1`},
-		{func(c *Config) { c.RetryAttempts = 0 }, `invalid --retry-attempts "0": must be at least 1 (1 disables retries)`},
+		{func(c *Config) { c.RetryAttempts = -1 }, `invalid --retry-attempts "-1": must be 1 or more (1 disables retries)`},
 		{func(c *Config) { c.RetryMax = time.Millisecond }, `invalid --retry-max "1ms": must be at least --retry-base`},
 		{func(c *Config) { c.TLSHandshakeTimeout = -time.Second }, `invalid --tls-handshake-timeout "-1s": must not be negative`},
 		{func(c *Config) { c.IdleConnTimeout = -1 }, `invalid --idle-conn-timeout "-1ns": must not be negative`},
@@ -171,6 +171,32 @@ func TestConfigValidateNamesTheOption(t *testing.T) {
 		if err := c.Validate(); err == nil || err.Error() != tc.want {
 			t.Errorf("Validate = %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// The zero Config is valid and does nothing: what a proxy built without
+// resilience options gets.
+func TestZeroConfigIsOff(t *testing.T) {
+	var c Config
+	if err := c.Validate(); err != nil {
+		t.Fatalf("zero Config: %v", err)
+	}
+	if NewBreakers(c, nil) != nil {
+		t.Error("zero Config made breakers")
+	}
+	var calls int
+	tr := NewTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
+		calls++
+		return response(503, nil, `<Error><Code>RequestTimeTooSkewed</Code></Error>`), nil
+	}), c, nil, NewClock(nil), Hooks{})
+	req, _ := http.NewRequest("GET", "https://h.amazonaws.com/", nil)
+	if resp, err := tr.RoundTrip(req); err != nil || resp.StatusCode != 503 || calls != 1 || tr.Clock != nil {
+		t.Errorf("zero Config retried or corrected: %d calls, %v", calls, err)
+	}
+	h := &http.Transport{TLSHandshakeTimeout: 3 * time.Second, IdleConnTimeout: 4 * time.Second}
+	c.ApplyTimeouts(h)
+	if h.TLSHandshakeTimeout != 3*time.Second || h.IdleConnTimeout != 4*time.Second {
+		t.Error("zero Config changed the transport's timeouts")
 	}
 }
 
