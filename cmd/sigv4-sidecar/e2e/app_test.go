@@ -31,15 +31,23 @@ const (
 	// hostVirtualMode: host mode, absolute-form requests (the proxy as an
 	// HTTP proxy) to virtual-hosted bucket names BUCKET.s3Domain.
 	hostVirtualMode = "host-virtual"
+	// hostVirtualHTTPMode is hostVirtualMode with one glob --connect-to rule
+	// to the server's plain-http port (http:// on its right side), so that
+	// host mode is also exercised without TLS (auto payload: aws-chunked).
+	hostVirtualHTTPMode = "host-virtual-http"
 )
 
-var addressingModes = []string{fixedMode, hostPathMode, hostVirtualMode}
+var addressingModes = []string{fixedMode, hostPathMode, hostVirtualMode, hostVirtualHTTPMode}
 
 // sidecarArgs are the arguments that point a sidecar at s in mode; buckets
 // are the virtual-hosted bucket names host mode must route.
 func sidecarArgs(s *server, mode string, buckets ...string) []string {
 	if mode == fixedMode {
 		return []string{"--upstream", s.endpoint, "--region", region, "--service", "s3"}
+	}
+	if mode == hostVirtualHTTPMode {
+		addr := strings.TrimPrefix(s.endpoint, "http://")
+		return []string{"--connect-to", s3Domain + ":=http://" + addr, "--connect-to", "*." + s3Domain + ":=http://" + addr}
 	}
 	args := []string{"--upstream-ca-file", front.caFile, "--connect-to", s3Domain + ":443=" + s.tlsAddr}
 	for _, b := range buckets {
@@ -55,7 +63,7 @@ func newApp(proxy *sidecar, mode string) *app {
 		// Never the environment's proxy: loopback only.
 		Proxy: nil,
 	}
-	if mode == hostVirtualMode {
+	if mode == hostVirtualMode || mode == hostVirtualHTTPMode {
 		u, _ := url.Parse(proxy.url())
 		tr.Proxy = http.ProxyURL(u)
 	}
@@ -96,10 +104,10 @@ func (a *app) newRequest(method, bucket, key, rawQuery string, body io.Reader) (
 		target = a.proxy.url() + "/" + bucket
 	case hostPathMode:
 		target, host = a.proxy.url()+"/"+bucket, s3Domain
-	case hostVirtualMode:
+	case hostVirtualMode, hostVirtualHTTPMode:
 		target = "http://" + bucket + "." + s3Domain
 	}
-	if key != "" || a.mode == hostVirtualMode {
+	if key != "" || a.mode == hostVirtualMode || a.mode == hostVirtualHTTPMode {
 		target += "/" + s3Escape(key)
 	}
 	if rawQuery != "" {

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,47 +223,87 @@ func runProxyBench(work string) error {
 	f.Close()
 
 	var report strings.Builder
-	fmt.Fprintf(&report, "Machine: %s. Each step runs %s with hey, first straight to the upstream, then through the proxy.\n\n", machine(), *flagBenchTime)
+	fmt.Fprintf(&report, "Machine: %s. Each step runs %s with hey straight to the upstream, then %s through the proxy, %d times alternating; each figure is the median of its runs. Latency added = proxy minus direct at the same percentile (hey reports 0.1 ms steps).\n\n", machine(), *flagBenchTime, *flagBenchTime, *flagBenchReps)
 	fmt.Fprintln(&report, "| load | rate (req/s) | direct req/s | proxy req/s | ratio | p50 direct | p50 added | p99 direct | p99 added | upstream CPU s/1000 req | proxy CPU s/1000 req | proxy/upstream CPU | errors |")
 	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	// A second proxy signs PUT bodies as UNSIGNED-PAYLOAD, to show what the
+	// default's aws-chunked signing (a SHA-256 pass over every byte) costs.
+	unsignedHome := filepath.Join(work, "bench-sidecar-unsigned")
+	if err := os.Mkdir(unsignedHome, 0o755); err != nil {
+		return err
+	}
+	unsigned, err := launchSidecar(unsignedHome, sidecarEnv(unsignedHome, benchKeys()...), "--upstream", "http://"+upAddr, "--region", region, "--service", "s3", "--payload", "unsigned")
+	if err != nil {
+		return err
+	}
+	defer unsigned.stop()
+
 	type load struct {
 		name, method, path, body string
+		proxy                    *sidecar
 	}
 	loads := []load{
-		{"small GET (240 B)", http.MethodGet, "/bucket/small", ""},
-		{"1 MiB PUT", http.MethodPut, "/bucket/put", putFile},
+		{"small GET (240 B)", http.MethodGet, "/bucket/small", "", sc},
+		{"1 MiB PUT (auto: aws-chunked over http)", http.MethodPut, "/bucket/put", putFile, sc},
+		{"1 MiB PUT (--payload unsigned)", http.MethodPut, "/bucket/put", putFile, unsigned},
 	}
-	pids := map[string]int{"upstream": upCmd.Process.Pid, "proxy": sc.pid()}
 	for _, l := range loads {
-		for _, rate := range []int{500, 1000, 2000, 0} {
-			direct, err := runHey(*flagBenchTime, rate, l.method, "http://"+upAddr+l.path, l.body, pids)
-			if err != nil {
+		pids := map[string]int{"upstream": upCmd.Process.Pid, "proxy": l.proxy.pid()}
+		// Warm both paths up (connection pools, the proxy's key cache).
+		for _, base := range []string{"http://" + upAddr, l.proxy.url()} {
+			if _, err := runHey(time.Second, 500, l.method, base+l.path, l.body, pids); err != nil {
 				return err
 			}
-			proxied, err := runHey(*flagBenchTime, rate, l.method, sc.url()+l.path, l.body, pids)
-			if err != nil {
-				return err
+		}
+		for _, rate := range []int{500, 1000, 2000, 0} {
+			// Direct and proxied runs alternate, -bench-reps times, and each
+			// figure is the median of its runs: the machine is shared.
+			var direct, proxied []heyResult
+			for range *flagBenchReps {
+				d, err := runHey(*flagBenchTime, rate, l.method, "http://"+upAddr+l.path, l.body, pids)
+				if err != nil {
+					return err
+				}
+				p, err := runHey(*flagBenchTime, rate, l.method, l.proxy.url()+l.path, l.body, pids)
+				if err != nil {
+					return err
+				}
+				direct, proxied = append(direct, d), append(proxied, p)
 			}
 			perK := func(cpu time.Duration, n int) float64 { return cpu.Seconds() / (float64(n) / 1000) }
-			upCPU := perK(direct.cpu["upstream"], direct.requests)
-			proxyCPU := perK(proxied.cpu["proxy"], proxied.requests)
+			dRPS := median(direct, func(r heyResult) float64 { return r.reqPerSec })
+			pRPS := median(proxied, func(r heyResult) float64 { return r.reqPerSec })
+			dP50 := median(direct, func(r heyResult) float64 { return float64(r.p50) })
+			pP50 := median(proxied, func(r heyResult) float64 { return float64(r.p50) })
+			dP99 := median(direct, func(r heyResult) float64 { return float64(r.p99) })
+			pP99 := median(proxied, func(r heyResult) float64 { return float64(r.p99) })
+			upCPU := median(direct, func(r heyResult) float64 { return perK(r.cpu["upstream"], r.requests) })
+			proxyCPU := median(proxied, func(r heyResult) float64 { return perK(r.cpu["proxy"], r.requests) })
+			errors := 0
+			for i := range direct {
+				errors += direct[i].errors + proxied[i].errors
+			}
 			rateName := "saturation"
 			if rate > 0 {
 				rateName = strconv.Itoa(rate)
 			}
 			fmt.Fprintf(&report, "| %s | %s | %.0f | %.0f | %.2f | %s | %s | %s | %s | %.3f | %.3f | %.2f | %d |\n",
-				l.name, rateName, direct.reqPerSec, proxied.reqPerSec, proxied.reqPerSec/direct.reqPerSec,
-				ms(direct.p50), ms(proxied.p50-direct.p50), ms(direct.p99), ms(proxied.p99-direct.p99),
-				upCPU, proxyCPU, proxyCPU/upCPU, direct.errors+proxied.errors)
+				l.name, rateName, dRPS, pRPS, pRPS/dRPS,
+				ms(time.Duration(dP50)), ms(time.Duration(pP50-dP50)), ms(time.Duration(dP99)), ms(time.Duration(pP99-dP99)),
+				upCPU, proxyCPU, proxyCPU/upCPU, errors)
 			log.Printf("e2e bench: %s at %s: direct %.0f req/s p99 %s, proxy %.0f req/s p99 %s", l.name, rateName,
-				direct.reqPerSec, ms(direct.p99), proxied.reqPerSec, ms(proxied.p99))
+				dRPS, ms(time.Duration(dP99)), pRPS, ms(time.Duration(pP99)))
 		}
 	}
 	rss, err := sc.peakRSS()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above: %.1f MiB.\n\n", float64(rss)/(1<<20))
+	rssUnsigned, err := unsigned.peakRSS()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above: %.1f MiB (the --payload unsigned proxy: %.1f MiB).\n\n", float64(rss)/(1<<20), float64(rssUnsigned)/(1<<20))
 
 	fmt.Fprintf(&report, "| 1 GiB transfer | --payload | seconds up+down | proxy peak RSS (VmHWM) | under 64 MiB |\n| --- | --- | --- | --- | --- |\n")
 	for _, payload := range payloadModes {
@@ -273,6 +314,7 @@ func runProxyBench(work string) error {
 		fmt.Fprintf(&report, "| up and down | %s | %.1f | %.1f MiB | %v |\n", payload, took.Seconds(), mib, mib < rssLimit>>20)
 		log.Printf("e2e bench: 1 GiB --payload %s: peak RSS %.1f MiB", payload, mib)
 	}
+	fmt.Fprintf(&report, "\nLoad average at the end: %s.\n", loadAverage())
 	fmt.Print("\n" + report.String())
 	if *flagBenchOut != "" {
 		return os.WriteFile(*flagBenchOut, []byte(report.String()), 0o644)
@@ -328,6 +370,19 @@ func benchLargeTransfer(work, upAddr, payload string) (float64, time.Duration, e
 	return float64(rss) / (1 << 20), took, err
 }
 
+// median is the median of f over rs.
+func median(rs []heyResult, f func(heyResult) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
 
 // machine describes where the figures came from.
@@ -342,5 +397,13 @@ func machine() string {
 		}
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%d CPUs (%s), Linux %s, %s", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)), runtime.Version())
+	return fmt.Sprintf("%d CPUs (%s), Linux %s, %s, load average %s at the start", runtime.NumCPU(), model, strings.TrimSpace(string(kernel)), runtime.Version(), loadAverage())
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages: on a shared machine,
+// the first thing to read next to the figures.
+func loadAverage() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
