@@ -31,48 +31,56 @@ func Resolve(ctx context.Context, cfg Config) (Provider, error) {
 		return nil, err
 	}
 
-	var base Provider
-	var stsClient *sts.Client
 	if cfg.CredentialsFile != "" {
 		fp, err := newFileProvider(cfg.CredentialsFile, cfg.Profile)
 		if err != nil {
 			return nil, err
 		}
-		base = fp
-		if cfg.RoleARN != "" {
-			stsClient = sts.New(cfg.stsOptions(stsRegionFromEnv(cfg.STSRegion)), func(o *sts.Options) {
-				o.Credentials = awsProvider{fp}
-			})
+		if cfg.RoleARN == "" {
+			return fp, nil
 		}
-	} else {
-		awsCfg, err := loadSDKConfig(ctx, cfg)
+		// The SDK config still matters for STS: region, AWS_ENDPOINT_URL_STS,
+		// AWS_CA_BUNDLE. --profile names the file's section here, not a
+		// shared-config profile.
+		awsCfg, err := loadSDKConfig(ctx, cfg, false, config.WithCredentialsProvider(awsProvider{fp}))
 		if err != nil {
 			return nil, err
 		}
-		sp := &sdkProvider{creds: awsCfg.Credentials, profile: cfg.Profile}
-		base = sp
-		if cfg.RoleARN != "" {
-			region := cfg.STSRegion
-			if region == "" {
-				region = awsCfg.Region
-			}
-			stsClient = sts.NewFromConfig(awsCfg, func(o *sts.Options) {
-				o.Region = region
-				if cfg.STSEndpoint != "" {
-					o.BaseEndpoint = aws.String(cfg.STSEndpoint)
-				}
-			})
-		}
+		// Sign AssumeRole with the file's keys as they are now: the SDK
+		// would cache static keys for ever and miss a rotation.
+		return newAssumeRoleProvider(cfg.stsClient(awsCfg, awsProvider{fp}), fp, cfg)
 	}
+
+	awsCfg, err := loadSDKConfig(ctx, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	base := &sdkProvider{creds: awsCfg.Credentials, profile: cfg.Profile}
 	if cfg.RoleARN == "" {
 		return base, nil
 	}
-	return newAssumeRoleProvider(stsClient, base, cfg)
+	return newAssumeRoleProvider(cfg.stsClient(awsCfg, awsCfg.Credentials), base, cfg)
+}
+
+// stsClient is the client that assumes --role-arn, signing with creds: the
+// SDK's view of region and endpoint with --sts-region and --sts-endpoint
+// on top.
+func (cfg Config) stsClient(awsCfg aws.Config, creds aws.CredentialsProvider) *sts.Client {
+	return sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+		o.Credentials = creds
+		if cfg.STSRegion != "" {
+			o.Region = cfg.STSRegion
+		}
+		if cfg.STSEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.STSEndpoint)
+		}
+	})
 }
 
 // loadSDKConfig runs the SDK's config loading with our options layered on:
-// the profile, a default region, and the STS override for web identity.
-func loadSDKConfig(ctx context.Context, cfg Config) (aws.Config, error) {
+// the profile (when withProfile), a default region, and the STS override
+// for web identity.
+func loadSDKConfig(ctx context.Context, cfg Config, withProfile bool, extra ...func(*config.LoadOptions) error) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithDefaultRegion(defaultSTSRegion),
 		// One attempt per fetch: the Cache retries with its own backoff, in
@@ -89,9 +97,10 @@ func loadSDKConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 			o.ExpiryWindowJitterFrac = 0
 		}),
 	}
-	if cfg.Profile != "" {
+	if withProfile && cfg.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
 	}
+	opts = append(opts, extra...)
 	if cfg.STSRegion != "" || cfg.STSEndpoint != "" {
 		// The SDK builds its web identity STS client while it resolves
 		// credentials, before service options apply: hand it ours.
@@ -102,7 +111,7 @@ func loadSDKConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		if cfg.Profile != "" {
+		if withProfile && cfg.Profile != "" {
 			return aws.Config{}, fmt.Errorf("invalid --profile %q: %w", cfg.Profile, err)
 		}
 		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)

@@ -107,8 +107,8 @@ func TestAssumeRoleOnWebIdentity(t *testing.T) {
 
 // TestAssumeRoleOnCredentialsFile: --role-arn on static keys from
 // --credentials-file, with the session name derived from the host name and
-// the default duration; a rotated file means a new AssumeRole signed with
-// the new keys.
+// the default duration, STS found through AWS_ENDPOINT_URL_STS; a rotated
+// file means a new AssumeRole signed with the new keys.
 func TestAssumeRoleOnCredentialsFile(t *testing.T) {
 	isolateAWSEnv(t)
 	host, err := os.Hostname()
@@ -125,11 +125,13 @@ func TestAssumeRoleOnCredentialsFile(t *testing.T) {
 		"DurationSeconds": "3600",
 	}
 	stub.Expect("AssumeRole", want, genKeyID("AKIAFILE", 1))
+	// The SDK's own endpoint variable, not --sts-endpoint, as with an
+	// emulator configured for every AWS client.
+	t.Setenv("AWS_ENDPOINT_URL_STS", stub.URL)
 	p, err := Resolve(context.Background(), Config{
 		CredentialsFile: path,
 		RoleARN:         targetRole,
 		ExternalID:      "ext-id",
-		STSEndpoint:     stub.URL,
 	})
 	if err != nil {
 		t.Fatal(err)
