@@ -57,6 +57,8 @@ type Config struct {
 
 	LogFormat string `env:"LOG_FORMAT" flag:"log-format" envDefault:"json" help:"log format: json or text"`
 	LogLevel  string `env:"LOG_LEVEL" flag:"log-level" envDefault:"info" help:"log level: debug, info, warn or error"`
+	// DebugSigning: issue 8; the lines are written by sidecar/diagnostics.go.
+	DebugSigning bool `env:"DEBUG_SIGNING" flag:"debug-signing" envDefault:"false" help:"log every request's canonical request and string to sign (session token hidden), to compare with what AWS computed"`
 
 	creds.Config
 }

@@ -22,6 +22,7 @@ type Proxy struct {
 	rp        *httputil.ReverseProxy
 	transport *Transport
 	base      *http.Transport
+	watch     *signatureWatch // diagnostics.go
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -45,6 +46,7 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 	}
 	p := &Proxy{c: c, log: log, base: base}
 	p.transport = &Transport{Base: base, Signer: signer.New(nil), Credentials: src, c: c}
+	p.watch = watchSignatures(p.transport, cfg.DebugSigning, log)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
 		Transport: p.transport,
