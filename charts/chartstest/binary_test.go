@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,24 +78,25 @@ func TestBinaryFromEmptyRoot(t *testing.T) {
 		"AWS_EC2_METADATA_DISABLED=true",
 	}, "serve", "--upstream", upstream.URL, "--service", "execute-api", "--region", "us-east-1",
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--shutdown-timeout", "5s")
-	stderr, err := serve.StderrPipe()
+	// An os.Pipe rather than StderrPipe: reading the log must not race with Wait closing the pipe.
+	logs, logWriter, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve.Stderr = logWriter
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
+	logWriter.Close()
+	wait := sync.OnceValue(serve.Wait)
 	t.Cleanup(func() {
-		if serve.ProcessState == nil {
-			serve.Process.Kill()
-			<-exited
-		}
+		serve.Process.Kill() // already gone when the test got as far as SIGTERM
+		wait()
+		logs.Close()
 	})
-	proxyAddr, adminAddr, logTail := waitListening(t, stderr)
-	go func() { exited <- serve.Wait() }()
+	proxyAddr, adminAddr, logTail := waitListening(t, logs)
 	if adminAddr == "" {
-		t.Fatalf("serve exited or never logged its listening line:\n%s", logTail)
+		t.Fatalf("serve exited (%v) without its listening line:\n%s", wait(), logTail)
 	}
 
 	healthcheck := func(args ...string) error {
@@ -124,7 +126,7 @@ func TestBinaryFromEmptyRoot(t *testing.T) {
 	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-exited; err != nil {
+	if err := wait(); err != nil {
 		t.Errorf("serve after SIGTERM: %v, want exit 0", err)
 	}
 	err = healthcheck()
