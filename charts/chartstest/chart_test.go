@@ -214,6 +214,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{args: []string{"--set", "irsa.roleArn=my-role"}, want: "/irsa/roleArn"},
 		{args: []string{"--set", "env.lower=x"}, want: "'lower' does not match pattern"},
 		{args: []string{"--set", "sidecar.native=yes"}, want: "got string, want boolean"},
+		{args: []string{"--set", "extraEnv[0].name=SIGV4_LOG_LEVEL,extraEnv[0].value=debug"}, want: "extraEnv sets SIGV4_LOG_LEVEL, which config or env already set"},
 		{args: []string{"--set", "networkPolicy.clientLabels=null"}, want: "networkPolicy.clientLabels is empty"},
 		{args: []string{"--kube-version", "1.29.0"}, want: "gateway.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+"},
 		{args: []string{"--set", "gateway.terminationGracePeriodSeconds=-1"}, want: "/gateway/terminationGracePeriodSeconds"},

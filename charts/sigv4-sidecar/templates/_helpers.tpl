@@ -130,6 +130,11 @@ over config), each name once; then extraEnv verbatim (AWS_*, valueFrom, ...).
 {{- range $key, $val := $v.env }}
 {{- $_ := set $opts (trimPrefix "SIGV4_" $key) (include "sigv4-sidecar.envValue" $val) }}
 {{- end }}
+{{- range $v.extraEnv }}
+{{- if and (hasPrefix "SIGV4_" .name) (hasKey $opts (trimPrefix "SIGV4_" .name)) }}
+{{- fail (printf "sigv4-sidecar: extraEnv sets %s, which config or env already set: set it in one place" .name) }}
+{{- end }}
+{{- end }}
 {{- range $name, $val := $opts }}
 - name: SIGV4_{{ $name }}
   value: {{ $val | quote }}
