@@ -27,7 +27,7 @@ e2e:
 # -mod=mod: the chart tests import ./sidecar through a replace, so when the main module gains a dependency
 # their go.sum catches up instead of failing.
 charts:
-	@if [ -f charts/chartstest/go.mod ]; then cd charts/chartstest && $(GO) test -mod=mod -count=1 -timeout 20m ./...; fi
+	@if [ -f charts/chartstest/go.mod ]; then cd charts/chartstest && $(GO) vet -mod=mod ./... && $(GO) test -mod=mod -count=1 -timeout 20m ./...; fi
 
 # The release binary, exactly as the Dockerfile builds it: static (no cgo, runs on distroless/scratch),
 # no local paths, stripped, version stamped. GOOS/GOARCH from the environment cross-compile.
