@@ -1,8 +1,11 @@
 package signer
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -441,5 +444,38 @@ func TestMergeProblems(t *testing.T) {
 	}
 	if got := codes(MergeProblems([]Problem{generic}, []Problem{generic})); !reflect.DeepEqual(got, []ProblemCode{CodeSignatureMismatch}) {
 		t.Fatalf("generic alone merged to %v", got)
+	}
+}
+
+// A real versitygw v1.8.0 SignatureDoesNotMatch body: the header the client
+// changed after signing is named, and the diff shows it.
+func TestVersitygwRealBody(t *testing.T) {
+	body, err := os.ReadFile("testdata/diagnose/versitygw-header-changed.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("testdata/diagnose/versitygw-header-changed.req")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := ParseAWSError(body)
+	if !ok || e.Code != "SignatureDoesNotMatch" || e.CanonicalRequest == "" || e.StringToSign == "" {
+		t.Fatalf("parsed %+v", e)
+	}
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.URL.Host = req.Host
+	ours, err := New(nil).Recompute(req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := CompareWithServer(ours, e)
+	if c.Part != "header x-amz-meta-color" || !reflect.DeepEqual(codes(c.Problems), []ProblemCode{CodeHeaderDiffers}) {
+		t.Fatalf("part %q, problems %v", c.Part, c.Problems)
+	}
+	if !strings.Contains(FormatDiff(c.Diff), "- x-amz-meta-color:blue\n+ x-amz-meta-color:red\n") {
+		t.Fatalf("diff:\n%s", FormatDiff(c.Diff))
 	}
 }
