@@ -1,12 +1,14 @@
 package sidecar
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -285,4 +287,34 @@ func TestPrefixTeeKeepsBoundedPrefixOnce(t *testing.T) {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// Server hands its OnSignatureRejected to the proxy it builds.
+func TestServerPassesSignatureRejectedHook(t *testing.T) {
+	up, _ := rejectingUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream, cfg.Service, cfg.Region = up.URL, "s3", "us-east-1"
+	calls := make(chan string, 4)
+	addr := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := &Server{Config: cfg, Credentials: newStaticSource(),
+		OnSignatureRejected: func(awsCode, cause string) { calls <- awsCode + " " + cause },
+		Listening:           func(proxyAddr, _ net.Addr) { addr <- proxyAddr.String() }}
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	resp, err := http.Get("http://" + <-addr + "/bucket?list-type=2&prefix=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	select {
+	case got := <-calls:
+		if got != "SignatureDoesNotMatch canonical-query-differs" {
+			t.Fatalf("hook got %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("hook not called")
+	}
 }

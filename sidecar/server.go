@@ -24,6 +24,10 @@ type Server struct {
 	Listening func(proxyAddr, adminAddr net.Addr)
 	// Wrap, if set, wraps the proxy handler (telemetry, tracing).
 	Wrap func(http.Handler) http.Handler
+	// OnSignatureRejected, if set, is called for every upstream answer that
+	// rejects a signature, with the AWS error code and the diagnosed cause
+	// (a metric's labels); see Proxy.OnSignatureRejected.
+	OnSignatureRejected func(awsCode, cause string)
 }
 
 // Run binds both listeners, logs one "listening" line with their real
@@ -40,6 +44,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer proxy.Close()
+	proxy.OnSignatureRejected(s.OnSignatureRejected)
 	cfg := s.Config
 
 	proxyLn, err := net.Listen("tcp", cfg.Listen)
