@@ -40,9 +40,13 @@ type signingKey struct {
 
 // KeyCache holds derived SigV4 signing keys, one per (access key id, secret,
 // UTC date, region, service), so any number of scopes and access keys live
-// side by side. Lookups take no lock (a sync.Map); the size stays within
-// maxEntries by a CLOCK sweep on insert. Safe for concurrent use; one cache
-// may be shared by many Signers.
+// side by side, a rotated secret never meets its predecessor's key, and the
+// day rolls over in UTC. A hit takes no lock (an atomic "most recent key"
+// pointer, then a sync.Map); a miss derives the key and, when the cache is
+// over maxEntries, waits for a CLOCK sweep that evicts keys unused since
+// the last sweep. The most recent key may outlive its eviction by one
+// lookup. Safe for concurrent use; one cache may be shared by many Signers.
+// It holds secrets and derived keys in memory and never exposes them.
 type KeyCache struct {
 	hits   atomic.Uint64
 	_      [56]byte // keep hit and miss counters on separate cache lines

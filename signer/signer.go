@@ -60,8 +60,11 @@ type Options struct {
 	// The S3 family requires it.
 	SetContentSHA256 bool
 	// UnsignedHeaders reports, for a lowercase header name, whether the header
-	// is left out of the signature. nil signs every header (Authorization is
-	// never signed). DefaultUnsignedHeaders is the SDK's choice.
+	// is left out of the signature. nil signs every header. Authorization is
+	// never signed; host, and the x-amz-date, x-amz-security-token and
+	// x-amz-content-sha256 the signer sets, are always signed whatever it
+	// says. DefaultUnsignedHeaders is aws-sdk-go-v2's choice and what a
+	// proxy wants: hops add or rewrite those headers.
 	UnsignedHeaders func(lowerName string) bool
 	// Debug fills Result.CanonicalRequest and Result.StringToSign. It costs
 	// two allocations, so it is off on the hot path.

@@ -230,6 +230,9 @@ type chunkReader struct {
 	sum       hash.Hash // trailer checksum, or nil
 	h         hash.Hash // chunk sha256
 	sts       []byte
+	sum32     [sha256.Size]byte
+	sig32     [sha256.Size]byte
+	sc        *scratch
 	done      bool
 	err       error
 }
@@ -286,11 +289,11 @@ func (r *chunkReader) sign(kind string, dataHash []byte) {
 	}
 	b = append(b, hx[:]...)
 	r.sts = b
-	sc := getScratch()
-	var sum [sha256.Size]byte
-	sc.hmacSign(r.st.key, b, &sum)
-	sc.release()
-	hex.Encode(r.st.prevSig[:], sum[:])
+	if r.sc == nil {
+		r.sc = getScratch()
+	}
+	r.sc.hmacSign(r.st.key, b, &r.sig32)
+	hex.Encode(r.st.prevSig[:], r.sig32[:])
 }
 
 // next produces the next frame into r.pending.
@@ -322,8 +325,7 @@ func (r *chunkReader) next() error {
 	if signed {
 		r.h.Reset()
 		r.h.Write(data)
-		var sum [sha256.Size]byte
-		r.sign("AWS4-HMAC-SHA256-PAYLOAD", r.h.Sum(sum[:0]))
+		r.sign("AWS4-HMAC-SHA256-PAYLOAD", r.h.Sum(r.sum32[:0]))
 	}
 	// Head, written backwards so it ends where the data starts.
 	var head [chunkHeadRoom]byte
@@ -354,8 +356,7 @@ func (r *chunkReader) next() error {
 			r.h.Reset()
 			r.h.Write(line)
 			r.h.Write([]byte{'\n'})
-			var sum [sha256.Size]byte
-			r.sign("AWS4-HMAC-SHA256-TRAILER", r.h.Sum(sum[:0]))
+			r.sign("AWS4-HMAC-SHA256-TRAILER", r.h.Sum(r.sum32[:0]))
 			b = append(b, "x-amz-trailer-signature:"...)
 			b = append(b, r.st.prevSig[:]...)
 			b = append(b, '\r', '\n')
@@ -365,5 +366,9 @@ func (r *chunkReader) next() error {
 	r.buf = b
 	r.pending = b[start:]
 	r.done = true
+	if r.sc != nil {
+		r.sc.release()
+		r.sc = nil
+	}
 	return nil
 }

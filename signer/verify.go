@@ -101,7 +101,10 @@ func (e *VerifyError) Error() string {
 }
 
 // Verify checks the SigV4 signature of a header-signed or presigned req,
-// looking its secret up by access key id. It returns a *VerifyError when the
+// looking its secret up by access key id. Header-signed requests must carry
+// X-Amz-Date (the Date header fallback some services accept is not
+// supported). Presigned requests are checked on every query parameter but
+// X-Amz-Signature, so a token added after signing does not verify. It returns a *VerifyError when the
 // signature is not valid, naming the part that is wrong. It reads req.Body
 // only with opts.HashBody (and then replaces it with an equivalent reader);
 // it does not otherwise modify req. The Result carries the canonical
