@@ -281,3 +281,44 @@ func TestCRC64NVMECheckValue(t *testing.T) {
 		t.Fatalf("crc64nvme check = %#x", got)
 	}
 }
+
+// TestEncodedLengthMatchesBody: for every mode and awkward sizes (empty,
+// exact multiples of the chunk, one byte over), EncodedLength is the
+// number of bytes the reader produces.
+func TestEncodedLengthMatchesBody(t *testing.T) {
+	const cs = MinChunkSize
+	for _, size := range []int{0, 1, cs - 1, cs, cs + 1, 3 * cs, 3*cs + 17} {
+		for _, mode := range []StreamingOptions{
+			{},
+			{Trailer: "x-amz-checksum-crc32c"},
+			{Trailer: "x-amz-checksum-crc64nvme"},
+			{Trailer: "x-amz-checksum-sha1", Unsigned: true},
+			{Trailer: "x-amz-checksum-sha256", Unsigned: true},
+		} {
+			mode.DecodedLength, mode.ChunkSize = int64(size), cs
+			req, _ := http.NewRequest(http.MethodPut, "https://b.s3.amazonaws.com/k", bytes.NewReader(make([]byte, size)))
+			if _, err := New(nil).SignStreaming(req, testCreds, Options{Service: "s3", Region: "us-east-1", Time: testTime}, mode); err != nil {
+				t.Fatal(err)
+			}
+			body, err := io.ReadAll(req.Body)
+			if err != nil {
+				t.Fatalf("%d %+v: %v", size, mode, err)
+			}
+			want := EncodedLength(int64(size), cs, !mode.Unsigned, mode.Trailer)
+			if int64(len(body)) != want || req.ContentLength != want {
+				t.Errorf("size %d %+v: body %d bytes, EncodedLength %d, ContentLength %d", size, mode, len(body), want, req.ContentLength)
+			}
+			chunks, _ := parseChunked(t, body)
+			var decoded int
+			for _, c := range chunks {
+				decoded += c.size
+			}
+			if decoded != size {
+				t.Errorf("size %d %+v: chunks carry %d bytes", size, mode, decoded)
+			}
+		}
+	}
+	if EncodedLength(-1, 0, true, "") != -1 || EncodedLength(1, 100, true, "") != -1 || EncodedLength(1, 0, true, "x-amz-checksum-md5") != -1 {
+		t.Error("EncodedLength accepts invalid input")
+	}
+}
