@@ -164,3 +164,35 @@ func sortedKeys(m map[string]bool) string {
 	sort.Strings(keys)
 	return strings.Join(keys, " ")
 }
+
+// TestChartCarriesEveryOption: each option the binary reads, present and future, can be set from values
+// (through env) and reaches the container under its own name.
+func TestChartCarriesEveryOption(t *testing.T) {
+	options := optionNames()
+	env := map[string]string{}
+	for name := range options {
+		env[strings.TrimPrefix(name, sidecar.EnvPrefix)] = "value-of-" + name
+	}
+	raw, err := yaml.Marshal(map[string]any{"env": env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := t.TempDir() + "/every-option.yaml"
+	if err := os.WriteFile(values, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := helm(t, "template", "r", chartDir, "--kube-version", kubeVersion, "-f", values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := decodeStrict(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := envOf(t, only[appsv1.Deployment](t, ms, "").Spec.Template.Spec.Containers[0])
+	for name := range options {
+		if got[name] != "value-of-"+name {
+			t.Errorf("env.%s rendered %s=%q", strings.TrimPrefix(name, sidecar.EnvPrefix), name, got[name])
+		}
+	}
+}
