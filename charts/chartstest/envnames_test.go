@@ -27,8 +27,12 @@ func optionNames() map[string]bool {
 				names[prefix+strings.Split(env, ",")[0]] = true
 				continue
 			}
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type, prefix+f.Tag.Get("envPrefix"))
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				walk(ft, prefix+f.Tag.Get("envPrefix"))
 			}
 		}
 	}
