@@ -479,3 +479,33 @@ func TestVersitygwRealBody(t *testing.T) {
 		t.Fatalf("diff:\n%s", FormatDiff(c.Diff))
 	}
 }
+
+// FuzzParseAWSError: no body panics the parser, the classifier or the
+// comparison, and SafeMessage never shows a 64-hex signature it was given
+// after "Signature=".
+func FuzzParseAWSError(f *testing.F) {
+	for _, seed := range []string{
+		`<Error><Code>SignatureDoesNotMatch</Code><CanonicalRequest>GET&#xA;/&#xA;&#xA;host:a&#xA;&#xA;host&#xA;UNSIGNED-PAYLOAD</CanonicalRequest><StringToSignBytes>41 57</StringToSignBytes></Error>`,
+		`{"__type":"x#InvalidSignatureException","message":"The Canonical String for this request should have been\n'GET\n/\n\nhost:a\n\nhost\nabc'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n1\n2\n3'\n"}`,
+		`<ErrorResponse><Error><Code>IncompleteSignature</Code><Message>Authorization=AWS4-HMAC-SHA256 Signature=` + vanillaSignature + `</Message></Error></ErrorResponse>`,
+		`<Error><Code>`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, _ := ParseAWSError(body)
+		for _, p := range e.Problems() {
+			if p.Code == "" || p.Fix == "" {
+				t.Fatalf("incomplete problem %+v", p)
+			}
+		}
+		if strings.Contains(e.SafeMessage(), "Signature="+vanillaSignature) {
+			t.Fatalf("SafeMessage shows the signature: %q", e.SafeMessage())
+		}
+		ours := Result{CanonicalRequest: serverCanonical, StringToSign: "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/s3/aws4_request\nabc"}
+		c := CompareWithServer(ours, e)
+		if strings.Contains(FormatDiff(c.Diff), "SESSIONTOKENVALUE") {
+			t.Fatal("diff shows our session token")
+		}
+	})
+}
