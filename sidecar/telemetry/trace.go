@@ -133,11 +133,17 @@ func RequestID(h http.Header) string {
 	return h.Get("X-Amz-Request-Id")
 }
 
-// Transport makes a client span for each request it passes to Next, injects
-// the W3C trace context into the request's headers, and records the upstream
-// latency metric. It sits above the signing transport (below the retries),
-// so that each attempt has its own span and the trace headers are final when
-// the request is signed. It does not modify the caller's request.
+// Transport makes a client span for each request it passes to Next, sets
+// the W3C trace context of that span in the request's headers, and records
+// the upstream latency metric. It sits above the signing transport (below the
+// retries), so that each attempt has its own span and the trace headers are
+// final when the request is signed.
+//
+// Like the signing transport, it takes ownership of the request it is given
+// and modifies its headers in place (the retry layer hands each attempt its
+// own clone): passing the same *http.Request on lets Next leave things on it
+// for the layers above, such as the GetBody the signer sets after buffering a
+// body, which is what makes that body replayable by a retry.
 type Transport struct {
 	Next      http.RoundTripper
 	Telemetry *Telemetry
@@ -156,10 +162,9 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		info.Host = req.URL.Host
 	}
 	ctx, span := tr.Telemetry.StartAttempt(req.Context(), info)
-	out := req.Clone(ctx)
-	tr.Telemetry.Inject(ctx, out.Header)
+	tr.Telemetry.Inject(ctx, req.Header)
 	start := time.Now()
-	resp, err := tr.Next.RoundTrip(out)
+	resp, err := tr.Next.RoundTrip(req)
 	status, requestID := 0, ""
 	if resp != nil {
 		status, requestID = resp.StatusCode, RequestID(resp.Header)
