@@ -45,7 +45,10 @@ func ecsCache(t *testing.T, period, lifetime time.Duration) (*ecsServer, *Cache)
 // two fetches at once.
 func TestCacheFollowsContainerEndpointRotation(t *testing.T) {
 	const rotations = 6
-	ecs, c := ecsCache(t, time.Second, 3*time.Second)
+	// Keys live two periods: a refresh planned halfway through the
+	// remaining life then always lands at least half a period before the
+	// next generation but one, so none can be skipped.
+	ecs, c := ecsCache(t, time.Second, 2*time.Second)
 
 	first, err := c.Retrieve(context.Background())
 	if err != nil {
