@@ -1,7 +1,9 @@
 package signer
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -55,6 +57,37 @@ func FuzzSignVerify(f *testing.F) {
 		vres, err := s.Verify(req, lookup, VerifyOptions{Now: opts.Time})
 		if err != nil {
 			t.Fatalf("Verify rejects our own signature: %v\nsigned:\n%s\nverified:\n%s", err, res.CanonicalRequest, vres.CanonicalRequest)
+		}
+	})
+}
+
+// FuzzVerifyParsers feeds arbitrary Authorization headers, dates, presign
+// queries and aws-chunked bodies to the verifier: it must never panic and
+// must report every rejection as a *VerifyError.
+func FuzzVerifyParsers(f *testing.F) {
+	payload := strings.Repeat("x", 9000)
+	req, _ := http.NewRequest(http.MethodPut, "https://b.s3.amazonaws.com/k", strings.NewReader(payload))
+	if _, err := New(nil).SignStreaming(req, testCreds, Options{Service: "s3", Region: "us-east-1", Time: testTime},
+		StreamingOptions{DecodedLength: int64(len(payload)), ChunkSize: MinChunkSize, Trailer: "x-amz-checksum-crc32"}); err != nil {
+		f.Fatal(err)
+	}
+	body, _ := io.ReadAll(req.Body)
+	f.Add(req.Header.Get("Authorization"), req.Header.Get("X-Amz-Date"), "", body)
+	pre := signedGet(f, true)
+	f.Add("", "", pre.URL.RawQuery, []byte(nil))
+	f.Add("AWS4-HMAC-SHA256 Credential=/, SignedHeaders=, Signature=", "2015", "X-Amz-Expires=0", []byte("0\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, auth, date, rawQuery string, chunked []byte) {
+		r := req.Clone(req.Context())
+		r.URL.RawQuery = rawQuery
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-Amz-Date", date)
+		r.Body = io.NopCloser(bytes.NewReader(chunked))
+		_, err := New(nil).VerifyStreaming(r, lookupTest, VerifyOptions{Now: testTime})
+		if err == nil {
+			_, err = io.ReadAll(r.Body)
+		}
+		if err != nil && !errors.As(err, new(*VerifyError)) {
+			t.Fatalf("untyped error %T: %v", err, err)
 		}
 	})
 }

@@ -110,6 +110,24 @@ func (e *VerifyError) Error() string {
 // it does not otherwise modify req. The Result carries the canonical
 // request and string to sign the verifier computed. Safe for concurrent use.
 func (s *Signer) Verify(req *http.Request, lookup func(accessKeyID string) (Credentials, bool), opts VerifyOptions) (Result, error) {
+	res, _, err := s.verify(req, lookup, opts)
+	return res, err
+}
+
+// verified is what a successful verification leaves for chunk checking.
+type verified struct {
+	key       *signingKey
+	signature [64]byte
+	amzDate   [16]byte
+}
+
+func (s *Signer) verify(req *http.Request, lookup func(accessKeyID string) (Credentials, bool), opts VerifyOptions) (Result, verified, error) {
+	var v verified
+	res, err := s.verifyInto(req, lookup, opts, &v)
+	return res, v, err
+}
+
+func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (Credentials, bool), opts VerifyOptions, v *verified) (Result, error) {
 	if req == nil || req.URL == nil {
 		return Result{}, &VerifyError{Reason: ReasonMalformed, Detail: "nil request or URL"}
 	}
@@ -242,6 +260,8 @@ func (s *Signer) Verify(req *http.Request, lookup func(accessKeyID string) (Cred
 		}
 		return fail(ReasonSignatureMismatch, detail)
 	}
+	v.key, v.signature = key, want
+	copy(v.amzDate[:], a.amzDate)
 	return res, nil
 }
 

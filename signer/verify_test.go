@@ -66,7 +66,7 @@ func TestVerifySuiteSignedRequests(t *testing.T) {
 	}
 }
 
-func signedGet(t *testing.T, presign bool) *http.Request {
+func signedGet(t testing.TB, presign bool) *http.Request {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "https://example.amazonaws.com/a/b?x=1&y=two", nil)
 	req.Header.Set("X-Amz-Meta-Thing", "v")
