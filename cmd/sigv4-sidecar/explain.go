@@ -342,6 +342,9 @@ func printExplained(w io.Writer, x explained, source string, keys signer.Credent
 		host = x.req.URL.Host
 	}
 	fmt.Fprintf(&sent, "%s %s HTTP/1.1\nHost: %s", x.req.Method, x.req.URL.RequestURI(), host)
+	if x.req.ContentLength > 0 {
+		fmt.Fprintf(&sent, "\nContent-Length: %d", x.req.ContentLength)
+	}
 	for _, name := range sortedKeys(x.req.Header) {
 		for _, v := range x.req.Header[name] {
 			fmt.Fprintf(&sent, "\n%s: %s", name, hide(v))
