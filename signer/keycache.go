@@ -154,17 +154,11 @@ func deriveKey(id keyID, date8 []byte) *signingKey {
 
 // hmacOnce is HMAC-SHA256 for key derivation, where a key is used once.
 func hmacOnce(key, msg []byte) [sha256.Size]byte {
-	var ipad, opad [sha256.BlockSize]byte
 	if len(key) > sha256.BlockSize {
 		sum := sha256.Sum256(key)
 		key = sum[:]
 	}
-	copy(ipad[:], key)
-	copy(opad[:], key)
-	for i := range ipad {
-		ipad[i] ^= 0x36
-		opad[i] ^= 0x5c
-	}
+	ipad, opad := pads(key)
 	h := sha256.New()
 	h.Write(ipad[:])
 	h.Write(msg)
@@ -178,16 +172,22 @@ func hmacOnce(key, msg []byte) [sha256.Size]byte {
 	return out
 }
 
-// padStates returns the sha256 states after hashing key^ipad and key^opad
-// (RFC 2104 section 2), so that each later HMAC starts from them.
-func padStates(key []byte) (inner, outer []byte) {
-	var ipad, opad [sha256.BlockSize]byte
+// pads returns key^ipad and key^opad (RFC 2104 section 2) for a key of at
+// most one block.
+func pads(key []byte) (ipad, opad [sha256.BlockSize]byte) {
 	copy(ipad[:], key)
 	copy(opad[:], key)
 	for i := range ipad {
 		ipad[i] ^= 0x36
 		opad[i] ^= 0x5c
 	}
+	return ipad, opad
+}
+
+// padStates returns the sha256 states after hashing key^ipad and key^opad
+// (RFC 2104 section 2), so that each later HMAC starts from them.
+func padStates(key []byte) (inner, outer []byte) {
+	ipad, opad := pads(key)
 	h := sha256.New()
 	m, ok := h.(encoding.BinaryMarshaler)
 	if !ok {

@@ -353,11 +353,7 @@ func (sc *scratch) hmacSign(k *signingKey, msg []byte, out *[sha256.Size]byte) {
 	inner := h.Sum(sc.inner[:0])
 	if u.UnmarshalBinary(k.outer) != nil {
 		h.Reset()
-		var opad [sha256.BlockSize]byte
-		copy(opad[:], k.key[:])
-		for i := range opad {
-			opad[i] ^= 0x5c
-		}
+		_, opad := pads(k.key[:])
 		h.Write(opad[:])
 	}
 	h.Write(inner)

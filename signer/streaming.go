@@ -172,14 +172,11 @@ func (s *Signer) SignStreaming(req *http.Request, creds Credentials, opts Option
 	}
 	applyHeaders(sc, req, creds, &opts, &out)
 
-	seed := chunkState{
-		key: out.key, amzDate: out.amzDate, prevSig: out.signature,
-		so: so, length: req.ContentLength,
-	}
+	seed := chunkChain{key: out.key, amzDate: out.amzDate, prev: out.signature}
 	if req.Body != nil {
-		req.Body = newChunkReader(req.Body, seed)
+		req.Body = newChunkReader(req.Body, seed, so)
 	} else {
-		req.Body = newChunkReader(http.NoBody, seed)
+		req.Body = newChunkReader(http.NoBody, seed, so)
 	}
 	if get := req.GetBody; get != nil {
 		req.GetBody = func() (io.ReadCloser, error) {
@@ -187,7 +184,7 @@ func (s *Signer) SignStreaming(req *http.Request, creds Credentials, opts Option
 			if err != nil {
 				return nil, err
 			}
-			return newChunkReader(b, seed), nil
+			return newChunkReader(b, seed, so), nil
 		}
 	}
 	return out.result, nil
@@ -210,42 +207,33 @@ func (e *StreamError) Error() string {
 
 func (e *StreamError) Unwrap() error { return e.Err }
 
-// chunkState is what every chunk signature chains from.
-type chunkState struct {
-	key     *signingKey
-	amzDate [16]byte
-	prevSig [64]byte
-	so      StreamingOptions
-	length  int64
-}
-
 // chunkReader encodes its source as aws-chunked, signing each chunk with
 // the previous chunk's signature (the seed signature first).
 type chunkReader struct {
 	src       io.ReadCloser
-	st        chunkState
+	so        StreamingOptions
 	remaining int64
 	buf       []byte // head room, one chunk, CRLF, trailer room
 	pending   []byte
 	sum       hash.Hash // trailer checksum, or nil
 	h         hash.Hash // chunk sha256
-	sts       []byte
+	chain     chunkChain
 	sum32     [sha256.Size]byte
-	sig32     [sha256.Size]byte
-	sc        *scratch
 	done      bool
 	err       error
 }
 
-func newChunkReader(src io.ReadCloser, st chunkState) *chunkReader {
-	r := &chunkReader{src: src, st: st, remaining: st.so.DecodedLength, h: sha256.New()}
-	size := st.so.ChunkSize
-	if int64(size) > st.so.DecodedLength {
-		size = int(st.so.DecodedLength)
+// newChunkReader encodes src, chaining from seed (copied: each reader
+// keeps its own chain, so GetBody can start over).
+func newChunkReader(src io.ReadCloser, seed chunkChain, so StreamingOptions) *chunkReader {
+	r := &chunkReader{src: src, so: so, chain: seed, remaining: so.DecodedLength, h: sha256.New()}
+	size := so.ChunkSize
+	if int64(size) > so.DecodedLength {
+		size = int(so.DecodedLength)
 	}
 	r.buf = make([]byte, chunkHeadRoom+size+2+256)
-	if st.so.Trailer != "" {
-		r.sum = checksums[st.so.Trailer].new()
+	if so.Trailer != "" {
+		r.sum = checksums[so.Trailer].new()
 	}
 	return r
 }
@@ -269,36 +257,65 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 // Close closes the source body.
 func (r *chunkReader) Close() error { return r.src.Close() }
 
-// chunkSignature signs one chunk's data hash, chaining from prevSig.
+// String-to-sign algorithms of aws-chunked chunks and trailers.
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
-func (r *chunkReader) sign(kind string, dataHash []byte) {
+// https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming-trailers.html
+const (
+	chunkAlgorithm   = "AWS4-HMAC-SHA256-PAYLOAD"
+	trailerAlgorithm = "AWS4-HMAC-SHA256-TRAILER"
+)
+
+// chunkChain is the signature chain of an aws-chunked body: each chunk's
+// signature covers the previous one, starting from the seed. The encoder
+// and the verifier share it.
+type chunkChain struct {
+	key     *signingKey
+	amzDate [16]byte
+	prev    [64]byte // hex signature of the previous chunk (the seed first)
+	sts     []byte
+	sum     [sha256.Size]byte
+	sc      *scratch
+}
+
+// signature returns the hex signature of the next chunk (chunkAlgorithm)
+// or of the trailer (trailerAlgorithm), whose data hashes to dataHash.
+func (c *chunkChain) signature(algorithm string, dataHash []byte) (sig [64]byte) {
 	var hx [64]byte
 	hex.Encode(hx[:], dataHash)
-	b := r.sts[:0]
-	b = append(b, kind...)
+	b := c.sts[:0]
+	b = append(b, algorithm...)
 	b = append(b, '\n')
-	b = append(b, r.st.amzDate[:]...)
+	b = append(b, c.amzDate[:]...)
 	b = append(b, '\n')
-	b = append(b, r.st.key.scope...)
+	b = append(b, c.key.scope...)
 	b = append(b, '\n')
-	b = append(b, r.st.prevSig[:]...)
+	b = append(b, c.prev[:]...)
 	b = append(b, '\n')
-	if kind == "AWS4-HMAC-SHA256-PAYLOAD" {
-		b = append(b, EmptyPayloadHash...)
+	if algorithm == chunkAlgorithm {
+		b = append(b, EmptyPayloadHash...) // hash of the (absent) chunk headers
 		b = append(b, '\n')
 	}
 	b = append(b, hx[:]...)
-	r.sts = b
-	if r.sc == nil {
-		r.sc = getScratch()
+	c.sts = b
+	if c.sc == nil {
+		c.sc = getScratch()
 	}
-	r.sc.hmacSign(r.st.key, b, &r.sig32)
-	hex.Encode(r.st.prevSig[:], r.sig32[:])
+	c.sc.hmacSign(c.key, b, &c.sum)
+	hex.Encode(sig[:], c.sum[:])
+	return sig
+}
+
+// done returns the scratch space to its pool.
+func (c *chunkChain) done() {
+	if c.sc != nil {
+		c.sc.release()
+		c.sc = nil
+	}
 }
 
 // next produces the next frame into r.pending.
 func (r *chunkReader) next() error {
-	n := int64(r.st.so.ChunkSize)
+	n := int64(r.so.ChunkSize)
 	if n > r.remaining {
 		n = r.remaining
 	}
@@ -306,8 +323,8 @@ func (r *chunkReader) next() error {
 	if n > 0 {
 		if got, err := io.ReadFull(r.src, data); err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
-				read := r.st.so.DecodedLength - r.remaining + int64(got)
-				return &StreamError{Reason: "body shorter than decoded length (" + strconv.FormatInt(read, 10) + " of " + strconv.FormatInt(r.st.so.DecodedLength, 10) + " bytes)"}
+				read := r.so.DecodedLength - r.remaining + int64(got)
+				return &StreamError{Reason: "body shorter than decoded length (" + strconv.FormatInt(read, 10) + " of " + strconv.FormatInt(r.so.DecodedLength, 10) + " bytes)"}
 			}
 			return &StreamError{Reason: "reading body", Err: err}
 		}
@@ -318,21 +335,21 @@ func (r *chunkReader) next() error {
 	} else {
 		var one [1]byte
 		if got, _ := io.ReadFull(r.src, one[:]); got > 0 {
-			return &StreamError{Reason: "body longer than decoded length (" + strconv.FormatInt(r.st.so.DecodedLength, 10) + " bytes)"}
+			return &StreamError{Reason: "body longer than decoded length (" + strconv.FormatInt(r.so.DecodedLength, 10) + " bytes)"}
 		}
 	}
-	signed := !r.st.so.Unsigned
+	signed := !r.so.Unsigned
 	if signed {
 		r.h.Reset()
 		r.h.Write(data)
-		r.sign("AWS4-HMAC-SHA256-PAYLOAD", r.h.Sum(r.sum32[:0]))
+		r.chain.prev = r.chain.signature(chunkAlgorithm, r.h.Sum(r.sum32[:0]))
 	}
 	// Head, written backwards so it ends where the data starts.
 	var head [chunkHeadRoom]byte
 	hb := strconv.AppendInt(head[:0], n, 16)
 	if signed {
 		hb = append(hb, ";chunk-signature="...)
-		hb = append(hb, r.st.prevSig[:]...)
+		hb = append(hb, r.chain.prev[:]...)
 	}
 	hb = append(hb, '\r', '\n')
 	start := chunkHeadRoom - len(hb)
@@ -347,7 +364,7 @@ func (r *chunkReader) next() error {
 	b := r.buf[:end]
 	if r.sum != nil {
 		line := make([]byte, 0, 64)
-		line = append(line, r.st.so.Trailer...)
+		line = append(line, r.so.Trailer...)
 		line = append(line, ':')
 		line = base64.StdEncoding.AppendEncode(line, r.sum.Sum(nil))
 		b = append(b, line...)
@@ -356,9 +373,9 @@ func (r *chunkReader) next() error {
 			r.h.Reset()
 			r.h.Write(line)
 			r.h.Write([]byte{'\n'})
-			r.sign("AWS4-HMAC-SHA256-TRAILER", r.h.Sum(r.sum32[:0]))
+			r.chain.prev = r.chain.signature(trailerAlgorithm, r.h.Sum(r.sum32[:0]))
 			b = append(b, "x-amz-trailer-signature:"...)
-			b = append(b, r.st.prevSig[:]...)
+			b = append(b, r.chain.prev[:]...)
 			b = append(b, '\r', '\n')
 		}
 	}
@@ -366,9 +383,6 @@ func (r *chunkReader) next() error {
 	r.buf = b
 	r.pending = b[start:]
 	r.done = true
-	if r.sc != nil {
-		r.sc.release()
-		r.sc = nil
-	}
+	r.chain.done()
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"hash"
 	"io"
 	"net/http"
@@ -38,7 +37,7 @@ func (s *Signer) VerifyStreaming(req *http.Request, lookup func(accessKeyID stri
 		return res, nil
 	}
 	cv := &chunkVerifier{
-		v: v, res: res, signed: mode != StreamingUnsignedPayloadTrailer,
+		chain: chunkChain{key: v.key, amzDate: v.amzDate, prev: v.signature}, res: res, signed: mode != StreamingUnsignedPayloadTrailer,
 		declared: -1, h: sha256.New(),
 	}
 	if d := req.Header.Get("X-Amz-Decoded-Content-Length"); d != "" {
@@ -69,7 +68,7 @@ func (s *Signer) VerifyStreaming(req *http.Request, lookup func(accessKeyID stri
 type chunkVerifier struct {
 	src      *bufio.Reader
 	closer   io.Closer
-	v        verified
+	chain    chunkChain
 	res      Result
 	signed   bool
 	trailer  string    // expected trailer name, lowercase, or ""
@@ -80,7 +79,6 @@ type chunkVerifier struct {
 	h        hash.Hash
 	buf      []byte
 	pending  []byte
-	sts      []byte
 	done     bool
 	err      error
 }
@@ -123,36 +121,14 @@ func (c *chunkVerifier) line(what string) (string, error) {
 	return string(l[:len(l)-2]), nil
 }
 
-// expectSignature checks sig against HMAC(key, string to sign of kind over
-// dataHash), chaining from the previous signature.
-func (c *chunkVerifier) expectSignature(kind string, dataHash []byte, sig, what string) error {
-	var hx [64]byte
-	hex.Encode(hx[:], dataHash)
-	b := c.sts[:0]
-	b = append(b, kind...)
-	b = append(b, '\n')
-	b = append(b, c.v.amzDate[:]...)
-	b = append(b, '\n')
-	b = append(b, c.v.key.scope...)
-	b = append(b, '\n')
-	b = append(b, c.v.signature[:]...)
-	b = append(b, '\n')
-	if kind == "AWS4-HMAC-SHA256-PAYLOAD" {
-		b = append(b, EmptyPayloadHash...)
-		b = append(b, '\n')
-	}
-	b = append(b, hx[:]...)
-	c.sts = b
-	sc := getScratch()
-	var sum [sha256.Size]byte
-	sc.hmacSign(c.v.key, b, &sum)
-	sc.release()
-	var want [64]byte
-	hex.Encode(want[:], sum[:])
+// expectSignature checks sig against the chain's next signature and, when
+// it matches, moves the chain on.
+func (c *chunkVerifier) expectSignature(algorithm string, dataHash []byte, sig, what string) error {
+	want := c.chain.signature(algorithm, dataHash)
 	if !hmac.Equal(want[:], []byte(sig)) {
 		return c.fail(ReasonSignatureMismatch, what+" signature does not match")
 	}
-	copy(c.v.signature[:], sig)
+	c.chain.prev = want
 	return nil
 }
 
@@ -185,7 +161,7 @@ func (c *chunkVerifier) next() error {
 		c.h.Reset()
 		c.h.Write(data)
 		var sum [sha256.Size]byte
-		if err := c.expectSignature("AWS4-HMAC-SHA256-PAYLOAD", c.h.Sum(sum[:0]), sig, what); err != nil {
+		if err := c.expectSignature(chunkAlgorithm, c.h.Sum(sum[:0]), sig, what); err != nil {
 			return err
 		}
 	}
@@ -214,6 +190,7 @@ func (c *chunkVerifier) next() error {
 // checksum and the decoded length.
 func (c *chunkVerifier) finish() error {
 	c.done = true
+	defer c.chain.done()
 	var lines []string
 	trailerSig := ""
 	for {
@@ -267,7 +244,7 @@ func (c *chunkVerifier) finish() error {
 			c.h.Write([]byte{'\n'})
 		}
 		var sum [sha256.Size]byte
-		if err := c.expectSignature("AWS4-HMAC-SHA256-TRAILER", c.h.Sum(sum[:0]), trailerSig, "trailer"); err != nil {
+		if err := c.expectSignature(trailerAlgorithm, c.h.Sum(sum[:0]), trailerSig, "trailer"); err != nil {
 			return err
 		}
 	}
