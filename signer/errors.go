@@ -1,8 +1,9 @@
 package signer
 
 // SigningError says why a request could not be signed: which input was
-// wrong and how. Nothing is signed when it is returned, though headers
-// already validated may have been left untouched.
+// wrong and how. When it is returned the request carries no new signature
+// and no header the signer would have set; at most, stale spellings of
+// those headers (e.g. a lowercase "x-amz-date" map key) have been removed.
 type SigningError struct {
 	// Field names the input: "credentials", "service", "region", "time",
 	// "payload hash", "host", "chunk size", "trailer", ...

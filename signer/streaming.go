@@ -151,6 +151,12 @@ func (s *Signer) SignStreaming(req *http.Request, creds Credentials, opts Option
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
+	// Undo these if signing fails, so an error leaves req as it came.
+	saved := map[string][]string{}
+	for _, k := range []string{"Content-Encoding", "X-Amz-Decoded-Content-Length", "X-Amz-Trailer"} {
+		saved[k] = req.Header[k]
+	}
+	savedLength := req.ContentLength
 	if ce := req.Header.Get("Content-Encoding"); ce == "" {
 		req.Header.Set("Content-Encoding", "aws-chunked")
 	} else if !strings.Contains(ce, "aws-chunked") {
@@ -168,6 +174,14 @@ func (s *Signer) SignStreaming(req *http.Request, creds Credentials, opts Option
 	defer sc.release()
 	out, err := s.core(sc, req, creds, &opts, modeHeader, 0)
 	if err != nil {
+		for k, v := range saved {
+			if v == nil {
+				delete(req.Header, k)
+			} else {
+				req.Header[k] = v
+			}
+		}
+		req.ContentLength = savedLength
 		return Result{}, err
 	}
 	applyHeaders(sc, req, creds, &opts, &out)

@@ -322,3 +322,16 @@ func TestEncodedLengthMatchesBody(t *testing.T) {
 		t.Error("EncodedLength accepts invalid input")
 	}
 }
+
+func TestSignStreamingErrorLeavesRequestAsItCame(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodPut, "https://b.s3.amazonaws.com/k?bad=%zz", strings.NewReader("abc"))
+	req.Header.Set("Content-Encoding", "gzip")
+	_, err := New(nil).SignStreaming(req, testCreds, Options{Service: "s3", Region: "us-east-1", Time: testTime},
+		StreamingOptions{DecodedLength: 3})
+	if !errors.As(err, new(*SigningError)) {
+		t.Fatalf("err = %v, want a *SigningError", err)
+	}
+	if req.Header.Get("Content-Encoding") != "gzip" || req.Header.Get("X-Amz-Decoded-Content-Length") != "" || req.ContentLength != 3 || req.Header.Get("Authorization") != "" {
+		t.Fatalf("request changed: %v, ContentLength %d", req.Header, req.ContentLength)
+	}
+}
