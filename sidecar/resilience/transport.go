@@ -112,7 +112,8 @@ func AttemptFromContext(ctx context.Context) int {
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+	// Every layer below reads the error body of an answer once, whoever asks.
+	ctx := WithOutcomeMemo(req.Context())
 	host := req.URL.Host
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	getBody := req.GetBody
