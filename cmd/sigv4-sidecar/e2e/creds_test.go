@@ -237,7 +237,7 @@ func TestWrongSecret(t *testing.T) {
 }
 
 // assertNoSecrets fails if any secret appears in the proxy's log.
-func assertNoSecrets(t *testing.T, sc *sidecar, secrets ...string) {
+func assertNoSecrets(t testing.TB, sc *sidecar, secrets ...string) {
 	t.Helper()
 	log := sc.log.String()
 	for _, s := range secrets {

@@ -153,3 +153,15 @@ func cpuTime(pid int) (time.Duration, error) {
 	// USER_HZ is 100 on every Linux ABI Go supports.
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
+
+// exited reports whether the child pid has exited (a zombie not yet reaped,
+// or gone): its state in /proc/<pid>/stat is Z, or there is no such file.
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	return len(f) > 0 && f[0] == "Z"
+}

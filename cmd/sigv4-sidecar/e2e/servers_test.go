@@ -115,7 +115,7 @@ func startMinIO(bin, dataDir string, front *tlsFront) (*server, error) {
 		return nil, fmt.Errorf("start minio: %w", err)
 	}
 	s.endpoint = "http://" + addr
-	if err := waitHTTP(s.endpoint+"/minio/health/ready", 60*time.Second, cmd); err != nil {
+	if err := waitHTTP(s.endpoint+"/minio/health/ready", true, 60*time.Second, cmd); err != nil {
 		return nil, fmt.Errorf("minio: %w\n%s", err, s.log.String())
 	}
 	// MinIO reports ready before its IAM subsystem is up, and its STS answers
@@ -150,7 +150,7 @@ func startVersity(bin, dataDir string, front *tlsFront) (*server, error) {
 	}
 	s.endpoint = "http://" + addr
 	// Any HTTP answer (an unsigned request gets 403) means it is serving.
-	if err := waitHTTP(s.endpoint+"/", 60*time.Second, cmd); err != nil {
+	if err := waitHTTP(s.endpoint+"/", false, 60*time.Second, cmd); err != nil {
 		return nil, fmt.Errorf("versitygw: %w\n%s", err, s.log.String())
 	}
 	if s.tlsAddr, err = front.forward(addr); err != nil {
@@ -159,21 +159,21 @@ func startVersity(bin, dataDir string, front *tlsFront) (*server, error) {
 	return s, nil
 }
 
-// waitHTTP polls url until it answers (200 for MinIO's health check, any
-// status for the root of versitygw) or the process exits.
-func waitHTTP(url string, timeout time.Duration, cmd *exec.Cmd) error {
+// waitHTTP polls url until it answers (with 200 if want200) or the process
+// exits.
+func waitHTTP(url string, want200 bool, timeout time.Duration, cmd *exec.Cmd) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || filepath.Base(url) != "ready" {
+			if resp.StatusCode == http.StatusOK || !want200 {
 				return nil
 			}
 		}
-		if cmd.ProcessState != nil {
-			return fmt.Errorf("exited: %v", cmd.ProcessState)
+		if exited(cmd.Process.Pid) {
+			return fmt.Errorf("%s exited", filepath.Base(cmd.Path))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s not ready after %s (last error %v)", url, timeout, err)

@@ -71,6 +71,9 @@ func startSidecar(t testing.TB, env []string, args ...string) *sidecar {
 		if err := sc.stop(); err != nil {
 			t.Errorf("sidecar exit: %v\n%s", err, sc.log.String())
 		}
+		for _, s := range servers {
+			assertNoSecrets(t, sc, s.secretKey)
+		}
 		if t.Failed() {
 			t.Logf("sidecar log:\n%s", sc.log.String())
 		}
