@@ -178,3 +178,40 @@ func FuzzScrub(f *testing.F) {
 		}
 	})
 }
+
+// A secret in the message alone, or in one attribute among clean ones, or
+// in a logger's WithAttrs, is caught: the fast path must not skip them.
+func TestRedactSingleLeak(t *testing.T) {
+	for name, logf := range map[string]func(*slog.Logger){
+		"message":    func(l *slog.Logger) { l.Info("secret is " + secretKey) },
+		"last attr":  func(l *slog.Logger) { l.Info("x", "a", 1, "b", "fine", "c", "Bearer "+jwt) },
+		"first attr": func(l *slog.Logger) { l.Info("x", "token", "t0k3n-value", "b", "fine") },
+		"with":       func(l *slog.Logger) { l.With("header", "X-Amz-Security-Token="+sessionToken).Info("x") },
+		"group":      func(l *slog.Logger) { l.WithGroup("g").Info("x", slog.Group("h", "ok", 1, "sig", "Signature="+signature)) },
+	} {
+		var buf bytes.Buffer
+		log, _ := NewLogger(&buf, LogConfig{Format: "text", Level: "info"})
+		logf(log)
+		out := buf.String()
+		for _, secret := range []string{secretKey, jwt, "t0k3n-value", sessionToken[:40], signature} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s: leaked %q: %s", name, secret, out)
+			}
+		}
+		if !strings.Contains(out, Redacted) {
+			t.Errorf("%s: nothing redacted: %s", name, out)
+		}
+	}
+}
+
+func TestIsSecretKey(t *testing.T) {
+	for key, want := range map[string]bool{
+		"Authorization": true, "X-Amz-Security-Token": true, "X-Amz-Signature": true, "aws_secret_access_key": true,
+		"SessionToken": true, "signing_key": true, "Derived-Key": true, "api.key": true, "password": true, "Cookie": true,
+		"host": false, "signed_headers": false, "access_key_id": false, "key": false, "object_key": false, "credentials": false,
+	} {
+		if got := IsSecretKey(key); got != want {
+			t.Errorf("IsSecretKey(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

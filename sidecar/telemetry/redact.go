@@ -37,12 +37,46 @@ type redactor struct{ next slog.Handler }
 func (r *redactor) Enabled(ctx context.Context, l slog.Level) bool { return r.next.Enabled(ctx, l) }
 
 func (r *redactor) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, scrub(rec.Message), rec.PC)
+	msg := scrub(rec.Message)
+	clean := msg == rec.Message
+	if clean {
+		rec.Attrs(func(a slog.Attr) bool {
+			clean = !needsRedaction(a)
+			return clean
+		})
+	}
+	if clean {
+		return r.next.Handle(ctx, rec) // the common case: nothing to copy
+	}
+	out := slog.NewRecord(rec.Time, rec.Level, msg, rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
 	})
 	return r.next.Handle(ctx, out)
+}
+
+// needsRedaction reports whether redactAttr would change a.
+func needsRedaction(a slog.Attr) bool {
+	if IsSecretKey(a.Key) && a.Value.Kind() != slog.KindGroup {
+		return true
+	}
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		s := v.String()
+		return scrub(s) != s
+	case slog.KindGroup:
+		for _, g := range v.Group() {
+			if needsRedaction(g) {
+				return true
+			}
+		}
+		return false
+	case slog.KindAny, slog.KindLogValuer:
+		return true // rare; redactAny decides
+	}
+	return false
 }
 
 func (r *redactor) WithAttrs(attrs []slog.Attr) slog.Handler {
@@ -61,6 +95,14 @@ func (r *redactor) WithGroup(name string) slog.Handler {
 // a secret: Authorization, X-Amz-Security-Token, X-Amz-Signature,
 // secret_access_key, session_token, password, signing_key, ...
 func IsSecretKey(key string) bool {
+	for _, w := range []string{"authorization", "secret", "token", "password", "passwd", "signature", "cookie"} {
+		if containsFold(key, w) {
+			return true
+		}
+	}
+	if !containsFold(key, "key") {
+		return false
+	}
 	k := strings.Map(func(r rune) rune {
 		switch r {
 		case '-', '_', '.', ' ':
@@ -68,9 +110,8 @@ func IsSecretKey(key string) bool {
 		}
 		return r
 	}, strings.ToLower(key))
-	for _, s := range []string{"authorization", "secret", "token", "password", "passwd", "signature",
-		"signingkey", "derivedkey", "privatekey", "apikey", "cookie"} {
-		if strings.Contains(k, s) {
+	for _, w := range []string{"signingkey", "derivedkey", "privatekey", "apikey"} {
+		if strings.Contains(k, w) {
 			return true
 		}
 	}
@@ -173,22 +214,59 @@ var (
 	base64RunRE = regexp.MustCompile(`[A-Za-z0-9/+=]{40,}`)
 )
 
-// scrub removes what looks like a secret from s.
+// scrub removes what looks like a secret from s. Cheap checks decide which
+// patterns can match at all, so that ordinary values (most of a log line)
+// cost a scan, not five regular expressions.
 func scrub(s string) string {
 	if len(s) < 16 {
 		return s
 	}
-	s = signatureRE.ReplaceAllString(s, "${1}"+Redacted)
-	s = assignedSecretRE.ReplaceAllString(s, "${1}"+Redacted)
-	s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
-	s = jwtRE.ReplaceAllString(s, Redacted)
-	s = base64RunRE.ReplaceAllStringFunc(s, func(run string) string {
-		if len(run) >= 100 || (len(run) == 40 && hasLowerUpperDigit(run)) {
-			return Redacted
-		}
-		return run
-	})
+	if containsFold(s, "signature") {
+		s = signatureRE.ReplaceAllString(s, "${1}"+Redacted)
+	}
+	if containsFold(s, "token") || containsFold(s, "secret") || containsFold(s, "password") {
+		s = assignedSecretRE.ReplaceAllString(s, "${1}"+Redacted)
+	}
+	if containsFold(s, "bearer") {
+		s = bearerRE.ReplaceAllString(s, "${1}"+Redacted)
+	}
+	if strings.Contains(s, "eyJ") {
+		s = jwtRE.ReplaceAllString(s, Redacted)
+	}
+	if longestBase64Run(s) >= 40 {
+		s = base64RunRE.ReplaceAllStringFunc(s, func(run string) string {
+			if len(run) >= 100 || (len(run) == 40 && hasLowerUpperDigit(run)) {
+				return Redacted
+			}
+			return run
+		})
+	}
 	return s
+}
+
+// containsFold reports whether s contains the lowercase ASCII word sub, in
+// any case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i]|0x20 == sub[0] && strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func longestBase64Run(s string) int {
+	longest, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '+' || c == '=' {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return longest
 }
 
 func hasLowerUpperDigit(s string) bool {
