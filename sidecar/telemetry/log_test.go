@@ -187,7 +187,9 @@ func TestRedactSingleLeak(t *testing.T) {
 		"last attr":  func(l *slog.Logger) { l.Info("x", "a", 1, "b", "fine", "c", "Bearer "+jwt) },
 		"first attr": func(l *slog.Logger) { l.Info("x", "token", "t0k3n-value", "b", "fine") },
 		"with":       func(l *slog.Logger) { l.With("header", "X-Amz-Security-Token="+sessionToken).Info("x") },
-		"group":      func(l *slog.Logger) { l.WithGroup("g").Info("x", slog.Group("h", "ok", 1, "sig", "Signature="+signature)) },
+		"group": func(l *slog.Logger) {
+			l.WithGroup("g").Info("x", slog.Group("h", "ok", 1, "sig", "Signature="+signature))
+		},
 	} {
 		var buf bytes.Buffer
 		log, _ := NewLogger(&buf, LogConfig{Format: "text", Level: "info"})
