@@ -263,24 +263,51 @@ func TestUpstreamResponsePassesThroughUntouched(t *testing.T) {
 }
 
 // TestRejectedCredentialsAreInvalidated checks that an upstream saying the
-// keys are expired makes the proxy drop them, and the answer passes through.
+// keys are expired makes the proxy drop them and re-send the request once,
+// signed with fresh ones; a second rejection passes through untouched.
 func TestRejectedCredentialsAreInvalidated(t *testing.T) {
-	up := newUpstream(t)
-	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
-		w.Header().Set("X-Amzn-Errortype", "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/")
-		w.WriteHeader(http.StatusBadRequest)
-	}
-	proxy, src, _ := fixedProxyTo(t, up, "dynamodb", nil)
-	resp, err := http.Post(proxy+"/", "application/x-amz-json-1.0", strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 400 || resp.Header.Get(ErrorHeader) != "" {
-		t.Errorf("status %d, error header %q", resp.StatusCode, resp.Header.Get(ErrorHeader))
-	}
-	if len(src.invalidated) != 1 || src.invalidated[0] != testKeyID {
-		t.Errorf("invalidated %v, want [%s]", src.invalidated, testKeyID)
+	for _, tc := range []struct {
+		name       string
+		rejectAll  bool
+		wantStatus int
+		wantCalls  int
+	}{
+		{"RetriedWithFreshKeys", false, 200, 2},
+		{"SecondRejectionPassesThrough", true, 400, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t)
+			up.respond = func(w http.ResponseWriter, r *http.Request, rec received) {
+				if rec.VerifyErr != nil || (rec.KeyID == testKeyID || tc.rejectAll) {
+					w.Header().Set("X-Amzn-Errortype", "ExpiredTokenException:http://internal.amazon.com/coral/com.amazon.coral.service/")
+					w.WriteHeader(http.StatusBadRequest)
+					io.WriteString(w, `{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}`)
+					return
+				}
+				io.WriteString(w, "ok "+string(rec.Body))
+			}
+			proxy, src, _ := fixedProxyTo(t, up, "dynamodb", nil)
+			src.rotate = true
+			resp, err := http.Post(proxy+"/", "application/x-amz-json-1.0", io.MultiReader(strings.NewReader(`{"TableName":"t"}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus || resp.Header.Get(ErrorHeader) != "" {
+				t.Errorf("status %d (%s), error header %q", resp.StatusCode, body, resp.Header.Get(ErrorHeader))
+			}
+			if up.count() != tc.wantCalls {
+				t.Fatalf("upstream got %d requests, want %d", up.count(), tc.wantCalls)
+			}
+			got := up.last(t)
+			if got.VerifyErr != nil || got.KeyID != testKeyID2 || string(got.Body) != `{"TableName":"t"}` {
+				t.Errorf("retry: key %s, body %q, %v", got.KeyID, got.Body, got.VerifyErr)
+			}
+			if len(src.invalidated) == 0 || src.invalidated[0] != testKeyID {
+				t.Errorf("invalidated %v, want %s first", src.invalidated, testKeyID)
+			}
+		})
 	}
 }
 
@@ -487,4 +514,65 @@ func TestRetryReplaysSpool(t *testing.T) {
 		req = send
 	}
 	x.spool.Close()
+}
+
+// TestRetriesAndBreaker runs the full chain: a 503 is retried with the
+// spooled body replayed and signed afresh, and an upstream that keeps
+// failing opens its breaker, after which the proxy answers 503
+// circuit_open with Retry-After without contacting it.
+func TestRetriesAndBreaker(t *testing.T) {
+	t.Run("RetryReplaysBody", func(t *testing.T) {
+		up := newUpstream(t)
+		calls := 0
+		up.respond = func(w http.ResponseWriter, r *http.Request, rec received) {
+			calls++
+			if calls == 1 || rec.VerifyErr != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, string(rec.Body))
+		}
+		proxy, _, _ := fixedProxyTo(t, up, "sqs", func(c *Config) { c.Resilience.RetryBase = time.Millisecond })
+		resp, err := http.Post(proxy+"/q", "text/plain", io.MultiReader(strings.NewReader("payload")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "payload" || up.count() != 2 {
+			t.Errorf("status %d body %q after %d upstream requests", resp.StatusCode, body, up.count())
+		}
+	})
+	t.Run("BreakerOpens", func(t *testing.T) {
+		up := newUpstream(t)
+		up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		proxy, _, _ := fixedProxyTo(t, up, "sqs", func(c *Config) {
+			c.Resilience.RetryAttempts = 1
+			c.Resilience.BreakerFailures = 3
+			c.Resilience.BreakerOpen = time.Minute
+		})
+		for range 3 {
+			resp, err := http.Get(proxy + "/q")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 500 || resp.Header.Get(ErrorHeader) != "" {
+				t.Fatalf("status %d %q, want the upstream's 500", resp.StatusCode, resp.Header.Get(ErrorHeader))
+			}
+		}
+		resp, err := http.Get(proxy + "/q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 503 || errorCode(t, resp) != CodeCircuitOpen || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("status %d, Retry-After %q, want 503 %s", resp.StatusCode, resp.Header.Get("Retry-After"), CodeCircuitOpen)
+		}
+		if up.count() != 3 {
+			t.Errorf("upstream got %d requests, want 3", up.count())
+		}
+	})
 }

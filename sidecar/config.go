@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 )
 
 // EnvPrefix is prepended to every env tag of Config to make its variable name.
@@ -61,6 +62,9 @@ type Config struct {
 	DebugSigning bool `env:"DEBUG_SIGNING" flag:"debug-signing" envDefault:"false" help:"log every request's canonical request and string to sign (session token hidden), to compare with what AWS computed"`
 
 	creds.Config
+	// Resilience holds the breaker, retry, clock-skew, TLS-handshake and
+	// idle-connection options; its zero value turns them off.
+	Resilience resilience.Config
 }
 
 // Payload modes.
@@ -355,6 +359,14 @@ func (c Config) compile() (*compiled, error) {
 	case "debug", "info", "warn", "error":
 	default:
 		return nil, optionError("LogLevel", c.LogLevel, "must be debug, info, warn or error")
+	}
+	if err := c.Resilience.Validate(); err != nil {
+		var rest struct{ flag, value, problem string }
+		if _, scanErr := fmt.Sscanf(err.Error(), "invalid --%s %q:", &rest.flag, &rest.value); scanErr == nil {
+			_, problem, _ := strings.Cut(err.Error(), ": ")
+			return nil, &OptionError{Flag: rest.flag, Value: rest.value, Problem: problem}
+		}
+		return nil, err
 	}
 	if out.upstream != nil {
 		host := out.upstream.Hostname()

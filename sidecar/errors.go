@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -35,6 +38,7 @@ const (
 	CodeNoCredentials     = "credentials_unavailable" // 503
 	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered
 	CodeUpstreamTimeout   = "upstream_timeout"        // 504
+	CodeCircuitOpen       = "circuit_open"            // 503: the upstream's breaker is open
 	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
 )
 
@@ -132,6 +136,7 @@ func errorResponse(err error) (status int, code, message string) {
 		certErr    *tls.CertificateVerificationError
 		unknownCA  x509.UnknownAuthorityError
 		hostnameE  x509.HostnameError
+		openErr    *resilience.OpenError
 	)
 	switch {
 	case errors.As(err, &reqErr):
@@ -154,6 +159,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusServiceUnavailable, CodeSpoolFailed, spoolErr.Error()
 	case errors.As(err, &credErr), errors.Is(err, creds.ErrNoCredentials):
 		return http.StatusServiceUnavailable, CodeNoCredentials, credentialsMessage(err)
+	case errors.As(err, &openErr):
+		return http.StatusServiceUnavailable, CodeCircuitOpen, openErr.Error()
 	case errors.As(err, &signErr):
 		return http.StatusBadRequest, CodeSigningFailed, signErr.Error()
 	case errors.Is(err, context.Canceled):
@@ -186,6 +193,10 @@ func writeError(w http.ResponseWriter, err error) (status int, code string) {
 	h.Set("Content-Type", "application/json")
 	h.Set(ErrorHeader, code)
 	h.Set("Cache-Control", "no-store")
+	var openErr *resilience.OpenError
+	if errors.As(err, &openErr) && openErr.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((openErr.RetryAfter+time.Second-1)/time.Second)))
+	}
 	body, _ := json.Marshal(struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`

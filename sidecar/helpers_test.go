@@ -34,6 +34,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 )
 
 // Test credentials. The secret and token must never appear in a log.
@@ -41,6 +42,8 @@ const (
 	testKeyID  = "AKIDEXAMPLETESTKEY01"
 	testSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 	testToken  = "FQoGZXIvYXdzEXAMPLESESSIONTOKENVALUE"
+	// testKeyID2 is what a rotating staticSource hands out once invalidated.
+	testKeyID2 = "AKIDEXAMPLETESTKEY02"
 )
 
 // staticSource is a creds.Source with fixed keys that counts invalidations.
@@ -49,6 +52,7 @@ type staticSource struct {
 	c           creds.Credentials
 	err         error
 	invalidated []string
+	rotate      bool // Invalidate switches to testKeyID2
 }
 
 func newStaticSource() *staticSource {
@@ -65,6 +69,9 @@ func (s *staticSource) Invalidate(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.invalidated = append(s.invalidated, id)
+	if s.rotate && id == s.c.AccessKeyID {
+		s.c.AccessKeyID = testKeyID2
+	}
 }
 
 var _ creds.Source = (*staticSource)(nil)
@@ -80,6 +87,7 @@ type received struct {
 	PayloadHash                           string
 	Chunks                                int
 	ProtoMajor                            int
+	KeyID                                 string
 	VerifyErr                             error
 }
 
@@ -269,7 +277,8 @@ func verifyRequest(r *http.Request) received {
 			return err
 		}
 		rec.Service, rec.Region = a.service, a.region
-		if a.keyID != testKeyID {
+		rec.KeyID = a.keyID
+		if a.keyID != testKeyID && a.keyID != testKeyID2 {
 			return fmt.Errorf("signed with key %q", a.keyID)
 		}
 		if r.Header.Get("X-Amz-Security-Token") != testToken {
@@ -316,7 +325,7 @@ func verifyRequest(r *http.Request) received {
 				check.Header[http.CanonicalHeaderKey(name)] = vals
 			}
 		}
-		sdkCreds := aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, SessionToken: testToken}
+		sdkCreds := aws.Credentials{AccessKeyID: a.keyID, SecretAccessKey: testSecret, SessionToken: testToken}
 		signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = isS3(a.service) })
 		if err := signer.SignHTTP(context.Background(), sdkCreds, check, payloadHash, a.service, a.region, signingTime); err != nil {
 			return err
@@ -394,6 +403,7 @@ func testConfig() Config {
 		DialTimeout: 5 * time.Second, MaxIdleConnsPerHost: 8,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, ShutdownTimeout: 10 * time.Second,
 		LogFormat: "json", LogLevel: "debug",
+		Resilience: resilience.DefaultConfig(),
 	}
 }
 

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -10,12 +11,25 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // Proxy is the signing reverse proxy: an http.Handler that routes each
 // request (fixed upstream or its own host), signs it in its Transport and
 // streams the response back. Safe for concurrent use.
+//
+// The outbound request goes down this chain, each layer an
+// http.RoundTripper:
+//
+//	httputil.ReverseProxy (Rewrite: route, strip headers)
+//	-> resilience.Transport  retries; every attempt is signed afresh
+//	-> telemetry.Transport   client span per attempt, traceparent injected
+//	-> Transport             body framing and SigV4, after every header is final
+//	-> signatureWatch        diagnoses signature rejections (diagnostics.go)
+//	-> resilience.Guard      circuit breaker per upstream host
+//	-> http.Transport        pooled connections, HTTP/2, checked dials
 type Proxy struct {
 	c         *compiled
 	log       *slog.Logger
@@ -23,6 +37,12 @@ type Proxy struct {
 	transport *Transport
 	base      *http.Transport
 	watch     *signatureWatch // diagnostics.go
+	attempts  *telemetry.Transport
+	keys      *signer.KeyCache
+	breakers  *resilience.Breakers
+	clock     *resilience.Clock
+	src       creds.Source
+	tel       *telemetry.Telemetry // nil records nothing
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -44,12 +64,26 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{c: c, log: log, base: base}
-	p.transport = &Transport{Base: base, Signer: signer.New(nil), Credentials: src, c: c}
+	cfg.Resilience.ApplyTimeouts(base)
+	p := &Proxy{c: c, log: log, base: base, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
+	p.breakers = resilience.NewBreakers(cfg.Resilience, p.breakerChanged)
+	p.transport = &Transport{
+		Base:        &resilience.Guard{Next: base, Breakers: p.breakers},
+		Signer:      signer.New(p.keys),
+		Credentials: src,
+		Now:         p.clock.Now,
+		OnSigned:    func(ctx context.Context, service string, d time.Duration) { p.tel.Signed(ctx, service, d) },
+		c:           c,
+	}
 	p.watch = watchSignatures(p.transport, cfg.DebugSigning, log)
+	p.attempts = &telemetry.Transport{Next: p.transport, Describe: p.describeAttempt}
+	retries := resilience.NewTransport(p.attempts, cfg.Resilience, p.breakers, p.clock, resilience.Hooks{
+		Retry:         p.retrying,
+		SkewCorrected: p.skewCorrected,
+	})
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
-		Transport: p.transport,
+		Transport: retries,
 		// Flush every write: event streams, Lambda response streaming and
 		// Bedrock streams must reach the client as their bytes arrive.
 		FlushInterval:  -1,
@@ -61,10 +95,73 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 	return p, nil
 }
 
-// Transport returns the signing transport, so a caller can wrap its Base
-// (retries, breaker, metrics) before serving. Not safe to change while
+// Transport returns the signing transport. Not safe to change while
 // requests are in flight.
 func (p *Proxy) Transport() *Transport { return p.transport }
+
+// UseTelemetry makes the proxy record metrics and spans with t. Call it
+// before serving.
+func (p *Proxy) UseTelemetry(t *telemetry.Telemetry) {
+	p.tel = t
+	p.attempts.Telemetry = t
+}
+
+// Observers are the values the proxy lends telemetry: derived-key cache
+// counts, credential refreshes and expiry (when the source is a
+// *creds.Cache), breaker states and the signing clock's offset.
+func (p *Proxy) Observers() telemetry.Observers {
+	obs := telemetry.Observers{
+		KeyCache: func() (uint64, uint64) {
+			s := p.keys.Stats()
+			return s.Hits, s.Misses
+		},
+		BreakerStates: func() map[string]int {
+			out := map[string]int{}
+			for host, state := range p.breakers.States() {
+				out[host] = int(state)
+			}
+			return out
+		},
+		ClockOffset: p.clock.Offset,
+	}
+	if st, ok := p.src.(interface{ Status() creds.Status }); ok {
+		obs.Credentials = func() telemetry.CredentialStats {
+			s := st.Status()
+			return telemetry.CredentialStats{Refreshes: s.Refreshes, Failures: s.Failures, Expires: s.Expires, CanExpire: s.CanExpire}
+		}
+	}
+	return obs
+}
+
+func (p *Proxy) describeAttempt(req *http.Request) telemetry.AttemptInfo {
+	info := telemetry.AttemptInfo{Host: req.URL.Host, Attempt: resilience.AttemptFromContext(req.Context())}
+	if x := exchangeFrom(req.Context()); x != nil {
+		info.Service, info.Region = x.route.Service, x.route.Region
+	}
+	if p.breakers != nil {
+		info.BreakerState = p.breakers.State(req.URL.Host).String()
+	}
+	return info
+}
+
+func (p *Proxy) retrying(req *http.Request, attempt int, reason string, wait time.Duration) {
+	var service, region string
+	if x := exchangeFrom(req.Context()); x != nil {
+		service, region = x.route.Service, x.route.Region
+	}
+	p.tel.Retried(req.Context(), service, region, reason)
+	p.log.Debug("retrying upstream request", "host", req.URL.Host, "attempt", attempt, "reason", reason, "wait", wait.String())
+}
+
+func (p *Proxy) skewCorrected(req *http.Request, offset time.Duration) {
+	p.tel.SkewCorrected(req.Context())
+	p.log.Warn("clock skew corrected from the upstream's Date: signing with an offset", "host", req.URL.Host, "offset", offset.String())
+}
+
+func (p *Proxy) breakerChanged(ch resilience.StateChange) {
+	p.tel.BreakerChanged(context.Background(), ch.Host, ch.To.String())
+	p.log.Warn("circuit breaker changed state", "host", ch.Host, "from", ch.From.String(), "to", ch.To.String())
+}
 
 // Close releases idle upstream connections.
 func (p *Proxy) Close() { p.base.CloseIdleConnections() }
@@ -73,13 +170,36 @@ func (p *Proxy) Close() { p.base.CloseIdleConnections() }
 // error when it cannot be forwarded signed.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	ctx, span := p.tel.StartRequest(r)
 	rec := &responseRecorder{ResponseWriter: w}
 	x := &exchange{}
+	// A shallow copy: net/http must still find its own body in the
+	// original request to know whether the connection can be reused.
+	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+	var bodyIn *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		bodyIn = &countingBody{ReadCloser: r.Body}
+		r.Body = bodyIn
+	}
 	defer func() {
 		if x.spool != nil {
 			x.spool.Close()
 		}
-		p.logRequest(r, x, rec, time.Since(start))
+		status := rec.status
+		if status == 0 {
+			status = 499 // the client went away before any answer
+		}
+		d := time.Since(start)
+		var in int64
+		if bodyIn != nil {
+			in = bodyIn.n
+		}
+		telemetry.EndRequest(span, telemetry.RequestInfo{Service: x.route.Service, Region: x.route.Region, Upstream: x.route.Host,
+			Status: status, ErrorCode: x.errCode, RequestID: x.requestID})
+		p.tel.RequestDone(ctx, x.route.Service, x.route.Region, status, d, in, rec.written)
+		telemetry.LogRequest(ctx, p.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
+			Service: x.route.Service, Region: x.route.Region, Status: status, Duration: d, RequestID: x.requestID,
+			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: rec.written})
 	}()
 	if rejected, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok && rejected.takeConflict(r.Method, r.RequestURI) {
 		_, x.errCode = writeError(rec, &RequestError{Code: CodeBadRequest, Message: "the request has both Content-Length and Transfer-Encoding (RFC 9112 section 6.3): send one of them"})
@@ -94,7 +214,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Keep the upstream's Content-Type exactly: without this net/http
 	// would sniff one when the upstream sent none.
 	rec.Header()["Content-Type"] = nil
-	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+	p.rp.ServeHTTP(rec, r)
+}
+
+// countingBody counts the request body bytes read, for metrics and logs.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // rewrite builds the outbound request. httputil.ReverseProxy has already
@@ -154,35 +286,6 @@ func awsRequestID(h http.Header) string {
 		}
 	}
 	return ""
-}
-
-func (p *Proxy) logRequest(r *http.Request, x *exchange, rec *responseRecorder, d time.Duration) {
-	status := rec.status
-	if status == 0 {
-		status = 499 // the client went away before any answer
-	}
-	attrs := []slog.Attr{
-		slog.String("method", r.Method),
-		slog.String("host", r.Host),
-		slog.String("path", r.URL.Path),
-		slog.String("service", x.route.Service),
-		slog.String("region", x.route.Region),
-		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-		slog.Int64("bytes_out", rec.written),
-	}
-	if x.payload != "" {
-		attrs = append(attrs, slog.String("payload", x.payload))
-	}
-	if x.requestID != "" {
-		attrs = append(attrs, slog.String("aws_request_id", x.requestID))
-	}
-	level := slog.LevelInfo
-	if x.errCode != "" {
-		attrs = append(attrs, slog.String("error_code", x.errCode))
-		level = slog.LevelWarn
-	}
-	p.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
 
 // responseRecorder notes the status and size written, for the request log.

@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // exchange is the proxy's state for one request, shared by the handler, the
-// Rewrite function and the Transport through the request context.
+// Rewrite function and the Transport through the request context. Layers
+// run one after the other on the request's goroutine, so it needs no lock.
 type exchange struct {
 	route Route
 	// spool is the buffered body, if the Transport had to buffer it. The
@@ -27,6 +29,11 @@ type exchange struct {
 	// requestID is the upstream's request id, for the request log.
 	requestID string
 	errCode   string
+	// attempts counts the requests signed and sent upstream.
+	attempts int
+	// credentialRetried is set once a request has been re-sent with fresh
+	// credentials after the upstream rejected the first ones.
+	credentialRetried bool
 }
 
 type exchangeKey struct{}
@@ -38,9 +45,15 @@ func exchangeFrom(ctx context.Context) *exchange {
 
 // Transport signs each request at the last moment, after every header is
 // final, then sends it with Base. It takes ownership of the outbound request
-// it is given (httputil.ReverseProxy hands it a private clone) and modifies
-// it in place: body framing, X-Amz-* headers and Authorization. It never
-// sends a request it could not sign. Safe for concurrent use.
+// it is given (httputil.ReverseProxy, or the retry layer, hands it a private
+// clone) and modifies it in place: body framing, X-Amz-* headers and
+// Authorization. It never sends a request it could not sign. Safe for
+// concurrent use.
+//
+// When the upstream answers with an error code that says the credentials
+// themselves were rejected (creds.IsCredentialRejection), it invalidates
+// them and, if the body can be replayed, signs the request again with fresh
+// ones and sends it once more.
 type Transport struct {
 	// Base sends the signed request.
 	Base http.RoundTripper
@@ -50,6 +63,8 @@ type Transport struct {
 	Credentials creds.Source
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnSigned, if set, is told how long each signature took.
+	OnSigned func(ctx context.Context, service string, d time.Duration)
 
 	c *compiled
 }
@@ -66,6 +81,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, &RequestError{Code: CodeBadRequest, Message: "request reached the signing transport without a route"}
 	}
+	unsignedHeader := req.Header.Clone()
 	c, err := t.Credentials.Retrieve(req.Context())
 	if err != nil {
 		closeBody(req)
@@ -94,14 +110,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	x.payload = plan.mode
+	signStart := time.Now()
+	down := req
 	if plan.streaming {
 		if _, err := t.Signer.SignStreaming(req, keys, opts, signer.StreamingOptions{DecodedLength: plan.length}); err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		// The encoded body cannot be rebuilt from GetBody's decoded bytes:
-		// keep net/http from replaying them (a retry re-signs instead).
-		req.GetBody = nil
+		// net/http must never replay GetBody's decoded bytes under the
+		// encoded length, so the request sent has none; the caller's keeps
+		// it, for a retry layer that comes back here to re-sign.
+		sent := *req
+		sent.GetBody = nil
+		down = &sent
 	} else {
 		opts.PayloadHash = plan.hash
 		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload
@@ -110,17 +131,42 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	if t.OnSigned != nil {
+		t.OnSigned(req.Context(), x.route.Service, time.Since(signStart))
+	}
 	if req.Header.Get("Authorization") == "" {
 		closeBody(req)
 		return nil, &signer.SigningError{Field: "request", Reason: "signer left no Authorization header"}
 	}
-	resp, err := t.Base.RoundTrip(req)
-	if err == nil && rejectsCredentials(resp) {
-		// The keys were refused: let the source fetch fresh ones for the
-		// next request. The response itself passes through untouched.
-		t.Credentials.Invalidate(c.AccessKeyID)
+	x.attempts++
+	resp, err := t.Base.RoundTrip(down)
+	if err != nil || resp.StatusCode < 400 || resp.StatusCode >= 500 {
+		return resp, err
 	}
-	return resp, err
+	if code := resilience.Classify(resp).Code; creds.IsCredentialRejection(code) {
+		// The keys themselves were refused: the source fetches fresh ones.
+		t.Credentials.Invalidate(c.AccessKeyID)
+		replayable := plan.mode == "empty" || (x.spool != nil && req.GetBody != nil)
+		if replayable && !x.credentialRetried && req.Context().Err() == nil {
+			x.credentialRetried = true
+			again := req.Clone(req.Context())
+			again.Header = unsignedHeader
+			again.Body, again.ContentLength = nil, 0
+			if plan.mode != "empty" {
+				again.Body, again.ContentLength = x.spool.reader(), x.spool.size
+			}
+			drain(resp)
+			return t.RoundTrip(again)
+		}
+	}
+	return resp, nil
+}
+
+// drain reads a little of a discarded answer so its connection can be
+// reused, then closes it.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
 }
 
 // bodyPlan is how one request body is framed and signed.
@@ -222,22 +268,6 @@ func closeBody(req *http.Request) {
 	if req.Body != nil {
 		req.Body.Close()
 	}
-}
-
-// rejectsCredentials reports whether resp says the keys themselves are bad
-// (expired or unknown), as opposed to a signature or permission problem. Only
-// headers are read, so the response passes through untouched; S3 reports its
-// error code in the XML body only, which a later retry layer may inspect.
-func rejectsCredentials(resp *http.Response) bool {
-	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
-		return false
-	}
-	for _, h := range []string{"X-Amzn-Errortype", "X-Amz-Error-Code"} {
-		if v := resp.Header.Get(h); v != "" && creds.IsCredentialRejection(v) {
-			return true
-		}
-	}
-	return false
 }
 
 // newBaseTransport is the pooled, HTTP/2-capable transport that carries
