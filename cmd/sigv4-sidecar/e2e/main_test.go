@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -51,12 +52,17 @@ func runMain(m *testing.M) int {
 		os.Exit(2)
 	}()
 
-	work, err := os.MkdirTemp("", "sigv4-sidecar-e2e-")
+	removeStaleWorkDirs()
+	work, err := os.MkdirTemp("", workDirPrefix)
 	if err != nil {
 		log.Print(err)
 		return 1
 	}
 	defer os.RemoveAll(work)
+	if err := os.WriteFile(filepath.Join(work, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		log.Print(err)
+		return 1
+	}
 
 	if *flagSidecarBin != "" {
 		sidecarBin = *flagSidecarBin
@@ -120,4 +126,25 @@ func serverNamed(name string) *server {
 		}
 	}
 	panic(fmt.Sprintf("no server %q", name))
+}
+
+// A run's work directory (servers' data, spooled bodies) is removed when the
+// run ends; one whose run died (a panic, a -timeout) is removed by the next.
+const (
+	workDirPrefix = "sigv4-sidecar-e2e-"
+	ownerFile     = "owner.pid"
+)
+
+func removeStaleWorkDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), workDirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours to judge, or still being set up
+		}
+		if pid, err := strconv.Atoi(string(b)); err == nil && exited(pid) {
+			log.Printf("e2e: removing %s, left by a run that died", dir)
+			os.RemoveAll(dir)
+		}
+	}
 }
