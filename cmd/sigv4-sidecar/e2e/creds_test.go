@@ -261,6 +261,32 @@ func logRecord(sc *sidecar, key, value string) map[string]any {
 	return nil
 }
 
+// TestWrongRegion signs for a region the servers are not in (MinIO runs with
+// MINIO_SITE_REGION for this): the server's refusal reaches the client
+// untouched, and is the server's, not the proxy's.
+func TestWrongRegion(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			tp := newTap(t, s)
+			sc := startSidecar(t, sidecarEnv(t.TempDir(), withKeys(s.accessKey, s.secretKey)...),
+				"--upstream", tp.url(), "--region", "eu-west-3", "--service", "s3")
+			a := newApp(sc, fixedMode)
+			resp, body := a.do(t, a.request(t, http.MethodGet, "e2e-wrong-region", "", "list-type=2", nil))
+			e, err := parseS3Error(body)
+			// Both name the region they expected in an AuthorizationHeaderMalformed.
+			if resp.StatusCode != http.StatusBadRequest || err != nil || e.Code != "AuthorizationHeaderMalformed" {
+				t.Fatalf("signed for eu-west-3: %d %s, want the server's 400 AuthorizationHeaderMalformed", resp.StatusCode, body)
+			}
+			if h := resp.Header.Get("X-Sigv4-Sidecar-Error"); h != "" {
+				t.Errorf("the server's error carries X-Sigv4-Sidecar-Error %q", h)
+			}
+			if status, sent := tp.last(); status != resp.StatusCode || !bytes.Equal(sent, body) {
+				t.Errorf("the client got a different answer from the one the server sent:\nserver %d:\n%s\nclient %d:\n%s", status, sent, resp.StatusCode, body)
+			}
+		})
+	}
+}
+
 // assertNoSecrets fails if any secret appears in the proxy's log.
 func assertNoSecrets(t testing.TB, sc *sidecar, secrets ...string) {
 	t.Helper()
