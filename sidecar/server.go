@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
 // Server runs the proxy and admin listeners until its context ends, then
@@ -28,6 +29,10 @@ type Server struct {
 	// rejects a signature, with the AWS error code and the diagnosed cause
 	// (a metric's labels); see Proxy.OnSignatureRejected.
 	OnSignatureRejected func(awsCode, cause string)
+	// Telemetry, if set, turns on metrics (served at /metrics unless Metrics
+	// is set) and tracing, made with these options; Observers left nil are
+	// filled from the proxy (key cache, credentials, breakers, clock).
+	Telemetry *telemetry.Options
 }
 
 // Run binds both listeners, logs one "listening" line with their real
@@ -46,6 +51,26 @@ func (s *Server) Run(ctx context.Context) error {
 	defer proxy.Close()
 	proxy.OnSignatureRejected(s.OnSignatureRejected)
 	cfg := s.Config
+	metrics := s.Metrics
+	if s.Telemetry != nil {
+		opts := *s.Telemetry
+		fillObservers(&opts.Observers, proxy.Observers())
+		tel, err := telemetry.New(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tel.Shutdown(sctx); err != nil {
+				log.Warn("telemetry shutdown", "error", err.Error())
+			}
+		}()
+		proxy.UseTelemetry(tel)
+		if metrics == nil {
+			metrics = tel.MetricsHandler()
+		}
+	}
 
 	proxyLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -76,7 +101,7 @@ func (s *Server) Run(ctx context.Context) error {
 		},
 	}
 	adminSrv := &http.Server{
-		Handler:           &Admin{Credentials: s.Credentials, Metrics: s.Metrics},
+		Handler:           &Admin{Credentials: s.Credentials, Metrics: metrics},
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          errLog,
@@ -115,4 +140,20 @@ func mode(cfg Config) string {
 		return "fixed"
 	}
 	return "host"
+}
+
+// fillObservers sets each observer left nil in dst from the proxy's own.
+func fillObservers(dst *telemetry.Observers, own telemetry.Observers) {
+	if dst.KeyCache == nil {
+		dst.KeyCache = own.KeyCache
+	}
+	if dst.Credentials == nil {
+		dst.Credentials = own.Credentials
+	}
+	if dst.BreakerStates == nil {
+		dst.BreakerStates = own.BreakerStates
+	}
+	if dst.ClockOffset == nil {
+		dst.ClockOffset = own.ClockOffset
+	}
 }

@@ -1,9 +1,11 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
 // TestListeningLogLine checks the one "listening" line that tests and the
@@ -185,5 +188,48 @@ func TestAdminPathsAreNotShadowed(t *testing.T) {
 	resp.Body.Close()
 	if up.count() != 1 || up.last(t).Path != "/healthz" {
 		t.Errorf("/healthz on the proxy listener was not forwarded")
+	}
+}
+
+// TestServerTelemetry checks Server wires telemetry: a proxied request shows
+// in /metrics on the admin listener, with the proxy's own observers.
+func TestServerTelemetry(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan [2]string, 1)
+	srv := &Server{
+		Config: cfg, Credentials: newStaticSource(),
+		Log:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Telemetry: &telemetry.Options{Version: "test", Getenv: func(string) string { return "" }},
+		Listening: func(p, a net.Addr) { addrs <- [2]string{p.String(), a.String()} },
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	a := <-addrs
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	resp, err := http.Get("http://" + a[0] + "/q")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get("http://" + a[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{telemetry.MetricRequests, telemetry.MetricSigningDuration, telemetry.MetricKeyCacheMisses, telemetry.MetricUpstreamDuration} {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, want)
+		}
 	}
 }

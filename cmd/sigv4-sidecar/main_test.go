@@ -336,6 +336,16 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("round trip: %d %q, upstream saw %d requests, %v", resp.StatusCode, body, n, verr)
 	}
 
+	mresp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if mresp.StatusCode != 200 || !strings.Contains(string(metrics), "sigv4_sidecar_requests_total") {
+		t.Errorf("/metrics: %d, no request counter", mresp.StatusCode)
+	}
+
 	hc := exec.Command(bin, "healthcheck", "--ready", "--admin-listen", adminAddr)
 	if out, err := hc.CombinedOutput(); err != nil {
 		t.Errorf("healthcheck --ready: %v %s", err, out)

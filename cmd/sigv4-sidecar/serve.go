@@ -5,10 +5,10 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"log/slog"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
 // runServe runs the proxy until ctx ends (SIGTERM), then drains and returns
@@ -21,7 +21,10 @@ func runServe(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, inv.stderr)
+	log, err := telemetry.NewLogger(inv.stderr, telemetry.LogConfig{Format: cfg.LogFormat, Level: cfg.LogLevel})
+	if err != nil {
+		return err
+	}
 	src, err := creds.Load(ctx, cfg.Config, log)
 	if err != nil {
 		return err
@@ -29,17 +32,9 @@ func runServe(ctx context.Context, inv invocation) error {
 	if c, ok := src.(io.Closer); ok {
 		defer c.Close()
 	}
-	srv := &sidecar.Server{Config: cfg, Credentials: src, Log: log}
-	return srv.Run(ctx)
-}
-
-// newLogger returns the JSON (or text) logger on stderr at --log-level.
-func newLogger(cfg sidecar.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+	srv := &sidecar.Server{
+		Config: cfg, Credentials: src, Log: log,
+		Telemetry: &telemetry.Options{Version: version},
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return srv.Run(ctx)
 }
