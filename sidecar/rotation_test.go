@@ -725,3 +725,151 @@ func TestCredentialsFileRotationUnderLoad(t *testing.T) {
 	t.Logf("%d requests, %d file rotations, %d failed; upstream accepted %d, rejected %v (each retried with fresh keys)",
 		load.requests.Load(), rotations, load.failed.Load(), accepted, rejected)
 }
+
+// stsStub is a local STS for AssumeRole: it verifies the call's SigV4 with
+// the base keys, checks the role, external id, session name and duration,
+// and answers in STS's XML with a new session each call.
+type stsStub struct {
+	URL string
+	// base is the key the call must be signed with; role, externalID and
+	// duration are the parameters it must carry.
+	base                         signer.Credentials
+	region, role, externalID     string
+	durationSeconds, sessionName string
+
+	issued   atomic.Int64
+	mu       sync.Mutex
+	problems []string
+}
+
+func newSTSStub(t *testing.T, s *stsStub) *stsStub {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	t.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, p := range s.problems {
+			t.Error("STS stub: " + p)
+		}
+	})
+	return s
+}
+
+func (s *stsStub) serve(w http.ResponseWriter, r *http.Request) {
+	problem := func(format string, args ...any) {
+		s.mu.Lock()
+		s.problems = append(s.problems, fmt.Sprintf(format, args...))
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>stub refused the call</Message></Error></ErrorResponse>`)
+	}
+	lookup := func(keyID string) (signer.Credentials, bool) { return s.base, keyID == s.base.AccessKeyID }
+	if _, err := verifier.Verify(r, lookup, signer.VerifyOptions{Now: time.Now(), Service: "sts", Region: s.region, HashBody: true}); err != nil {
+		problem("AssumeRole not signed by the base keys for sts/%s: %v", s.region, err)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		problem("form: %v", err)
+		return
+	}
+	f := r.PostForm
+	name := f.Get("RoleSessionName")
+	switch {
+	case f.Get("Action") != "AssumeRole" || f.Get("Version") != "2011-06-15":
+		problem("Action %q Version %q", f.Get("Action"), f.Get("Version"))
+	case f.Get("RoleArn") != s.role:
+		problem("RoleArn %q, want %q", f.Get("RoleArn"), s.role)
+	case f.Get("ExternalId") != s.externalID:
+		problem("ExternalId %q, want %q", f.Get("ExternalId"), s.externalID)
+	case f.Get("DurationSeconds") != s.durationSeconds:
+		problem("DurationSeconds %q, want %q", f.Get("DurationSeconds"), s.durationSeconds)
+	case len(name) < 2 || len(name) > 64 || (s.sessionName != "" && name != s.sessionName):
+		problem("RoleSessionName %q, want %q (2 to 64 characters)", name, s.sessionName)
+	default:
+		n := int(s.issued.Add(1))
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprintf(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>%s</AccessKeyId>
+      <SecretAccessKey>%s</SecretAccessKey>
+      <SessionToken>%s</SessionToken>
+      <Expiration>%s</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::123456789012:assumed-role/app/%s</Arn>
+      <AssumedRoleId>AROA3XFRBF535PLBIFPI4:%s</AssumedRoleId>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>`, rotKeyID("ASIAROLE", n), rotSecret(n), rotToken(n), time.Now().Add(time.Hour).UTC().Format(time.RFC3339), name, name)
+	}
+}
+
+// TestAssumeRoleSessionTokenReachesUpstreamSigned: with --role-arn and
+// --external-id over base keys from the environment, the proxy assumes the
+// role at a local STS (--sts-endpoint) signed with the base keys, and the
+// upstream sees requests signed with the session's keys and its session
+// token, the token among the signed headers. The base keys never reach the
+// upstream.
+func TestAssumeRoleSessionTokenReachesUpstreamSigned(t *testing.T) {
+	isolateAWSEnvironment(t)
+	base := signer.Credentials{AccessKeyID: "AKIABASEKEY000000001", SecretAccessKey: "base/wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLE"}
+	t.Setenv("AWS_ACCESS_KEY_ID", base.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", base.SecretAccessKey)
+	sts := newSTSStub(t, &stsStub{
+		base: base, region: "eu-west-1",
+		role: "arn:aws:iam::123456789012:role/app", externalID: "tenant-7f3a",
+		durationSeconds: "900", sessionName: "sidecar-test",
+	})
+	up := newKeyUpstream(t, "ASIAROLE", true, "ExpiredToken", func(int, time.Time) bool { return true })
+	logs := &logBuffer{}
+	src, err := creds.Load(t.Context(), creds.Config{
+		RoleARN: sts.role, ExternalID: sts.externalID, RoleSessionName: sts.sessionName,
+		RoleDuration: 15 * time.Minute, STSEndpoint: sts.URL, STSRegion: sts.region,
+	}, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("creds.Load: %v", err)
+	}
+	t.Cleanup(func() { src.(*creds.Cache).Close() })
+	proxy := rotationProxy(t, up, src, PayloadSigned, logs, func() []string {
+		return append(secretsUpTo(func() int { return int(sts.issued.Load()) })(), base.SecretAccessKey)
+	})
+
+	for i, method := range []string{http.MethodGet, http.MethodPut} {
+		body := ""
+		if method == http.MethodPut {
+			body = "assumed-role object"
+		}
+		req, _ := http.NewRequest(method, fmt.Sprintf("%s/bucket/role-%d", proxy, i), strings.NewReader(body))
+		if body == "" {
+			req.Body = nil
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("ok %s %d", method, len(body)); resp.StatusCode != 200 || string(got) != want {
+			t.Errorf("%s: %d %q, want 200 %q", method, resp.StatusCode, got, want)
+		}
+	}
+	up.mu.Lock()
+	keys, tokens := append([]string(nil), up.keysSeen...), append([]string(nil), up.tokenSeen...)
+	up.mu.Unlock()
+	if len(keys) != 2 {
+		t.Fatalf("upstream got %d requests, want 2", len(keys))
+	}
+	for i := range keys {
+		if keys[i] != rotKeyID("ASIAROLE", 1) || tokens[i] != rotToken(1) {
+			t.Errorf("request %d signed by %s with token %q, want the assumed role's session 1", i, keys[i], tokens[i])
+		}
+	}
+	if n := sts.issued.Load(); n != 1 {
+		t.Errorf("STS issued %d sessions, want 1 (the cache holds it)", n)
+	}
+}
