@@ -476,6 +476,12 @@ func TestRejectedCredentialsInS3XMLBodyRetriedWithFreshKeys(t *testing.T) {
 				}
 			}
 			invalidated := creds.IsCredentialRejection(tc.code)
+			if want := fmt.Sprintf(`"attempts":%d`, tc.wantRequests); !strings.Contains(logs.String(), want) {
+				t.Errorf("request log lacks %s:\n%s", want, logs.String())
+			}
+			if logged := strings.Contains(logs.String(), "credentials invalidated: the upstream rejected them"); logged != invalidated {
+				t.Errorf("invalidation logged: %v, want %v", logged, invalidated)
+			}
 			if tc.wantRequests == 1 {
 				// Whether the keys were dropped shows on the next request.
 				next, err := src.Retrieve(t.Context())
@@ -612,8 +618,9 @@ func TestContainerEndpointOutage(t *testing.T) {
 		t.Errorf("%d requests served on held credentials while %d fetches failed; want both > 0", okDuringOutage, endpoint.failed.Load())
 	}
 	var msg struct{ Code, Message string }
-	if err := json.Unmarshal(body, &msg); err != nil || msg.Code != CodeNoCredentials || msg.Message == "" {
-		t.Errorf("503 body %q: want JSON with code %s and a message", body, CodeNoCredentials)
+	if err := json.Unmarshal(body, &msg); err != nil || msg.Code != CodeNoCredentials ||
+		!strings.Contains(msg.Message, "container-endpoint") || !strings.Contains(msg.Message, "expired at") {
+		t.Errorf("503 body %q: want JSON with code %s and a message naming the source and the expiry", body, CodeNoCredentials)
 	}
 	before := up.requests()
 	for range 5 {
@@ -621,8 +628,8 @@ func TestContainerEndpointOutage(t *testing.T) {
 			t.Errorf("during the outage: %d %q, want 503 %s", status, code, CodeNoCredentials)
 		}
 	}
-	if status, _, body := get(admin.URL + "/readyz"); status != 503 {
-		t.Errorf("/readyz during the outage: %d %s, want 503", status, body)
+	if status, _, body := get(admin.URL + "/readyz"); status != 503 || !strings.Contains(string(body), "no unexpired credentials") {
+		t.Errorf("/readyz during the outage: %d %s, want 503, no unexpired credentials", status, body)
 	}
 	if n := up.requests() - before; n != 0 {
 		t.Errorf("%d requests reached the upstream without credentials", n)
