@@ -30,7 +30,10 @@ var spoolFilesOpen atomic.Int64
 // memLimit go to a temporary file in dir ("" for the system default). More
 // than maxBody bytes give a *BodyTooLargeError, a failing body a
 // *BodyReadError, a failing file a *SpoolError. body is not closed.
-func spoolBody(body io.Reader, memLimit, maxBody int64, dir string) (_ *spool, err error) {
+// sizeHint is the body's declared length (-1 unknown): a body known to fit
+// gets a buffer of exactly its size, one known not to goes straight to the
+// file.
+func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string) (_ *spool, err error) {
 	s := &spool{}
 	defer func() {
 		if err != nil {
@@ -39,6 +42,14 @@ func spoolBody(body io.Reader, memLimit, maxBody int64, dir string) (_ *spool, e
 	}()
 	h := sha256.New()
 	var buf bytes.Buffer
+	switch {
+	case sizeHint > memLimit:
+		if err := s.toFile(dir, nil); err != nil {
+			return nil, err
+		}
+	case sizeHint > 0:
+		buf.Grow(int(sizeHint))
+	}
 	chunk := make([]byte, 32<<10)
 	for {
 		n, rerr := body.Read(chunk)

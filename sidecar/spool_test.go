@@ -1,0 +1,119 @@
+package sidecar
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"testing/iotest"
+)
+
+func TestSpoolBody(t *testing.T) {
+	const memLimit = 1000
+	cases := []struct {
+		name     string
+		size     int
+		hint     int64
+		wantFile bool
+	}{
+		{"EmptyUnknown", 0, -1, false},
+		{"SmallKnown", 500, 500, false},
+		{"SmallUnknown", 500, -1, false},
+		{"ExactlyTheLimit", 1000, 1000, false},
+		{"LargeKnownGoesStraightToFile", 5000, 5000, true},
+		{"LargeUnknownSpills", 5000, -1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			body := testBody(tc.size)
+			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, memLimit, 1<<20, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			if sp.inFile() != tc.wantFile || sp.size != int64(tc.size) {
+				t.Errorf("in file %v, size %d; want %v, %d", sp.inFile(), sp.size, tc.wantFile, tc.size)
+			}
+			if !tc.wantFile && cap(sp.mem) > memLimit*2 {
+				t.Errorf("memory buffer of %d bytes for a %d-byte body", cap(sp.mem), tc.size)
+			}
+			sum := sha256.Sum256(body)
+			if sp.sum != hex.EncodeToString(sum[:]) {
+				t.Error("hash differs")
+			}
+			for range 2 {
+				got, _ := io.ReadAll(sp.reader())
+				if !bytes.Equal(got, body) {
+					t.Fatalf("replay gave %d bytes, want %d", len(got), len(body))
+				}
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Errorf("a spool file has a name on disk while open")
+			}
+		})
+	}
+	t.Run("TooLarge", func(t *testing.T) {
+		_, err := spoolBody(bytes.NewReader(testBody(101)), -1, 10, 100, t.TempDir())
+		var tooLarge *BodyTooLargeError
+		if !errors.As(err, &tooLarge) {
+			t.Errorf("got %v, want *BodyTooLargeError", err)
+		}
+	})
+	t.Run("ReadError", func(t *testing.T) {
+		_, err := spoolBody(iotest.ErrReader(io.ErrUnexpectedEOF), -1, 10, 100, t.TempDir())
+		var readErr *BodyReadError
+		if !errors.As(err, &readErr) {
+			t.Errorf("got %v, want *BodyReadError", err)
+		}
+	})
+	t.Run("UnwritableDir", func(t *testing.T) {
+		_, err := spoolBody(bytes.NewReader(testBody(100)), -1, 10, 1000, "/nonexistent-spool-dir")
+		var spoolErr *SpoolError
+		if !errors.As(err, &spoolErr) {
+			t.Errorf("got %v, want *SpoolError", err)
+		}
+		if status, code, _ := errorResponse(err); status != 503 || code != CodeSpoolFailed {
+			t.Errorf("maps to %d %s", status, code)
+		}
+	})
+}
+
+// FuzzHostRoute feeds arbitrary Host headers to host-mode routing: it never
+// panics, and a host it accepts is allowed and has a parseable URL host.
+func FuzzHostRoute(f *testing.F) {
+	for _, h := range []string{"sqs.us-east-1.amazonaws.com", "s3.amazonaws.com:443", "169.254.169.254", "[fd00:ec2::254]:80",
+		"a..b", "x.amazonaws.com.", "UPPER.S3.US-WEST-2.AMAZONAWS.COM:8443", "[::1]", "10.0.0.1:99999", ""} {
+		f.Add(h)
+	}
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "", ""
+	p, err := New(cfg, newStaticSource(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = host
+		route, err := p.route(r)
+		if err != nil {
+			return
+		}
+		if route.Service == "" || route.Region == "" || route.Scheme != "https" {
+			t.Fatalf("accepted %q with route %+v", host, route)
+		}
+		u, perr := http.NewRequest(http.MethodGet, "https://"+route.Host+"/", nil)
+		if perr != nil {
+			t.Fatalf("accepted %q with an unparseable URL host %q: %v", host, route.Host, perr)
+		}
+		if !p.c.hostAllowed(u.URL.Hostname()) {
+			t.Fatalf("accepted %q (URL host %q) outside the allow-list", host, route.Host)
+		}
+	})
+}
