@@ -880,3 +880,94 @@ func TestAssumeRoleSessionTokenReachesUpstreamSigned(t *testing.T) {
 		t.Errorf("STS issued %d sessions, want 1 (the cache holds it)", n)
 	}
 }
+
+// readCountingBody counts the Reads made on a response body.
+type readCountingBody struct {
+	io.ReadCloser
+	reads atomic.Int64
+}
+
+func (b *readCountingBody) Read(p []byte) (int, error) {
+	b.reads.Add(1)
+	return b.ReadCloser.Read(p)
+}
+
+// TestErrorBodyClassifiedOnceAcrossLayers: the breaker (Guard), the
+// signer's credential-rejection check and the retry layer all ask what an
+// error answer means; only the first reads the body's prefix, the others
+// reuse its Outcome. A counting layer right above Guard wraps each answer's
+// body after Guard has classified it: nobody may read the final answer
+// before ReverseProxy copies it to the client.
+func TestErrorBodyClassifiedOnceAcrossLayers(t *testing.T) {
+	up := newUpstream(t)
+	const rejection = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>`
+	up.respond = func(w http.ResponseWriter, r *http.Request, rec received) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, rejection)
+	}
+	cfg := testConfig()
+	cfg.Upstream, cfg.Service, cfg.Region = up.URL, "s3", "us-east-1"
+	src := newStaticSource()
+	src.rotate = true
+	p, err := New(cfg, src, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+
+	var (
+		mu      sync.Mutex
+		bodies  []*readCountingBody
+		atCopy  []int64 // reads of the last answer's body when ReverseProxy got it
+		guarded = p.watch.next
+	)
+	p.watch.next = roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := guarded.RoundTrip(r)
+		if err == nil {
+			b := &readCountingBody{ReadCloser: resp.Body}
+			resp.Body = b
+			mu.Lock()
+			bodies = append(bodies, b)
+			mu.Unlock()
+		}
+		return resp, err
+	})
+	note := p.rp.ModifyResponse
+	p.rp.ModifyResponse = func(resp *http.Response) error {
+		mu.Lock()
+		atCopy = append(atCopy, bodies[len(bodies)-1].reads.Load())
+		mu.Unlock()
+		return note(resp)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+
+	resp, err := http.Get(srv.URL + "/bucket/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+
+	if resp.StatusCode != http.StatusForbidden || string(got) != rejection {
+		t.Errorf("client got %d %q, want the upstream's 403 untouched", resp.StatusCode, got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Two answers: the first rejection (invalidated, retried with fresh
+	// keys) and the second (passed through).
+	if len(bodies) != 2 || len(atCopy) != 1 {
+		t.Fatalf("%d answers, %d responses to the client; want 2 and 1", len(bodies), len(atCopy))
+	}
+	if atCopy[0] != 0 {
+		t.Errorf("the final answer's body was read %d time(s) above the breaker before the copy to the client, want 0: a layer classified it again", atCopy[0])
+	}
+	if len(src.invalidated) == 0 || src.invalidated[0] != testKeyID {
+		t.Errorf("invalidated %v, want %s: the XML code was not seen", src.invalidated, testKeyID)
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
