@@ -476,7 +476,12 @@ func TestRejectedCredentialsInS3XMLBodyRetriedWithFreshKeys(t *testing.T) {
 				}
 			}
 			invalidated := creds.IsCredentialRejection(tc.code)
-			if want := fmt.Sprintf(`"attempts":%d`, tc.wantRequests); !strings.Contains(logs.String(), want) {
+			// The request log line is written once the answer has gone out.
+			want := fmt.Sprintf(`"attempts":%d`, tc.wantRequests)
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), want) && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !strings.Contains(logs.String(), want) {
 				t.Errorf("request log lacks %s:\n%s", want, logs.String())
 			}
 			if logged := strings.Contains(logs.String(), "credentials invalidated: the upstream rejected them"); logged != invalidated {
