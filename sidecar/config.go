@@ -44,7 +44,7 @@ type Config struct {
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" flag:"response-header-timeout" envDefault:"0s" help:"limit on waiting for an upstream's response headers once the request is sent (then 504); 0: none, the client's own timeout applies"`
 	MaxIdleConnsPerHost   int           `env:"MAX_IDLE_CONNS_PER_HOST" flag:"max-idle-conns-per-host" envDefault:"64" help:"idle upstream connections kept per host for reuse"`
 
-	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https, aws-chunked for the S3 family over http, a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked)"`
+	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https; over http aws-chunked for S3 uploads larger than --body-memory; a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked for S3 PutObject and UploadPart)"`
 	BodyMemory      ByteSize `env:"BODY_MEMORY" flag:"body-memory" envDefault:"8MiB" help:"bytes of a body held in memory while it is hashed; beyond, it is spooled to a temporary file"`
 	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
 	SpoolDir        string   `env:"SPOOL_DIR" flag:"spool-dir" help:"directory of the temporary files bodies are spooled to (default: the system temporary directory)"`

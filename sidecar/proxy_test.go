@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -33,19 +35,21 @@ func testBody(n int) []byte {
 	return b
 }
 
-// wantPayload is the payload hash --payload mode gives a body of kind sent to
-// an S3 or other service over http or https.
-func wantPayload(mode string, s3, https bool, kind bodyKind, body []byte) string {
+// wantPayload is the payload hash --payload mode gives a body of kind and
+// size sent with method to an S3 or other service over http or https, with
+// --body-memory of memory. upload is an S3 PutObject (a PUT, no subresource).
+func wantPayload(mode string, s3, https bool, kind bodyKind, method string, body []byte, memory int) string {
 	if kind == noBody {
 		return signer.EmptyPayloadHash
 	}
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
+	upload := method == http.MethodPut
 	if mode == PayloadAuto {
 		switch {
 		case s3 && https:
 			mode = PayloadUnsigned
-		case s3 && kind == knownLength:
+		case s3 && kind == knownLength && len(body) > memory && upload:
 			mode = PayloadChunked
 		default:
 			mode = PayloadSigned
@@ -58,7 +62,9 @@ func wantPayload(mode string, s3, https bool, kind bodyKind, body []byte) string
 		}
 		return hash // an S3 body of unknown length is spooled, so hashed
 	case PayloadChunked:
-		return signer.StreamingPayload
+		if upload {
+			return signer.StreamingPayload
+		}
 	}
 	return hash
 }
@@ -96,15 +102,18 @@ func TestSignedRoundTrip(t *testing.T) {
 		{http.MethodHead, noBody, 0},
 		{http.MethodDelete, noBody, 0},
 		{http.MethodPut, knownLength, 1000},
+		{http.MethodPut, knownLength, 200000},
 		{http.MethodPost, chunkedBody, 70000},
 		{http.MethodPut, chunkedBody, 100},
 		{http.MethodPost, knownLength, 200000},
 	}
+	const bodyMemory = 100 << 10
 	for _, rm := range []routeMode{fixedMode, hostMode, absoluteMode} {
 		for _, mode := range []string{PayloadAuto, PayloadSigned, PayloadUnsigned, PayloadChunked} {
 			for _, svc := range services {
 				cfg := testConfig()
 				cfg.Payload = mode
+				cfg.BodyMemory = bodyMemory
 				var up *upstream
 				switch rm {
 				case fixedMode:
@@ -118,7 +127,7 @@ func TestSignedRoundTrip(t *testing.T) {
 				}
 				proxy, logs := startProxy(t, cfg, newStaticSource())
 				for _, rq := range requests {
-					name := string(rm) + "/" + mode + "/" + svc.name + "/" + rq.method + "/" + []string{"none", "known", "chunked"}[rq.kind]
+					name := fmt.Sprintf("%s/%s/%s/%s/%s-%d", rm, mode, svc.name, rq.method, []string{"none", "known", "chunked"}[rq.kind], rq.size)
 					t.Run(name, func(t *testing.T) {
 						body := testBody(rq.size)
 						var reqBody io.Reader
@@ -128,15 +137,21 @@ func TestSignedRoundTrip(t *testing.T) {
 						case chunkedBody:
 							reqBody = io.MultiReader(bytes.NewReader(body)) // hides the length
 						}
+						// A query on body-less requests; an S3 PUT with one
+						// would not be an object upload.
+						query := ""
+						if rq.kind == noBody {
+							query = "list-type=2&prefix=a%2Fb"
+						}
 						client := http.DefaultClient
 						var target string
 						switch rm {
 						case fixedMode, hostMode:
-							target = proxy.URL + svc.path + "?list-type=2&prefix=a%2Fb"
+							target = proxy.URL + svc.path + "?" + query
 						case absoluteMode:
 							proxyURL, _ := url.Parse(proxy.URL)
 							client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
-							target = "http://" + svc.host + svc.path + "?list-type=2&prefix=a%2Fb"
+							target = "http://" + svc.host + svc.path + "?" + query
 						}
 						req, err := http.NewRequest(rq.method, target, reqBody)
 						if err != nil {
@@ -169,8 +184,8 @@ func TestSignedRoundTrip(t *testing.T) {
 						if rm == fixedMode {
 							wantPath = "/base" + svc.path
 						}
-						if got.Path != wantPath || got.RawQuery != "list-type=2&prefix=a%2Fb" {
-							t.Errorf("upstream got %s?%s, want %s?list-type=2&prefix=a%%2Fb", got.Path, got.RawQuery, wantPath)
+						if got.Path != wantPath || got.RawQuery != query {
+							t.Errorf("upstream got %s?%s, want %s?%s", got.Path, got.RawQuery, wantPath, query)
 						}
 						if rm != fixedMode && got.ProtoMajor != 2 {
 							t.Errorf("upstream spoke HTTP/%d over TLS, want HTTP/2", got.ProtoMajor)
@@ -190,7 +205,7 @@ func TestSignedRoundTrip(t *testing.T) {
 						if len(got.TransferEncoding) != 0 && isS3(svc.name) {
 							t.Errorf("S3 got Transfer-Encoding %v; S3 rejects chunked bodies", got.TransferEncoding)
 						}
-						want := wantPayload(mode, isS3(svc.name), rm != fixedMode, rq.kind, body)
+						want := wantPayload(mode, isS3(svc.name), rm != fixedMode, rq.kind, rq.method, body, bodyMemory)
 						if got.PayloadHash != want {
 							t.Errorf("payload hash %s, want %s", got.PayloadHash, want)
 						}
@@ -286,8 +301,10 @@ func TestConnectToPlainHTTP(t *testing.T) {
 	up := newUpstream(t)
 	cfg := testConfig()
 	cfg.ConnectTo = []string{"*.amazonaws.com:=http://" + up.Listener.Addr().String()}
+	cfg.BodyMemory = 1 << 10
 	proxy, _ := startProxy(t, cfg, newStaticSource())
-	req, _ := http.NewRequest(http.MethodPut, proxy.URL+"/bucket/key", strings.NewReader("emulated"))
+	emulated := strings.Repeat("emulated", 1000)
+	req, _ := http.NewRequest(http.MethodPut, proxy.URL+"/bucket/key", strings.NewReader(emulated))
 	req.Host = "s3.us-east-1.amazonaws.com"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -295,11 +312,11 @@ func TestConnectToPlainHTTP(t *testing.T) {
 	}
 	resp.Body.Close()
 	got := up.last(t)
-	if resp.StatusCode != 200 || got.VerifyErr != nil || got.Host != "s3.us-east-1.amazonaws.com" || string(got.Body) != "emulated" {
+	if resp.StatusCode != 200 || got.VerifyErr != nil || got.Host != "s3.us-east-1.amazonaws.com" || string(got.Body) != emulated {
 		t.Fatalf("status %d, upstream Host %q body %q: %v", resp.StatusCode, got.Host, got.Body, got.VerifyErr)
 	}
 	if got.PayloadHash != signer.StreamingPayload {
-		t.Errorf("S3 over plain HTTP signed with %s, want aws-chunked", got.PayloadHash)
+		t.Errorf("a large S3 upload over plain HTTP signed with %s, want aws-chunked", got.PayloadHash)
 	}
 }
 
@@ -357,4 +374,17 @@ func TestSignHostAndOverrides(t *testing.T) {
 			t.Errorf("status %d %q, upstream count +%d", resp.StatusCode, resp.Header.Get(ErrorHeader), up.count()-before)
 		}
 	})
+}
+
+func TestIsObjectUpload(t *testing.T) {
+	for target, want := range map[string]bool{
+		"PUT /b/k": true, "PUT /b/k?partNumber=1&uploadId=x": true, "PUT /b/k?x-id=PutObject": true,
+		"PUT /b/k?tagging": false, "PUT /b/k?acl": false, "POST /b/k?uploadId=x": false, "POST /b?delete": false, "GET /b/k": false,
+	} {
+		method, rest, _ := strings.Cut(target, " ")
+		req := httptest.NewRequest(method, rest, nil)
+		if got := isObjectUpload(req); got != want {
+			t.Errorf("isObjectUpload(%s) = %v, want %v", target, got, want)
+		}
+	}
 }

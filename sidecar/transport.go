@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
@@ -201,11 +202,18 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 		switch {
 		case s3 && https:
 			mode = PayloadUnsigned
-		case s3 && known:
+		case s3 && known && req.ContentLength > int64(cfg.BodyMemory) && isObjectUpload(req):
+			// Large uploads stream; a body that fits in --body-memory is
+			// cheaper to hash than to chunk-sign.
 			mode = PayloadChunked
 		default:
 			mode = PayloadSigned
 		}
+	}
+	if mode == PayloadChunked && !isObjectUpload(req) {
+		// S3 takes aws-chunked bodies for PutObject and UploadPart only
+		// (as the SDKs send them); its other operations get a hash.
+		mode = PayloadSigned
 	}
 	switch {
 	case mode == PayloadUnsigned && (known || !s3):
@@ -246,6 +254,24 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 	// Having read the whole body anyway, sign its hash: stronger than
 	// UNSIGNED-PAYLOAD and accepted everywhere.
 	return bodyPlan{mode: PayloadSigned, hash: sp.sum}, nil
+}
+
+// isObjectUpload reports whether req is an S3 PutObject or UploadPart: a PUT
+// whose query names no subresource but the part's (?tagging, ?acl, ...
+// carry small documents other operations parse).
+func isObjectUpload(req *http.Request) bool {
+	if req.Method != http.MethodPut {
+		return false
+	}
+	for _, part := range strings.Split(req.URL.RawQuery, "&") {
+		key, _, _ := strings.Cut(part, "=")
+		switch key {
+		case "", "partNumber", "uploadId", "x-id":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // limitedBody fails a streamed body of unknown length once it passes
