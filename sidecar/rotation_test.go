@@ -514,7 +514,7 @@ func TestRejectedCredentialsInS3XMLBodyRetriedWithFreshKeys(t *testing.T) {
 func TestContainerEndpointRotationUnderLoad(t *testing.T) {
 	const (
 		period    = time.Second
-		grace     = 200 * time.Millisecond
+		grace     = 300 * time.Millisecond
 		rotations = 10
 	)
 	isolateAWSEnvironment(t)
@@ -667,8 +667,8 @@ func TestContainerEndpointOutage(t *testing.T) {
 func TestCredentialsFileRotationUnderLoad(t *testing.T) {
 	const (
 		rotations = 10
-		every     = 400 * time.Millisecond
-		grace     = 200 * time.Millisecond
+		every     = 500 * time.Millisecond
+		grace     = 300 * time.Millisecond
 	)
 	dir := isolateAWSEnvironment(t)
 	path := filepath.Join(dir, "mounted-secret", "credentials")
