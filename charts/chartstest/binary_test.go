@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -99,19 +100,27 @@ func TestBinaryFromEmptyRoot(t *testing.T) {
 		t.Fatalf("serve exited (%v) without its listening line:\n%s", wait(), logTail)
 	}
 
-	healthcheck := func(args ...string) error {
-		cmd := inRoot(t.Context(), nil, append([]string{"healthcheck", "--admin-listen", adminAddr}, args...)...)
+	// healthcheck runs as the chart's exec probes do: no flags, the address from SIGV4_ADMIN_LISTEN in
+	// the container's environment (an unspecified host such as the gateway's 0.0.0.0 means loopback).
+	_, adminPort, err := net.SplitHostPort(adminAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthcheck := func(adminListen string, args ...string) error {
+		cmd := inRoot(t.Context(), []string{"SIGV4_ADMIN_LISTEN=" + adminListen}, append([]string{"healthcheck"}, args...)...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return errors.Join(err, errors.New(string(out)))
 		}
 		return nil
 	}
-	if err := healthcheck(); err != nil {
-		t.Errorf("healthcheck against the running proxy: %v", err)
-	}
-	if err := healthcheck("--ready"); err != nil {
-		t.Errorf("healthcheck --ready against the running proxy (credentials in its env): %v", err)
+	for _, listen := range []string{adminAddr, net.JoinHostPort("0.0.0.0", adminPort)} {
+		if err := healthcheck(listen); err != nil {
+			t.Errorf("healthcheck (SIGV4_ADMIN_LISTEN=%s) against the running proxy: %v", listen, err)
+		}
+		if err := healthcheck(listen, "--ready"); err != nil {
+			t.Errorf("healthcheck --ready (SIGV4_ADMIN_LISTEN=%s) against the running proxy, credentials in its env: %v", listen, err)
+		}
 	}
 
 	resp, err := http.Get("http://" + proxyAddr + "/prod/items")
@@ -129,7 +138,7 @@ func TestBinaryFromEmptyRoot(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Errorf("serve after SIGTERM: %v, want exit 0", err)
 	}
-	err = healthcheck()
+	err = healthcheck(adminAddr)
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("healthcheck against the stopped proxy: %v, want exit status 1", err)
