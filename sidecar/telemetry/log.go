@@ -63,7 +63,7 @@ func LogRequest(ctx context.Context, log *slog.Logger, l RequestLog) {
 	attrs := []slog.Attr{
 		slog.String("method", l.Method), slog.String("host", l.Host), slog.String("path", l.Path),
 		slog.String("service", l.Service), slog.String("region", l.Region),
-		slog.Int("status", l.Status), slog.Duration("duration", l.Duration),
+		slog.Int("status", l.Status), slog.Float64("duration_ms", float64(l.Duration.Microseconds())/1000),
 		slog.String("aws_request_id", l.RequestID), slog.Int("attempts", l.Attempts),
 		slog.Int64("bytes_in", l.BytesIn), slog.Int64("bytes_out", l.BytesOut),
 	}

@@ -159,8 +159,8 @@ func TestLogRequest(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, line[k], want)
 		}
 	}
-	if _, ok := line["duration"]; !ok {
-		t.Error("duration missing")
+	if line["duration_ms"] != 1500.0 {
+		t.Errorf("duration_ms = %v, want 1500", line["duration_ms"])
 	}
 }
 
