@@ -38,29 +38,19 @@ const getCallerIdentityBody = "Action=GetCallerIdentity&Version=2011-06-15"
 // the proxy would sign with. Exit 0 when everything is usable, 1 with the
 // reason otherwise: a Kubernetes init check.
 func runCheck(ctx context.Context, inv invocation) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	fs := inv.flags("check",
+		"Usage: sigv4-sidecar check [--endpoint URL] [credential options]",
+		"Loads credentials, calls STS GetCallerIdentity signed by the sidecar's signer, and reports identity, expiry and clock offset; exit 0 when usable.")
 	endpointURL := fs.String("endpoint", "", "URL the proxy will sign for: report the service and region it would use")
 	service := fs.String("service", "", "signing name override, as serve's --service")
 	region := fs.String("region", "", "signing region override, as serve's --region")
 	timeout := fs.Duration("timeout", 10*time.Second, "limit on loading credentials and calling STS")
-	credsCfg, credsErr := credsOptions(fs, inv.environ)
-	fs.Usage = func() {
-		fmt.Fprintln(inv.stderr, "Usage: sigv4-sidecar check [--endpoint URL] [credential options]")
-		fmt.Fprintln(inv.stderr, "Loads credentials, calls STS GetCallerIdentity signed by the sidecar's signer, and reports identity, expiry and clock offset; exit 0 when usable.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(inv.args); err != nil {
+	credsCfg := fs.credentialOptions(inv.environ)
+	if err := fs.parse(inv.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("unexpected argument %q: check takes options only (see --help)", fs.Arg(0))}
-	}
-	if *credsErr != nil {
-		return &exitError{code: 2, msg: (*credsErr).Error()}
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

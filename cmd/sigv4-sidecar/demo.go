@@ -27,26 +27,19 @@ const maxDemoBody = 1 << 20
 // SigV4 with the signer's verifier and AWS's example keys, prints a curl
 // line to try, and serves until interrupted. No AWS account is involved.
 func runDemo(ctx context.Context, inv invocation) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	fs := inv.flags("demo",
+		"Usage: sigv4-sidecar demo [--listen ADDR]",
+		"Runs the proxy in front of a local upstream that verifies SigV4 with AWS's example keys; no AWS account needed.")
 	listen := fs.String("listen", "127.0.0.1:8080", "address the demo proxy listens on")
 	upstreamListen := fs.String("upstream-listen", "127.0.0.1:0", "address the demo upstream listens on")
 	service := fs.String("service", "execute-api", "signing name the proxy signs with and the upstream expects")
 	region := fs.String("region", "us-east-1", "signing region the proxy signs with and the upstream expects")
 	payload := fs.String("payload", sidecar.PayloadAuto, "how bodies are signed, as serve's --payload")
-	fs.Usage = func() {
-		fmt.Fprintln(inv.stderr, "Usage: sigv4-sidecar demo [--listen ADDR]")
-		fmt.Fprintln(inv.stderr, "Runs the proxy in front of a local upstream that verifies SigV4 with AWS's example keys; no AWS account needed.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(inv.args); err != nil {
+	if err := fs.parse(inv.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("unexpected argument %q: demo takes options only (see --help)", fs.Arg(0))}
+		return err
 	}
 
 	upLn, err := net.Listen("tcp", *upstreamListen)

@@ -26,8 +26,9 @@ const maxDiagnoseInput = 16 << 20
 // the server's error body, with what the server said), each with its fix.
 // It exits 1 when it found problems, 0 when it found none, 2 on bad usage.
 func runDiagnose(ctx context.Context, inv invocation) error {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	fs := inv.flags("diagnose",
+		"Usage: sigv4-sidecar diagnose [--authorization H --amz-date D | --request FILE] [--error-body FILE] [--now now]",
+		"Lists every problem with a SigV4-signed request, each with its fix; exits 1 when it finds any.")
 	authz := fs.String("authorization", "", "the Authorization header's value")
 	amzDate := fs.String("amz-date", "", "the X-Amz-Date header's value")
 	requestFile := fs.String("request", "", "file holding the whole raw HTTP request (headers and body), or - for stdin; read from stdin when neither this nor --authorization is given")
@@ -37,19 +38,11 @@ func runDiagnose(ctx context.Context, inv invocation) error {
 	now := fs.String("now", "", "judge X-Amz-Date against this time: 'now' (this machine's clock), the server's Date header (RFC 1123) or 20150830T123600Z; empty skips the expiry and clock checks")
 	canonical := fs.String("canonical-request", "", "file holding our canonical request (as --debug-signing logs it), to diff against the server's; by default recomputed from --request")
 	stringToSign := fs.String("string-to-sign", "", "file holding our string to sign, to compare with the server's")
-	fs.Usage = func() {
-		fmt.Fprintln(inv.stderr, "Usage: sigv4-sidecar diagnose [--authorization H --amz-date D | --request FILE] [--error-body FILE] [--now now]")
-		fmt.Fprintln(inv.stderr, "Lists every problem with a SigV4-signed request, each with its fix; exits 1 when it finds any.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(inv.args); err != nil {
+	if err := fs.parse(inv.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("unexpected argument %q: diagnose takes options only (see --help)", fs.Arg(0))}
+		return err
 	}
 	if *requestFile == "-" && *errorBody == "-" {
 		return &exitError{code: 2, msg: "--request and --error-body cannot both read stdin"}

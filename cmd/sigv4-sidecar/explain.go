@@ -16,9 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
-	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -64,8 +61,9 @@ type explained struct {
 // intermediate step: scope, signed headers, canonical request, string to
 // sign and Authorization header. It sends nothing and prints no secret.
 func runExplain(ctx context.Context, inv invocation) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	fs := inv.flags("explain",
+		"Usage: sigv4-sidecar explain [-X METHOD] [-H 'Name: value']... [-d BODY] [--example-credentials] URL",
+		"Signs the request as the proxy would and prints scope, canonical request, string to sign and Authorization header. Sends nothing.")
 	var er explainRequest
 	var headers headerList
 	fs.StringVar(&er.method, "X", "", "HTTP method (default GET, or POST with -d)")
@@ -76,21 +74,13 @@ func runExplain(ctx context.Context, inv invocation) error {
 	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed or unsigned (as serve's --payload)")
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
-	credsCfg, credsErr := credsOptions(fs, inv.environ)
-	fs.Usage = func() {
-		fmt.Fprintln(inv.stderr, "Usage: sigv4-sidecar explain [-X METHOD] [-H 'Name: value']... [-d BODY] [--example-credentials] URL")
-		fmt.Fprintln(inv.stderr, "Signs the request as the proxy would and prints scope, canonical request, string to sign and Authorization header. Sends nothing.")
-		fs.PrintDefaults()
-	}
-	args, err := parseInterspersed(fs, inv.args)
+	credsCfg := fs.credentialOptions(inv.environ)
+	args, err := fs.parseInterspersed(inv.args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
 	if err != nil {
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	if *credsErr != nil {
-		return &exitError{code: 2, msg: (*credsErr).Error()}
+		return err
 	}
 	if len(args) != 1 {
 		return &exitError{code: 2, msg: "explain takes exactly one URL (see sigv4-sidecar explain --help)"}
@@ -118,59 +108,6 @@ func runExplain(ctx context.Context, inv invocation) error {
 	}
 	printExplained(inv.stdout, x, source, keys)
 	return nil
-}
-
-// credsOptions registers the credential options (--profile, --role-arn, ...)
-// on fs with their SIGV4_ variables from environ as defaults, exactly as
-// serve reads them. A bad value is reported through the returned error
-// pointer once fs has parsed.
-func credsOptions(fs *flag.FlagSet, environ []string) (*creds.Config, *error) {
-	cfg := &creds.Config{}
-	envMap := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			envMap[k] = v
-		}
-	}
-	failed := new(error)
-	if err := env.ParseWithOptions(cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: envMap}); err != nil {
-		*failed = fmt.Errorf("reading SIGV4_ variables: %w", err)
-	}
-	for _, o := range optionsOf(cfg) {
-		fs.Var(&fieldFlag{o: o, failed: failed}, o.flag, o.help+" (env "+o.env+")")
-	}
-	return cfg, failed
-}
-
-// loadCredentials resolves the credential chain once, as serve does at
-// start, and returns the first credentials.
-func loadCredentials(ctx context.Context, cfg creds.Config) (creds.Credentials, error) {
-	src, err := creds.Load(ctx, cfg, nil)
-	if err != nil {
-		return creds.Credentials{}, err
-	}
-	if c, ok := src.(io.Closer); ok {
-		defer c.Close()
-	}
-	return src.Retrieve(ctx)
-}
-
-// parseInterspersed parses flags before and after positional arguments
-// (`explain URL -H ...` as well as `explain -H ... URL`) and returns the
-// positional ones.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
 }
 
 func parseSigningTime(s string) (time.Time, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 )
 
@@ -60,12 +62,7 @@ func optionsOf(v any) []option {
 // returns flag.ErrHelp. Positional arguments are refused.
 func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.Config, error) {
 	var cfg sidecar.Config
-	envMap := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			envMap[k] = v
-		}
-	}
+	envMap := environMap(environ)
 	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: envMap}); err != nil {
 		return cfg, envError(err, envMap)
 	}
@@ -247,4 +244,112 @@ func valueHint(o option) string {
 		return ""
 	}
 	return "VALUE"
+}
+
+// environMap turns KEY=value pairs into a map, as the env parser takes them.
+func environMap(environ []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// commandFlags is the flag set of a subcommand other than serve (whose
+// options are loadConfig's): its parse errors and its --help (a usage line,
+// a sentence about the command, then every flag) go to the invocation's
+// stderr. Not safe for concurrent use.
+type commandFlags struct {
+	*flag.FlagSet
+	credsFailed *error // a bad credential option or SIGV4_ variable; nil without credentialOptions
+}
+
+// flags returns the flag set of subcommand name.
+func (inv invocation) flags(name, usage, about string) *commandFlags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(inv.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(inv.stderr, usage)
+		fmt.Fprintln(inv.stderr, about)
+		fs.PrintDefaults()
+	}
+	return &commandFlags{FlagSet: fs}
+}
+
+// credentialOptions registers the credential options (--profile,
+// --role-arn, ...) with their SIGV4_ variables from environ as defaults,
+// exactly as serve reads them, and returns the config they fill when the
+// flags are parsed. A bad value is reported by parse.
+func (f *commandFlags) credentialOptions(environ []string) *creds.Config {
+	cfg := &creds.Config{}
+	failed := new(error)
+	if err := env.ParseWithOptions(cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: environMap(environ)}); err != nil {
+		*failed = fmt.Errorf("reading SIGV4_ variables: %w", err)
+	}
+	for _, o := range optionsOf(cfg) {
+		f.Var(&fieldFlag{o: o, failed: failed}, o.flag, o.help+" (env "+o.env+")")
+	}
+	f.credsFailed = failed
+	return cfg
+}
+
+// parse parses args for a subcommand that takes options only. As for
+// loadConfig, --help returns flag.ErrHelp (the help text is the command's
+// whole output); any other problem is an exit-2 error naming it.
+func (f *commandFlags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return f.usageError(err)
+	}
+	if f.NArg() > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("unexpected argument %q: %s takes options only (see --help)", f.Arg(0), f.Name())}
+	}
+	return f.credentialsError()
+}
+
+// parseInterspersed is parse for a subcommand that takes arguments: flags
+// may stand before and after them (`explain URL -H ...` as well as
+// `explain -H ... URL`). It returns the arguments; how many are wanted is
+// the caller's to check.
+func (f *commandFlags) parseInterspersed(args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := f.Parse(args); err != nil {
+			return nil, f.usageError(err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return positional, f.credentialsError()
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+func (f *commandFlags) usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return flag.ErrHelp
+	}
+	return &exitError{code: 2, msg: err.Error()}
+}
+
+func (f *commandFlags) credentialsError() error {
+	if f.credsFailed != nil && *f.credsFailed != nil {
+		return &exitError{code: 2, msg: (*f.credsFailed).Error()}
+	}
+	return nil
+}
+
+// loadCredentials resolves the credential chain once, as serve does at
+// start, and returns the first credentials.
+func loadCredentials(ctx context.Context, cfg creds.Config) (creds.Credentials, error) {
+	src, err := creds.Load(ctx, cfg, nil)
+	if err != nil {
+		return creds.Credentials{}, err
+	}
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
+	}
+	return src.Retrieve(ctx)
 }
