@@ -215,8 +215,10 @@ func parseNow(s string) (time.Time, error) {
 func readInput(name string, inv invocation) ([]byte, error) {
 	var r io.Reader
 	if name == "-" {
-		// invocation carries no stdin; the process's is the only one.
-		r = os.Stdin
+		r = inv.stdin
+		if r == nil {
+			r = strings.NewReader("")
+		}
 	} else {
 		f, err := os.Open(name)
 		if err != nil {

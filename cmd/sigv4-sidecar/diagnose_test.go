@@ -126,3 +126,30 @@ func TestDiagnoseCommandBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDiagnoseCommandReadsStdin: with neither --request nor
+// --authorization, diagnose reads the raw request from the invocation's
+// stdin (the process's only through main), and --error-body - reads the
+// error body from it.
+func TestDiagnoseCommandReadsStdin(t *testing.T) {
+	raw := readVector(t, "get-vanilla", "header-signed-request.txt")
+	var stdout, stderr bytes.Buffer
+	err := runDiagnose(context.Background(), invocation{
+		args:  []string{"--service", "sqs", "--region", "eu-west-1"},
+		stdin: strings.NewReader(raw), stdout: &stdout, stderr: &stderr,
+	})
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(stdout.String(), "[wrong-service]") {
+		t.Fatalf("err = %v, want exit 1 with [wrong-service]:\n%s%s", err, stdout.String(), stderr.String())
+	}
+
+	body := versitygwError(readVector(t, "get-vanilla", "header-canonical-request.txt"), readVector(t, "get-vanilla", "header-string-to-sign.txt"))
+	stdout.Reset()
+	err = runDiagnose(context.Background(), invocation{
+		args:  []string{"--request", writeTemp(t, "req.txt", raw), "--error-body", "-", "--service", "service", "--region", "us-east-1"},
+		stdin: strings.NewReader(body), stdout: &stdout, stderr: &stderr,
+	})
+	if !strings.Contains(stdout.String(), "server said: SignatureDoesNotMatch") {
+		t.Fatalf("err = %v; the error body on stdin was not read:\n%s%s", err, stdout.String(), stderr.String())
+	}
+}

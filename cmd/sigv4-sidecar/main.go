@@ -19,10 +19,12 @@ import (
 var version = "dev"
 
 // invocation is what a subcommand gets: its arguments (after the subcommand
-// name), the environment, and where to write.
+// name), the environment, where to read (a nil stdin reads as empty) and
+// where to write.
 type invocation struct {
 	args    []string
 	environ []string
+	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -56,7 +58,7 @@ func (e *exitError) Error() string { return e.msg }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		var ee *exitError
@@ -72,12 +74,15 @@ func main() {
 }
 
 // run dispatches args to a subcommand, with the process environment.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runEnv(ctx, args, os.Environ(), stdout, stderr)
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return dispatch(ctx, invocation{args: args, environ: os.Environ(), stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
-// runEnv is run with an explicit environment, for tests.
-func runEnv(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+// dispatch runs the subcommand inv.args names, or commands[0] when the
+// first argument is an option or there is none, with the arguments after
+// the subcommand's name.
+func dispatch(ctx context.Context, inv invocation) error {
+	args := inv.args
 	cmd := commands[0]
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		found := false
@@ -89,14 +94,15 @@ func runEnv(ctx context.Context, args, environ []string, stdout, stderr io.Write
 		}
 		if !found {
 			if args[0] == "help" {
-				usage(stdout)
+				usage(inv.stdout)
 				return nil
 			}
 			return fmt.Errorf("unknown command %q (commands: %s)", args[0], commandNames())
 		}
 		args = args[1:]
 	}
-	return cmd.run(ctx, invocation{args: args, environ: environ, stdout: stdout, stderr: stderr})
+	inv.args = args
+	return cmd.run(ctx, inv)
 }
 
 func commandNames() string {

@@ -25,6 +25,11 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 )
 
+// runEnv is run with an explicit environment and no stdin.
+func runEnv(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	return dispatch(ctx, invocation{args: args, environ: environ, stdout: stdout, stderr: stderr})
+}
+
 const (
 	testKeyID  = "AKIDCMDTESTKEY000001"
 	testSecret = "cmdTestSecretKeyValue/EXAMPLE+0123456789"
