@@ -48,7 +48,7 @@ type Config struct {
 	BodyMemory      ByteSize `env:"BODY_MEMORY" flag:"body-memory" envDefault:"8MiB" help:"bytes of a body held in memory while it is hashed; beyond, it is spooled to a temporary file"`
 	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
 	SpoolDir        string   `env:"SPOOL_DIR" flag:"spool-dir" help:"directory of the temporary files bodies are spooled to (default: the system temporary directory)"`
-	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id and Expect"`
+	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect and the W3C traceparent, tracestate and baggage"`
 	StripHeaders    []string `env:"STRIP_HEADERS" flag:"strip-headers" help:"comma-separated header names (globs allowed) removed from requests before signing"`
 
 	MaxHeaderBytes    ByteSize      `env:"MAX_HEADER_BYTES" flag:"max-header-bytes" envDefault:"64KiB" help:"largest request header block accepted (then 431)"`

@@ -211,7 +211,10 @@ func (c *compiled) unsignedHeader(name string) bool {
 		return true
 	}
 	switch name {
-	case "forwarded", "via", "x-amzn-trace-id", "expect", "user-agent":
+	case "forwarded", "via", "x-amzn-trace-id", "expect", "user-agent",
+		// W3C trace context: a mesh or egress proxy with tracing on
+		// rewrites it, which must not break the signature.
+		"traceparent", "tracestate", "baggage":
 		return true
 	}
 	for _, g := range c.unsigned {
