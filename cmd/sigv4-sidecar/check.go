@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -62,12 +63,13 @@ func runCheck(ctx context.Context, inv invocation) error {
 		if err != nil || u.Host == "" {
 			return &exitError{code: 2, msg: fmt.Sprintf("invalid --endpoint %q: want http(s)://host[/path]", *endpointURL)}
 		}
-		svc, reg, how, err := scopeFor(u.Host, *service, *region)
+		scope := sidecar.Config{Service: *service, Region: *region}
+		svc, reg, err := scope.ScopeFor(u.Host)
 		if err != nil {
 			fmt.Fprintf(out, "endpoint:    %s: %v\n", u.Host, err)
 			failures = append(failures, err.Error())
 		} else {
-			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, svc, reg, how)
+			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, svc, reg, scopeSource(u.Host, scope))
 		}
 	}
 
@@ -185,7 +187,7 @@ func getCallerIdentity(ctx context.Context, stsURL, region string, c creds.Crede
 	sent := time.Now()
 	if _, err := signer.New(nil).Sign(req, keys, signer.Options{
 		Service: "sts", Region: region, Time: sent, PayloadHash: hex.EncodeToString(sum[:]),
-		UnsignedHeaders: unsignedByProxy,
+		UnsignedHeaders: sidecar.UnsignedByDefault,
 	}); err != nil {
 		return id, nil, err
 	}

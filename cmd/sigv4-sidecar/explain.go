@@ -122,42 +122,21 @@ func parseSigningTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid --date %q: want 20150830T123600Z or 2015-08-30T12:36:00Z", s)
 }
 
-// scopeFor returns the signing name and region for host as the proxy
-// derives them: each override replaces its half of what the endpoint table
-// says. It also says where the answer came from.
-func scopeFor(host, service, region string) (string, string, string, error) {
-	if service != "" && region != "" {
-		return service, region, "--service and --region", nil
+// scopeSource says where sidecar.Config.ScopeFor's answer for host came
+// from: the overrides, the endpoint table's rule, or both.
+func scopeSource(host string, cfg sidecar.Config) string {
+	if cfg.Service != "" && cfg.Region != "" {
+		return "--service and --region"
 	}
-	ep, err := endpoint.Resolve(host)
-	if err != nil {
-		return "", "", "", err
-	}
+	ep, _ := endpoint.Resolve(host)
 	how := "endpoint rule " + ep.Rule
-	if service == "" {
-		service = ep.SigningName
-	} else {
+	if cfg.Service != "" {
 		how += ", --service"
 	}
-	if region == "" {
-		region = ep.Region
-	} else {
+	if cfg.Region != "" {
 		how += ", --region"
 	}
-	return service, region, how, nil
-}
-
-// unsignedByProxy mirrors the proxy's default unsigned headers: what the SDK
-// leaves out and what hops on the way may add or rewrite.
-func unsignedByProxy(name string) bool {
-	if signer.DefaultUnsignedHeaders(name) || strings.HasPrefix(name, "x-forwarded-") {
-		return true
-	}
-	switch name {
-	case "forwarded", "via", "x-amzn-trace-id", "expect", "user-agent":
-		return true
-	}
-	return false
+	return how
 }
 
 // explain signs er with keys and returns every intermediate step.
@@ -198,14 +177,15 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	if host == "" {
 		host = u.Host
 	}
-	x.service, x.region, x.endpoint, err = scopeFor(host, er.service, er.region)
-	if err != nil {
+	scope := sidecar.Config{Service: er.service, Region: er.region}
+	if x.service, x.region, err = scope.ScopeFor(host); err != nil {
 		return x, err
 	}
+	x.endpoint = scopeSource(host, scope)
 	s3 := signer.IsS3Family(x.service)
 	opts := signer.Options{
 		Service: x.service, Region: x.region, Time: er.time,
-		UnsignedHeaders: unsignedByProxy, Debug: true,
+		UnsignedHeaders: sidecar.UnsignedByDefault, Debug: true,
 	}
 	mode := er.payload
 	if mode == sidecar.PayloadAuto {
