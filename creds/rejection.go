@@ -49,7 +49,7 @@ var credentialRejections = map[string]string{
 // '#' ("com.amazon.coral.service#ExpiredTokenException") and anything after
 // ':' ("ExpiredTokenException:http://internal.amazon.com/...") are ignored.
 func IsCredentialRejection(awsErrorCode string) bool {
-	_, ok := credentialRejections[errorCodeName(awsErrorCode)]
+	_, ok := credentialRejections[ErrorCodeName(awsErrorCode)]
 	return ok
 }
 
@@ -57,12 +57,20 @@ func IsCredentialRejection(awsErrorCode string) bool {
 // IsCredentialRejection accepts means, for logs and error bodies; "" for any
 // other code.
 func CredentialRejectionReason(awsErrorCode string) string {
-	return credentialRejections[errorCodeName(awsErrorCode)]
+	return credentialRejections[ErrorCodeName(awsErrorCode)]
 }
 
-// errorCodeName strips the JSON protocol's namespace and suffix from an
-// error type (https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html#operation-error-serialization).
-func errorCodeName(code string) string {
+// ErrorCodeName returns an AWS error code without the decorations the
+// protocols put around it: the namespace before '#' of a JSON __type
+// ("com.amazon.coral.service#ExpiredTokenException") and what follows ':'
+// in an X-Amzn-ErrorType header ("ExpiredTokenException:http://internal.amazon.com/...");
+// surrounding space is trimmed. A plain code is returned as is, so applying
+// it twice changes nothing.
+// https://smithy.io/2.0/aws/protocols/aws-json-1_1-protocol.html#operation-error-serialization
+//
+// It lives here, with the codes it is compared against, because creds
+// imports nothing of the proxy's: sidecar/resilience normalizes with it too.
+func ErrorCodeName(code string) string {
 	code = strings.TrimSpace(code)
 	if i := strings.LastIndexByte(code, '#'); i >= 0 {
 		code = code[i+1:]

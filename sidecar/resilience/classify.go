@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 )
 
 // ErrorPrefixLimit is how many bytes of an upstream error body Classify reads
@@ -93,7 +95,7 @@ func Classify(resp *http.Response) (o Outcome) {
 		return known
 	}
 	defer func() { memo.store(resp, o) }()
-	o.Code = normalizeCode(resp.Header.Get("X-Amzn-Errortype"))
+	o.Code = creds.ErrorCodeName(resp.Header.Get("X-Amzn-Errortype"))
 	if resp.Body != nil && resp.Body != http.NoBody {
 		prefix, err := io.ReadAll(io.LimitReader(resp.Body, ErrorPrefixLimit))
 		resp.Body = &replayedBody{prefix: bytes.NewReader(prefix), err: err, rest: resp.Body}
@@ -129,20 +131,6 @@ func (b *replayedBody) Read(p []byte) (int, error) {
 
 func (b *replayedBody) Close() error { return b.rest.Close() }
 
-// normalizeCode strips the decorations AWS puts around error codes:
-// "aws.protocoltests#ThrottlingException" (JSON __type) and
-// "ThrottlingException:http://internal.amazon.com/..." (x-amzn-ErrorType).
-func normalizeCode(code string) string {
-	code = strings.TrimSpace(code)
-	if i := strings.LastIndexByte(code, '#'); i >= 0 {
-		code = code[i+1:]
-	}
-	if i := strings.IndexByte(code, ':'); i >= 0 {
-		code = code[:i]
-	}
-	return code
-}
-
 // parseErrorDocument finds the code, message and (S3) server time in a
 // possibly truncated XML or JSON error body. It tokenizes instead of
 // unmarshalling so that a cut-off document still yields what it holds.
@@ -168,7 +156,7 @@ func parseJSONError(b []byte) (code, message string) {
 	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return normalizeCode(code), message
+			return creds.ErrorCodeName(code), message
 		}
 		switch t := tok.(type) {
 		case json.Delim:
