@@ -189,6 +189,13 @@ func ensureHey() error {
 	return nil
 }
 
+// benchSidecarArgs are the arguments of a benchmark proxy in front of the
+// upstream at upAddr: extra, then -bench-sidecar-args.
+func benchSidecarArgs(upAddr string, extra ...string) []string {
+	args := append([]string{"--upstream", "http://" + upAddr, "--region", region, "--service", "s3"}, extra...)
+	return append(args, strings.Fields(*flagBenchSidecarArgs)...)
+}
+
 // benchKeys are placeholder credentials: the benchmark upstream verifies
 // nothing, so the proxy signs with AWS's documented example keys.
 func benchKeys() []string {
@@ -208,7 +215,7 @@ func runProxyBench(work string) error {
 	if err := os.Mkdir(home, 0o755); err != nil {
 		return err
 	}
-	sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), "--upstream", "http://"+upAddr, "--region", region, "--service", "s3")
+	sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr)...)
 	if err != nil {
 		return err
 	}
@@ -228,17 +235,21 @@ func runProxyBench(work string) error {
 	fmt.Fprintf(&report, "Machine: %s. Each step runs %s with hey straight to the upstream, then %s through the proxy, %d times alternating; each figure is the median of its runs. Latency added = proxy minus direct at the same percentile (hey reports 0.1 ms steps).\n\n", machine(), *flagBenchTime, *flagBenchTime, *flagBenchReps)
 	fmt.Fprintln(&report, "| load | rate (req/s) | direct req/s | proxy req/s | ratio | p50 direct | p50 added | p99 direct | p99 added | upstream CPU s/1000 req | proxy CPU s/1000 req | proxy/upstream CPU | errors |")
 	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	// A second proxy signs PUT bodies as UNSIGNED-PAYLOAD, to show what the
-	// default's aws-chunked signing (a SHA-256 pass over every byte) costs.
-	unsignedHome := filepath.Join(work, "bench-sidecar-unsigned")
-	if err := os.Mkdir(unsignedHome, 0o755); err != nil {
-		return err
+	// One more proxy per explicit payload mode prices each way of signing a
+	// PUT body against the default's choice.
+	proxies := map[string]*sidecar{"auto": sc}
+	for _, payload := range []string{"unsigned", "chunked"} {
+		home := filepath.Join(work, "bench-sidecar-"+payload)
+		if err := os.Mkdir(home, 0o755); err != nil {
+			return err
+		}
+		p, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr, "--payload", payload)...)
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		proxies[payload] = p
 	}
-	unsigned, err := launchSidecar(unsignedHome, sidecarEnv(unsignedHome, benchKeys()...), "--upstream", "http://"+upAddr, "--region", region, "--service", "s3", "--payload", "unsigned")
-	if err != nil {
-		return err
-	}
-	defer unsigned.stop()
 
 	type load struct {
 		name, method, path, body string
@@ -246,8 +257,9 @@ func runProxyBench(work string) error {
 	}
 	loads := []load{
 		{"small GET (240 B)", http.MethodGet, "/bucket/small", "", sc},
-		{"1 MiB PUT (auto: aws-chunked over http)", http.MethodPut, "/bucket/put", putFile, sc},
-		{"1 MiB PUT (--payload unsigned)", http.MethodPut, "/bucket/put", putFile, unsigned},
+		{"1 MiB PUT, default --payload auto", http.MethodPut, "/bucket/put", putFile, sc},
+		{"1 MiB PUT, --payload unsigned", http.MethodPut, "/bucket/put", putFile, proxies["unsigned"]},
+		{"1 MiB PUT, --payload chunked", http.MethodPut, "/bucket/put", putFile, proxies["chunked"]},
 	}
 	for _, l := range loads {
 		pids := map[string]int{"upstream": upCmd.Process.Pid, "proxy": l.proxy.pid()}
@@ -300,15 +312,15 @@ func runProxyBench(work string) error {
 				dRPS, ms(time.Duration(dP99)), pRPS, ms(time.Duration(pP99)))
 		}
 	}
-	rss, err := sc.peakRSS()
-	if err != nil {
-		return err
+	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above:")
+	for _, payload := range []string{"auto", "unsigned", "chunked"} {
+		rss, err := proxies[payload].peakRSS()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&report, " --payload %s %.1f MiB;", payload, float64(rss)/(1<<20))
 	}
-	rssUnsigned, err := unsigned.peakRSS()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above: %.1f MiB (the --payload unsigned proxy: %.1f MiB).\n\n", float64(rss)/(1<<20), float64(rssUnsigned)/(1<<20))
+	fmt.Fprintf(&report, "\n\n")
 
 	fmt.Fprintf(&report, "| 1 GiB transfer | --payload | seconds up+down | proxy peak RSS (VmHWM) | under 64 MiB |\n| --- | --- | --- | --- | --- |\n")
 	for _, payload := range payloadModes {
@@ -334,7 +346,7 @@ func benchLargeTransfer(work, upAddr, payload string) (float64, time.Duration, e
 	if err := os.Mkdir(home, 0o755); err != nil {
 		return 0, 0, err
 	}
-	sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), "--upstream", "http://"+upAddr, "--region", region, "--service", "s3", "--payload", payload)
+	sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr, "--payload", payload)...)
 	if err != nil {
 		return 0, 0, err
 	}

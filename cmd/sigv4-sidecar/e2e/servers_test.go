@@ -280,20 +280,31 @@ func (f *tlsFront) close() {
 	}
 }
 
-// lockedBuffer collects a process's output for failure messages.
+// lockedBuffer collects a process's output for failure messages, up to
+// logLimit bytes: a proxy under load logs a line per request.
 type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	dropped int
 }
+
+const logLimit = 8 << 20
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.buf.Len()+len(p) > logLimit {
+		b.dropped += len(p)
+		return len(p), nil
+	}
 	return b.buf.Write(p)
 }
 
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.dropped > 0 {
+		return b.buf.String() + fmt.Sprintf("[%d more bytes not kept]\n", b.dropped)
+	}
 	return b.buf.String()
 }

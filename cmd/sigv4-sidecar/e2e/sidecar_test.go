@@ -101,19 +101,24 @@ func launchSidecar(home string, env []string, args ...string) (*sidecar, error) 
 	listening := make(chan [2]string, 1)
 	go func() {
 		r := bufio.NewReader(stderr)
+		found := false
 		for {
 			line, err := r.ReadString('\n')
 			sc.log.Write([]byte(line))
+			if found {
+				if err != nil {
+					return
+				}
+				continue // under load: a line per request, no parsing
+			}
 			var rec struct {
 				Msg       string `json:"msg"`
 				ProxyAddr string `json:"proxy_addr"`
 				AdminAddr string `json:"admin_addr"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				select {
-				case listening <- [2]string{rec.ProxyAddr, rec.AdminAddr}:
-				default:
-				}
+				found = true
+				listening <- [2]string{rec.ProxyAddr, rec.AdminAddr}
 			}
 			if err != nil {
 				close(listening)
