@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -96,17 +97,20 @@ func (w *signatureWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || !mayRejectSignature(resp.StatusCode) {
 		return resp, err
 	}
-	headerCode := errorCodeHeader(resp.Header)
-	if headerCode != "" && !signer.IsSignatureError(headerCode) {
+	// The breaker below has classified this answer already: through the
+	// outcome memo on the request's context, its code (from the headers or
+	// the body's first bytes) costs no second read here.
+	code := resilience.Classify(resp).Code
+	if code != "" && !signer.IsSignatureError(code) {
 		return resp, nil
 	}
 	status := resp.StatusCode
 	if resp.Body == nil || resp.Body == http.NoBody {
-		w.report(req, status, headerCode, nil, hash)
+		w.report(req, status, code, nil, hash)
 		return resp, nil
 	}
 	resp.Body = &prefixTee{ReadCloser: resp.Body, limit: diagnosisPrefix, done: func(prefix []byte) {
-		w.report(req, status, headerCode, prefix, hash)
+		w.report(req, status, code, prefix, hash)
 	}}
 	return resp, nil
 }
@@ -116,18 +120,6 @@ func (w *signatureWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 // some gateways 401.
 func mayRejectSignature(status int) bool {
 	return status == http.StatusForbidden || status == http.StatusBadRequest || status == http.StatusUnauthorized
-}
-
-// errorCodeHeader is the error code JSON and REST services put in a header
-// ("InvalidSignatureException:http://internal.amazon.com/..." is cut at ':').
-func errorCodeHeader(h http.Header) string {
-	for _, name := range []string{"X-Amzn-Errortype", "X-Amz-Error-Code"} {
-		if v := h.Get(name); v != "" {
-			code, _, _ := strings.Cut(v, ":")
-			return strings.TrimSpace(code)
-		}
-	}
-	return ""
 }
 
 // payloadHashOf is the payload hash the Transport signed req with: its
@@ -170,11 +162,12 @@ func hostOf(req *http.Request) string {
 }
 
 // report diagnoses one rejection, counts it, and logs it unless the same
-// cause was logged within diagnosisLogEvery.
-func (w *signatureWatch) report(req *http.Request, status int, headerCode string, body []byte, hash string) {
+// cause was logged within diagnosisLogEvery. code is the answer's
+// classified code, for a body that carries none.
+func (w *signatureWatch) report(req *http.Request, status int, code string, body []byte, hash string) {
 	e, _ := signer.ParseAWSError(body)
 	if e.Code == "" {
-		e.Code = headerCode
+		e.Code = code
 	}
 	if !signer.IsSignatureError(e.Code) {
 		return

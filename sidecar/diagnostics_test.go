@@ -320,3 +320,36 @@ func TestServerPassesSignatureRejectedHook(t *testing.T) {
 		t.Fatal("hook not called")
 	}
 }
+
+// A rejection without a body (a HEAD) names its code only in a header:
+// X-Amz-Error-Code is read through the answer's classification, as
+// X-Amzn-ErrorType is, and the rejection is diagnosed.
+func TestSignatureRejectionNamedInXAmzErrorCode(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amz-Error-Code", "SignatureDoesNotMatch")
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	t.Cleanup(up.Close)
+	cfg := testConfig()
+	cfg.Upstream, cfg.Service, cfg.Region = up.URL, "s3", "us-east-1"
+	p, srv, logs := startWatchedProxy(t, cfg)
+	resp, err := http.Head(srv.URL + "/bucket/key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want the upstream's 403", resp.StatusCode)
+	}
+	waitFor(t, "the rejection counted", func() bool {
+		n := uint64(0)
+		for _, c := range p.SignatureRejections() {
+			n += c
+		}
+		return n >= 1
+	})
+	lines := diagnosisLines(logs.String())
+	if len(lines) != 1 || lines[0]["aws_code"] != "SignatureDoesNotMatch" {
+		t.Fatalf("diagnosis lines %v", lines)
+	}
+}

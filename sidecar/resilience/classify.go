@@ -23,8 +23,9 @@ type Outcome struct {
 	// Status is the HTTP status code.
 	Status int
 	// Code is the AWS error code ("SlowDown", "ThrottlingException"), from the
-	// x-amzn-ErrorType header, the JSON __type/code or the XML <Code>; empty
-	// when the answer carries none.
+	// x-amzn-ErrorType header, the JSON __type/code or the XML <Code>, else
+	// the X-Amz-Error-Code header, without decorations (creds.ErrorCodeName);
+	// empty when the answer carries none.
 	Code string
 	// Message is the AWS error message, when the body has one.
 	Message string
@@ -105,6 +106,11 @@ func Classify(resp *http.Response) (o Outcome) {
 		}
 		o.Message = message
 		o.ServerTime = serverTime
+	}
+	if o.Code == "" {
+		// REST answers whose code is in neither X-Amzn-ErrorType nor a body
+		// (a HEAD has none) may carry it in X-Amz-Error-Code.
+		o.Code = creds.ErrorCodeName(resp.Header.Get("X-Amz-Error-Code"))
 	}
 	o.Throttled = resp.StatusCode == http.StatusTooManyRequests || IsThrottlingCode(o.Code)
 	o.Skewed = isSkew(o.Code, o.Message)

@@ -133,3 +133,30 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// TestClassifyFallsBackToXAmzErrorCode: an answer with no body (a HEAD)
+// may name its error only in X-Amz-Error-Code; a code in X-Amzn-ErrorType
+// or the body comes first.
+func TestClassifyFallsBackToXAmzErrorCode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		body   string
+		code   string
+	}{
+		{"header only", http.Header{"X-Amz-Error-Code": {"ExpiredToken"}}, "", "ExpiredToken"},
+		{"decorated", http.Header{"X-Amz-Error-Code": {"SlowDown:http://internal.amazon.com/"}}, "", "SlowDown"},
+		{"body first", http.Header{"X-Amz-Error-Code": {"ExpiredToken"}}, `<Error><Code>SlowDown</Code></Error>`, "SlowDown"},
+		{"x-amzn-errortype first", http.Header{"X-Amz-Error-Code": {"ExpiredToken"}, "X-Amzn-Errortype": {"ThrottlingException"}}, "", "ThrottlingException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := response(http.StatusForbidden, tc.header, tc.body)
+			if tc.body == "" {
+				resp.Body = http.NoBody
+			}
+			if o := Classify(resp); o.Code != tc.code {
+				t.Errorf("Code = %q, want %q", o.Code, tc.code)
+			}
+		})
+	}
+}
