@@ -191,7 +191,7 @@ func TestRetriesSlowResponseHeaders(t *testing.T) {
 		io.WriteString(w, "fast")
 	})
 	var reasons []string
-	tr, _, _ := stackOver(&http.Transport{ResponseHeaderTimeout: 50 * time.Millisecond}, testConfig(), NewClock(nil), Hooks{Retry: func(_ *http.Request, _ int, reason string, _ time.Duration) {
+	tr, _, _ := stackOver(&http.Transport{ResponseHeaderTimeout: 250 * time.Millisecond}, testConfig(), NewClock(nil), Hooks{Retry: func(_ *http.Request, _ int, reason string, _ time.Duration) {
 		reasons = append(reasons, reason)
 	}})
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
