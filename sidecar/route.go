@@ -203,10 +203,12 @@ func stripPresignParams(rawQuery string) string {
 // the proxy's signature replaces them.
 var ownAuthHeaders = []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"}
 
-// unsignedHeader reports whether the lowercase header name stays out of the
-// signature: what the SDK leaves out, what proxies on the way may add or
-// rewrite, and --unsigned-headers.
-func (c *compiled) unsignedHeader(name string) bool {
+// UnsignedByDefault reports whether the proxy leaves the lowercase header
+// name out of every signature, whatever --unsigned-headers adds: what the
+// SDK leaves out and what proxies on the way may add or rewrite. Exported
+// so that commands signing as the proxy does (explain, check) use this
+// list rather than a copy of it. Safe for concurrent use.
+func UnsignedByDefault(name string) bool {
 	if signer.DefaultUnsignedHeaders(name) || strings.HasPrefix(name, "x-forwarded-") {
 		return true
 	}
@@ -215,6 +217,15 @@ func (c *compiled) unsignedHeader(name string) bool {
 		// W3C trace context: a mesh or egress proxy with tracing on
 		// rewrites it, which must not break the signature.
 		"traceparent", "tracestate", "baggage":
+		return true
+	}
+	return false
+}
+
+// unsignedHeader reports whether the lowercase header name stays out of the
+// signature: UnsignedByDefault, and --unsigned-headers.
+func (c *compiled) unsignedHeader(name string) bool {
+	if UnsignedByDefault(name) {
 		return true
 	}
 	for _, g := range c.unsigned {
