@@ -221,15 +221,26 @@ func TestServerTelemetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	resp, err = http.Get("http://" + a[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{telemetry.MetricRequests, telemetry.MetricSigningDuration, telemetry.MetricKeyCacheMisses, telemetry.MetricUpstreamDuration} {
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, want)
+	// The request is recorded in ServeHTTP's deferred function, which may run
+	// after the client already has its answer: poll until it shows.
+	wants := []string{telemetry.MetricRequests, telemetry.MetricSigningDuration, telemetry.MetricKeyCacheMisses, telemetry.MetricUpstreamDuration}
+	var body string
+	waitFor(t, "/metrics to show the proxied request", func() bool {
+		resp, err := http.Get("http://" + a[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		if resp.StatusCode != 200 {
+			return false
+		}
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	})
 }
