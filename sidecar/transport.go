@@ -196,25 +196,7 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 		return bodyPlan{}, &BodyTooLargeError{Limit: maxBody}
 	}
 	known := req.ContentLength > 0
-	https := req.URL.Scheme == "https"
-	mode := cfg.Payload
-	if mode == PayloadAuto {
-		switch {
-		case s3 && https:
-			mode = PayloadUnsigned
-		case s3 && known && req.ContentLength > int64(cfg.BodyMemory) && isObjectUpload(req):
-			// Large uploads stream; a body that fits in --body-memory is
-			// cheaper to hash than to chunk-sign.
-			mode = PayloadChunked
-		default:
-			mode = PayloadSigned
-		}
-	}
-	if mode == PayloadChunked && !isObjectUpload(req) {
-		// S3 takes aws-chunked bodies for PutObject and UploadPart only
-		// (as the SDKs send them); its other operations get a hash.
-		mode = PayloadSigned
-	}
+	mode := cfg.PayloadMode(req, s3)
 	switch {
 	case mode == PayloadUnsigned && (known || !s3):
 		if !known {
@@ -254,6 +236,37 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 	// Having read the whole body anyway, sign its hash: stronger than
 	// UNSIGNED-PAYLOAD and accepted everywhere.
 	return bodyPlan{mode: PayloadSigned, hash: sp.sum}, nil
+}
+
+// PayloadMode returns how the proxy signs the body of req under c (its
+// --payload and --body-memory): PayloadUnsigned, PayloadSigned or
+// PayloadChunked, auto resolved, and chunked only for S3 object uploads.
+// s3 says whether req is signed for the S3 family (signer.IsS3Family).
+// It reads req's method, URL and ContentLength, not its body. A body of
+// unknown length that this mode cannot sign unread is hashed instead (see
+// prepareBody), and an empty one is signed as empty. Exported so that
+// commands signing as the proxy does (explain) do not keep a copy. An
+// invalid c.Payload is returned as is. Safe for concurrent use.
+func (c Config) PayloadMode(req *http.Request, s3 bool) string {
+	mode := c.Payload
+	if mode == PayloadAuto {
+		switch {
+		case s3 && req.URL.Scheme == "https":
+			mode = PayloadUnsigned
+		case s3 && req.ContentLength > 0 && req.ContentLength > int64(c.BodyMemory) && isObjectUpload(req):
+			// Large uploads stream; a body that fits in --body-memory is
+			// cheaper to hash than to chunk-sign.
+			mode = PayloadChunked
+		default:
+			mode = PayloadSigned
+		}
+	}
+	if mode == PayloadChunked && !isObjectUpload(req) {
+		// S3 takes aws-chunked bodies for PutObject and UploadPart only
+		// (as the SDKs send them); its other operations get a hash.
+		mode = PayloadSigned
+	}
+	return mode
 }
 
 // isObjectUpload reports whether req is an S3 PutObject or UploadPart: a PUT

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caarlos0/env/v11"
-
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -52,8 +50,8 @@ func runDemo(ctx context.Context, inv invocation) error {
 
 	// Defaults of every other option, as serve would have them with no
 	// flags and no SIGV4_ variables.
-	var cfg sidecar.Config
-	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: map[string]string{}}); err != nil {
+	cfg, err := defaultConfig()
+	if err != nil {
 		return err
 	}
 	cfg.Listen, cfg.AdminListen = *listen, "127.0.0.1:0"

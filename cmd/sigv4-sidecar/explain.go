@@ -71,7 +71,7 @@ func runExplain(ctx context.Context, inv invocation) error {
 	fs.StringVar(&er.body, "d", "", "request body")
 	fs.StringVar(&er.service, "service", "", "signing name instead of the one derived from the host (as serve's --service)")
 	fs.StringVar(&er.region, "region", "", "signing region instead of the one derived from the host (as serve's --region)")
-	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed or unsigned (as serve's --payload)")
+	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed, unsigned or chunked (as serve's --payload, with its default --body-memory)")
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
 	credsCfg := fs.credentialOptions(inv.environ)
@@ -177,25 +177,23 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	if host == "" {
 		host = u.Host
 	}
-	scope := sidecar.Config{Service: er.service, Region: er.region}
-	if x.service, x.region, err = scope.ScopeFor(host); err != nil {
+	// serve's defaults (--body-memory decides aws-chunked in auto mode)
+	// with explain's overrides.
+	cfg, err := defaultConfig()
+	if err != nil {
 		return x, err
 	}
-	x.endpoint = scopeSource(host, scope)
+	cfg.Service, cfg.Region, cfg.Payload = er.service, er.region, er.payload
+	if x.service, x.region, err = cfg.ScopeFor(host); err != nil {
+		return x, err
+	}
+	x.endpoint = scopeSource(host, cfg)
 	s3 := signer.IsS3Family(x.service)
 	opts := signer.Options{
 		Service: x.service, Region: x.region, Time: er.time,
 		UnsignedHeaders: sidecar.UnsignedByDefault, Debug: true,
 	}
-	mode := er.payload
-	if mode == sidecar.PayloadAuto {
-		mode = sidecar.PayloadSigned
-		if s3 && u.Scheme == "https" {
-			mode = sidecar.PayloadUnsigned
-		} else if s3 && er.body != "" {
-			mode = sidecar.PayloadChunked
-		}
-	}
+	mode := cfg.PayloadMode(req, s3)
 	switch {
 	case er.body == "":
 		opts.PayloadHash, x.payload = signer.EmptyPayloadHash, "empty body: "+signer.EmptyPayloadHash

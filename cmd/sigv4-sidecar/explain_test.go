@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // vectorDir is the official suite's copy in the signer's testdata.
@@ -114,5 +116,35 @@ func TestExplainRejectsBadInput(t *testing.T) {
 		if out, err := runExplainArgs(t, args...); err == nil {
 			t.Errorf("explain %q succeeded:\n%s", args, out)
 		}
+	}
+}
+
+// TestExplainPayloadModeIsTheProxys: explain chooses how a body is signed
+// with the proxy's own rule (sidecar.Config.PayloadMode): in auto mode an
+// S3 upload over http that fits in --body-memory is hashed, not
+// aws-chunked, and --payload chunked is for PutObject/UploadPart only.
+// explain's own copy of the rule chunk-signed every S3 body over http.
+func TestExplainPayloadModeIsTheProxys(t *testing.T) {
+	helloHash := "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" // SHA-256 of "hello"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // the canonical request's last line
+	}{
+		{"auto, small s3 upload over http", []string{"-X", "PUT", "http://my-bucket.s3.us-west-2.amazonaws.com/key.txt"}, helloHash},
+		{"chunked, s3 upload", []string{"--payload", "chunked", "-X", "PUT", "http://my-bucket.s3.us-west-2.amazonaws.com/key.txt"}, signer.StreamingPayload},
+		{"chunked, s3 tagging", []string{"--payload", "chunked", "-X", "PUT", "http://my-bucket.s3.us-west-2.amazonaws.com/key.txt?tagging"}, helloHash},
+		{"auto, s3 over https", []string{"-X", "PUT", "https://my-bucket.s3.us-west-2.amazonaws.com/key.txt"}, signer.UnsignedPayload},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runExplainArgs(t, append([]string{"--example-credentials", "--date", "20150830T123600Z", "-d", "hello"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := sections(out)["Canonical request"]
+			if got := cr[strings.LastIndex(cr, "\n")+1:]; got != tc.want {
+				t.Errorf("payload hash %q, want %q\n%s", got, tc.want, out)
+			}
+		})
 	}
 }

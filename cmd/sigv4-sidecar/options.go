@@ -95,6 +95,14 @@ func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.
 	return cfg, nil
 }
 
+// defaultConfig is the config serve runs with when given no flags and no
+// SIGV4_ variables, not yet validated: callers set their own options first.
+func defaultConfig() (sidecar.Config, error) {
+	var cfg sidecar.Config
+	err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: map[string]string{}})
+	return cfg, err
+}
+
 // envError turns the env parser's error into one line naming the variable,
 // its value, its flag and the problem.
 func envError(err error, envMap map[string]string) error {
