@@ -341,14 +341,24 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("round trip: %d %q, upstream saw %d requests, %v", resp.StatusCode, body, n, verr)
 	}
 
-	mresp, err := http.Get("http://" + adminAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	// The proxy records a request after its answer has reached the client,
+	// so the counter may lag the response by a moment: poll, bounded.
+	var status int
+	var metrics []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mresp, err := http.Get("http://" + adminAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ = io.ReadAll(mresp.Body)
+		mresp.Body.Close()
+		status = mresp.StatusCode
+		if (status == 200 && strings.Contains(string(metrics), "sigv4_sidecar_requests_total")) || time.Now().After(deadline) {
+			break
+		}
 	}
-	metrics, _ := io.ReadAll(mresp.Body)
-	mresp.Body.Close()
-	if mresp.StatusCode != 200 || !strings.Contains(string(metrics), "sigv4_sidecar_requests_total") {
-		t.Errorf("/metrics: %d, no request counter", mresp.StatusCode)
+	if status != 200 || !strings.Contains(string(metrics), "sigv4_sidecar_requests_total") {
+		t.Errorf("/metrics: %d, no request counter", status)
 	}
 
 	hc := exec.Command(bin, "healthcheck", "--ready", "--admin-listen", adminAddr)
