@@ -20,7 +20,7 @@ var (
 	flagProxyBench       = flag.Bool("proxy-bench", false, "run the proxy load benchmark instead of the tests (make bench)")
 	flagBenchOut         = flag.String("bench-out", "", "with -proxy-bench: also write the Markdown report to this file")
 	flagBenchTime        = flag.Duration("bench-time", 5*time.Second, "with -proxy-bench: duration of each load run")
-	flagBenchSidecarArgs = flag.String("bench-sidecar-args", "", "with -proxy-bench: extra arguments for every benchmark proxy, space-separated (e.g. --log-level=warn)")
+	flagBenchSidecarArgs = flag.String("bench-sidecar-args", "", "with -proxy-bench: extra arguments for every benchmark proxy, space-separated (e.g. --body-memory=256KiB); the proxy must still log its \"listening\" line")
 	flagBenchReps        = flag.Int("bench-reps", 3, "with -proxy-bench: runs per load step and target; figures are medians")
 )
 
