@@ -14,9 +14,10 @@ import (
 )
 
 // app is the client an application would be: plain net/http to the proxy on
-// loopback, no AWS SDK, no signing. It addresses S3 in one of three ways.
+// loopback, no AWS SDK, no signing. It addresses S3 in one of the
+// addressingModes.
 type app struct {
-	mode   string // "fixed", "host-path" or "host-virtual"
+	mode   string // one of addressingModes
 	server string // the server's name, for what differs between servers
 	proxy  *sidecar
 	client *http.Client
@@ -33,7 +34,8 @@ const (
 	hostVirtualMode = "host-virtual"
 	// hostVirtualHTTPMode is hostVirtualMode with one glob --connect-to rule
 	// to the server's plain-http port (http:// on its right side), so that
-	// host mode is also exercised without TLS (auto payload: aws-chunked).
+	// host mode is also exercised without TLS, where auto payload signing
+	// differs (no UNSIGNED-PAYLOAD over plain http).
 	hostVirtualHTTPMode = "host-virtual-http"
 )
 
