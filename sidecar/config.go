@@ -46,6 +46,7 @@ type Config struct {
 
 	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https; over http aws-chunked for S3 uploads larger than --body-memory; a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked for S3 PutObject and UploadPart)"`
 	BodyMemory      ByteSize `env:"BODY_MEMORY" flag:"body-memory" envDefault:"8MiB" help:"bytes of a body held in memory while it is hashed; beyond, it is spooled to a temporary file"`
+	BodyMemoryTotal ByteSize `env:"BODY_MEMORY_TOTAL" flag:"body-memory-total" envDefault:"64MiB" help:"bytes of bodies held in memory at once across all requests; a body that cannot get its memory from what is left is spooled straight to its temporary file (it never waits). 0: no limit but --body-memory per body"`
 	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
 	SpoolDir        string   `env:"SPOOL_DIR" flag:"spool-dir" help:"directory of the temporary files bodies are spooled to (default: the system temporary directory)"`
 	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect and the W3C traceparent, tracestate and baggage"`
@@ -203,6 +204,8 @@ type compiled struct {
 	caPEM        []byte
 	fixedService string // fixed mode: resolved at start
 	fixedRegion  string
+	// bodyBudget is --body-memory-total, shared by every spool.
+	bodyBudget *memoryBudget
 }
 
 // Validate checks every option and returns an *OptionError naming the first
@@ -306,6 +309,10 @@ func (c Config) compile() (*compiled, error) {
 	if c.BodyMemory < 0 {
 		return nil, optionError("BodyMemory", c.BodyMemory.String(), "must not be negative")
 	}
+	if c.BodyMemoryTotal < 0 {
+		return nil, optionError("BodyMemoryTotal", c.BodyMemoryTotal.String(), "must not be negative")
+	}
+	out.bodyBudget = newMemoryBudget(int64(c.BodyMemoryTotal))
 	if c.MaxBody <= 0 {
 		return nil, optionError("MaxBody", c.MaxBody.String(), "must be positive")
 	}
