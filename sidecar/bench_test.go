@@ -2,32 +2,32 @@ package sidecar
 
 import (
 	"bytes"
+	"context"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
-// benchmarkProxy measures one request through the whole proxy (routing,
-// spooling, signing, the retry and telemetry layers, a loopback upstream
-// that discards the body) with the given payload mode and body size.
+// benchmarkProxy measures one request through the whole proxy as the binary
+// serves it (routing, spooling, signing, the retry and telemetry layers with
+// metrics and spans, the redacting JSON request log at info, the framing
+// inspector on the client connection) in front of a loopback upstream that
+// discards the body, with the given payload mode and body size. The client
+// and the upstream run in the same process, so ns/op and allocs/op include
+// theirs.
 func benchmarkProxy(b *testing.B, payload string, size int) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer up.Close()
-	cfg := testConfig()
-	cfg.Upstream, cfg.Service, cfg.Region, cfg.Payload = up.URL, "s3", "us-east-1", payload
-	p, err := New(cfg, newStaticSource(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	proxy := httptest.NewServer(p)
-	defer proxy.Close()
+	proxyURL := startBenchProxy(b, up.URL, payload)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
 	body := testBody(size)
 	method := http.MethodPut
 	if size == 0 {
@@ -37,7 +37,7 @@ func benchmarkProxy(b *testing.B, payload string, size int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		req, _ := http.NewRequest(method, proxy.URL+"/bucket/key", bytes.NewReader(body))
+		req, _ := http.NewRequest(method, proxyURL+"/bucket/key", bytes.NewReader(body))
 		if size == 0 {
 			req.Body = nil
 		}
@@ -50,6 +50,60 @@ func benchmarkProxy(b *testing.B, payload string, size int) {
 		if resp.StatusCode != http.StatusOK {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
+	}
+}
+
+// startBenchProxy starts a proxy in fixed mode to upstream, wired as Server
+// wires it, and returns its URL. It stops when b ends.
+func startBenchProxy(b *testing.B, upstream, payload string) string {
+	b.Helper()
+	cfg := testConfig()
+	cfg.Upstream, cfg.Service, cfg.Region, cfg.Payload = upstream, "s3", "us-east-1", payload
+	log, err := telemetry.NewLogger(io.Discard, telemetry.LogConfig{Format: "json", Level: "info"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := New(cfg, newStaticSource(), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Close)
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, Observers: p.Observers()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tel.Shutdown(context.Background()) })
+	p.UseTelemetry(tel)
+	srv := httptest.NewUnstartedServer(p)
+	srv.Listener = framingListener{srv.Listener}
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if ci, ok := c.(*connInspector); ok {
+			return context.WithValue(ctx, smugglingKey{}, ci)
+		}
+		return ctx
+	}
+	srv.Start()
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// BenchmarkDirectGET is BenchmarkProxyGET's client and upstream without the
+// proxy: what to subtract from its figures to get the proxy's own.
+func BenchmarkDirectGET(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer up.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Get(up.URL + "/bucket/key")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }
 
