@@ -14,6 +14,8 @@ type memoryBudget struct {
 	// bytes are still counted).
 	limit int64
 	used  atomic.Int64
+	// peak is the most ever reserved at once, for tests and metrics.
+	peak atomic.Int64
 }
 
 func newMemoryBudget(limit int64) *memoryBudget { return &memoryBudget{limit: limit} }
@@ -25,7 +27,7 @@ func (b *memoryBudget) reserve(n int64) bool {
 		return true
 	}
 	if b.limit <= 0 {
-		b.used.Add(n)
+		b.notePeak(b.used.Add(n))
 		return true
 	}
 	for {
@@ -34,7 +36,17 @@ func (b *memoryBudget) reserve(n int64) bool {
 			return false
 		}
 		if b.used.CompareAndSwap(used, used+n) {
+			b.notePeak(used + n)
 			return true
+		}
+	}
+}
+
+func (b *memoryBudget) notePeak(used int64) {
+	for {
+		peak := b.peak.Load()
+		if used <= peak || b.peak.CompareAndSwap(peak, used) {
+			return
 		}
 	}
 }
@@ -48,3 +60,6 @@ func (b *memoryBudget) release(n int64) {
 
 // inUse returns the bytes currently reserved.
 func (b *memoryBudget) inUse() int64 { return b.used.Load() }
+
+// highWater returns the most bytes ever reserved at once.
+func (b *memoryBudget) highWater() int64 { return b.peak.Load() }
