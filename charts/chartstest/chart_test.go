@@ -107,6 +107,7 @@ var scenarios = []scenario{
 			"SIGV4_STRIP_HEADERS":       "Cookie",
 			"SIGV4_PAYLOAD":             "signed",
 			"SIGV4_BODY_MEMORY":         "4MiB",
+			"SIGV4_BODY_MEMORY_TOTAL":   "32MiB",
 			"SIGV4_MAX_BODY":            "209715200", // env wins over config, and a number stays a whole number
 			"SIGV4_READ_HEADER_TIMEOUT": "5s",
 			"SIGV4_SHUTDOWN_TIMEOUT":    "20s",

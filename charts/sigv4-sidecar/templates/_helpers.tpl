@@ -107,6 +107,7 @@ over config), each name once; then extraEnv verbatim (AWS_*, valueFrom, ...).
   "stripHeaders" "STRIP_HEADERS"
   "payload" "PAYLOAD"
   "bodyMemory" "BODY_MEMORY"
+  "bodyMemoryTotal" "BODY_MEMORY_TOTAL"
   "maxBody" "MAX_BODY"
   "shutdownTimeout" "SHUTDOWN_TIMEOUT"
   "logFormat" "LOG_FORMAT"
