@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
@@ -36,9 +37,10 @@ type Server struct {
 }
 
 // Run binds both listeners, logs one "listening" line with their real
-// addresses, and serves until ctx is done. Then it stops accepting, lets
-// in-flight requests finish for up to ShutdownTimeout, and returns nil: a
-// drain that runs out of time is logged, not an error.
+// addresses (at Info, whatever the logger's level), and serves until ctx is
+// done. Then it stops accepting, lets in-flight requests finish for up to
+// ShutdownTimeout, and returns nil: a drain that runs out of time is
+// logged, not an error.
 func (s *Server) Run(ctx context.Context) error {
 	log := s.Log
 	if log == nil {
@@ -110,7 +112,9 @@ func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	go func() { errc <- proxySrv.Serve(framingListener{proxyLn}) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
-	log.Info("listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg))
+	// Tooling (the e2e harness, the chart's binary test, a user's script)
+	// learns the ports from this line: it is written at every --log-level.
+	logAlways(ctx, log, slog.LevelInfo, "listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg))
 	if s.Listening != nil {
 		s.Listening(proxyLn.Addr(), adminLn.Addr())
 	}
@@ -156,4 +160,17 @@ func fillObservers(dst *telemetry.Observers, own telemetry.Observers) {
 	if dst.ClockOffset == nil {
 		dst.ClockOffset = own.ClockOffset
 	}
+}
+
+// logAlways writes one record at level to log's handler without asking the
+// handler whether the level is enabled, so the line reaches the output
+// whatever --log-level says, in the same shape (level included) as any
+// other line. The handlers the proxy uses (slog's JSON and text handlers,
+// telemetry.Redact) filter levels in Enabled only, which this skips.
+func logAlways(ctx context.Context, log *slog.Logger, level slog.Level, msg string, args ...any) {
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:]) // the caller, for AddSource
+	r := slog.NewRecord(time.Now(), level, msg, pcs[0])
+	r.Add(args...)
+	_ = log.Handler().Handle(ctx, r)
 }
