@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,9 +85,14 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
 		Transport: retries,
-		// Flush every write: event streams, Lambda response streaming and
-		// Bedrock streams must reach the client as their bytes arrive.
-		FlushInterval:  -1,
+		// No periodic flushing: ReverseProxy itself flushes every write of
+		// a response of unknown length (chunked: Lambda response streaming,
+		// S3 Select, most event streams) and of text/event-stream, and
+		// responseRecorder does for AWS event streams of known length. Any
+		// other response goes out in as few writes as its size allows:
+		// FlushInterval -1 cost two writes and a goroutine per small
+		// response (the header flushed on its own by a timer at once).
+		FlushInterval:  0,
 		ErrorHandler:   p.proxyError,
 		ModifyResponse: p.noteResponse,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -288,19 +294,27 @@ func awsRequestID(h http.Header) string {
 	return ""
 }
 
-// responseRecorder notes the status and size written, for the request log.
-// Unwrap lets http.ResponseController reach the real writer's Flush.
+// responseRecorder notes the status and size written, for the request log,
+// and flushes every write of an event stream. Unwrap lets
+// http.ResponseController reach the real writer's Flush.
 type responseRecorder struct {
 	http.ResponseWriter
 	status  int
 	written int64
+	// flushEach is set for an event stream: its header and every write go
+	// to the client at once, whatever its length.
+	flushEach bool
 }
 
 func (r *responseRecorder) WriteHeader(code int) {
 	if r.status == 0 && code >= 200 {
 		r.status = code
+		r.flushEach = isEventStream(r.Header()["Content-Type"])
 	}
 	r.ResponseWriter.WriteHeader(code)
+	if r.flushEach {
+		r.Flush()
+	}
 }
 
 func (r *responseRecorder) Write(b []byte) (int, error) {
@@ -309,7 +323,24 @@ func (r *responseRecorder) Write(b []byte) (int, error) {
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.written += int64(n)
+	if r.flushEach && err == nil {
+		r.Flush()
+	}
 	return n, err
+}
+
+// isEventStream reports whether a response's Content-Type values name a
+// stream of events the client must see as they come, even when the
+// upstream announced its length: AWS event streams (Bedrock, Lambda
+// InvokeWithResponseStream, Transcribe, Kinesis SubscribeToShard, S3
+// SelectObjectContent) and server-sent events.
+func isEventStream(contentType []string) bool {
+	if len(contentType) == 0 {
+		return false
+	}
+	mediaType, _, _ := strings.Cut(contentType[0], ";")
+	mediaType = strings.TrimSpace(mediaType)
+	return strings.EqualFold(mediaType, "application/vnd.amazon.eventstream") || strings.EqualFold(mediaType, "text/event-stream")
 }
 
 func (r *responseRecorder) Flush() {
