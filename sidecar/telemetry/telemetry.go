@@ -17,9 +17,11 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/exemplar"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // ScopeName names the instrumentation scope of every metric and span.
@@ -74,7 +76,9 @@ type Options struct {
 // Its methods are safe for concurrent use; a nil *Telemetry records nothing,
 // so the proxy can run without it in tests.
 type Telemetry struct {
-	meterProvider  *sdkmetric.MeterProvider
+	meterProvider *sdkmetric.MeterProvider
+	// tracerProvider and tracer are nil when no span would reach an
+	// exporter: spans are then local (startLocal).
 	tracerProvider *sdktrace.TracerProvider
 	tracer         trace.Tracer
 	propagator     propagation.TextMapPropagator
@@ -88,6 +92,14 @@ type Telemetry struct {
 // (OTLP/HTTP when asked, otherwise spans are made and propagated but not
 // exported) and the W3C trace-context and baggage propagator. It sets no
 // OpenTelemetry globals. Shutdown flushes and stops the exporters.
+//
+// When no span can reach an exporter (no OTLP traces, no SpanExporters) and
+// OTEL_TRACES_SAMPLER is not set, spans are local: each has its own span id
+// in the trace the client sent (or a new sampled one), so the upstream gets a
+// traceparent and the request log a trace_id exactly as with the SDK, but
+// nothing is recorded. The SDK would build, fill and end a recording span
+// for every request and every attempt only to drop it, and mark every
+// measurement for an exemplar of a trace nobody receives.
 //
 // OTLP is asked for by OTEL_EXPORTER_OTLP_ENDPOINT, or per signal by
 // OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT or OTEL_{TRACES,METRICS}_EXPORTER=otlp;
@@ -142,23 +154,31 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		metricOpts = append(metricOpts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
 		t.Exporting = append(t.Exporting, "metrics")
 	}
+	recordSpans := traceOTLP || len(opts.SpanExporters) > 0 || getenv("OTEL_TRACES_SAMPLER") != ""
+	if !recordSpans && getenv("OTEL_METRICS_EXEMPLAR_FILTER") == "" {
+		// The default (trace_based) would keep exemplars pointing at
+		// local spans, which no backend ever receives.
+		metricOpts = append(metricOpts, sdkmetric.WithExemplarFilter(exemplar.AlwaysOffFilter))
+	}
 	t.meterProvider = sdkmetric.NewMeterProvider(metricOpts...)
 
-	traceOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	for _, e := range opts.SpanExporters {
-		traceOpts = append(traceOpts, sdktrace.WithSyncer(e))
-	}
-	if traceOTLP {
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			t.meterProvider.Shutdown(ctx)
-			return nil, fmt.Errorf("OTLP trace exporter (OTEL_EXPORTER_OTLP_*): %w", err)
+	if recordSpans {
+		traceOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+		for _, e := range opts.SpanExporters {
+			traceOpts = append(traceOpts, sdktrace.WithSyncer(e))
 		}
-		traceOpts = append(traceOpts, sdktrace.WithBatcher(exp))
-		t.Exporting = append(t.Exporting, "traces")
+		if traceOTLP {
+			exp, err := otlptracehttp.New(ctx)
+			if err != nil {
+				t.meterProvider.Shutdown(ctx)
+				return nil, fmt.Errorf("OTLP trace exporter (OTEL_EXPORTER_OTLP_*): %w", err)
+			}
+			traceOpts = append(traceOpts, sdktrace.WithBatcher(exp))
+			t.Exporting = append(t.Exporting, "traces")
+		}
+		t.tracerProvider = sdktrace.NewTracerProvider(traceOpts...)
+		t.tracer = t.tracerProvider.Tracer(ScopeName)
 	}
-	t.tracerProvider = sdktrace.NewTracerProvider(traceOpts...)
-	t.tracer = t.tracerProvider.Tracer(ScopeName)
 
 	if t.inst, err = newInstruments(t.meterProvider.Meter(ScopeName), opts.Observers); err != nil {
 		t.Shutdown(ctx)
@@ -218,8 +238,14 @@ func (t *Telemetry) Propagator() propagation.TextMapPropagator {
 	return t.propagator
 }
 
-// TracerProvider returns the provider spans come from.
-func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracerProvider }
+// TracerProvider returns the provider spans come from: a no-op one when
+// spans are local (see New).
+func (t *Telemetry) TracerProvider() trace.TracerProvider {
+	if t == nil || t.tracerProvider == nil {
+		return noop.NewTracerProvider()
+	}
+	return t.tracerProvider
+}
 
 // Shutdown flushes what is pending to the OTLP exporters and stops them,
 // within ctx. Safe to call once, at the end.

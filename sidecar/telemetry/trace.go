@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -30,9 +32,41 @@ func (t *Telemetry) StartRequest(r *http.Request) (context.Context, trace.Span) 
 	if t == nil {
 		return r.Context(), noop.Span{}
 	}
-	ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := r.Context()
+	// The propagator reads traceparent, tracestate and baggage: without the
+	// first and the last there is nothing to extract, and each lookup by a
+	// lowercase name would cost an allocation.
+	if _, ok := r.Header["Traceparent"]; ok {
+		ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	} else if _, ok := r.Header["Baggage"]; ok {
+		ctx = t.propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	if t.tracer == nil {
+		return startLocal(ctx)
+	}
 	return t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithAttributes(keyMethod.String(r.Method), attribute.String("url.path", r.URL.Path)))
+}
+
+// startLocal starts a span that records nothing but has a span context of its
+// own, as the SDK's default sampler (parent-based, always on) would give it:
+// a new span id in the trace of ctx's span, with its flags and trace state,
+// or a new sampled trace when ctx has none.
+func startLocal(ctx context.Context) (context.Context, trace.Span) {
+	parent := trace.SpanContextFromContext(ctx)
+	cfg := trace.SpanContextConfig{TraceID: parent.TraceID(), TraceFlags: parent.TraceFlags(), TraceState: parent.TraceState()}
+	if !parent.IsValid() {
+		cfg = trace.SpanContextConfig{TraceFlags: trace.FlagsSampled}
+		for !cfg.TraceID.IsValid() {
+			binary.NativeEndian.PutUint64(cfg.TraceID[:8], rand.Uint64())
+			binary.NativeEndian.PutUint64(cfg.TraceID[8:], rand.Uint64())
+		}
+	}
+	for !cfg.SpanID.IsValid() {
+		binary.NativeEndian.PutUint64(cfg.SpanID[:], rand.Uint64())
+	}
+	ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(cfg))
+	return ctx, trace.SpanFromContext(ctx)
 }
 
 // RequestInfo is what EndRequest records on the server span.
@@ -52,6 +86,9 @@ type RequestInfo struct {
 // EndRequest records info on span and ends it. The span is marked as an
 // error for 5xx answers and when Err is set.
 func EndRequest(span trace.Span, info RequestInfo) {
+	if !span.IsRecording() {
+		return
+	}
 	span.SetAttributes(keyService.String(info.Service), keyRegion.String(info.Region),
 		keyHost.String(info.Upstream), keyStatus.Int(info.Status))
 	if info.ErrorCode != "" {
@@ -91,6 +128,9 @@ func (t *Telemetry) StartAttempt(ctx context.Context, info AttemptInfo) (context
 	if t == nil {
 		return ctx, noop.Span{}
 	}
+	if t.tracer == nil {
+		return startLocal(ctx)
+	}
 	attrs := []attribute.KeyValue{keyService.String(info.Service), keyRegion.String(info.Region),
 		keyHost.String(info.Host), keyAttempt.Int(info.Attempt)}
 	if info.Attempt > 1 {
@@ -105,6 +145,9 @@ func (t *Telemetry) StartAttempt(ctx context.Context, info AttemptInfo) (context
 // EndAttempt records the attempt's status (0: no answer) or error and ends
 // span.
 func EndAttempt(span trace.Span, status int, requestID string, err error) {
+	if !span.IsRecording() {
+		return
+	}
 	if status > 0 {
 		span.SetAttributes(keyStatus.Int(status))
 	}

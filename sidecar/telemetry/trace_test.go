@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -171,5 +172,84 @@ func TestRequestID(t *testing.T) {
 	}
 	if got := RequestID(http.Header{"X-Amz-Request-Id": {"s3id"}}); got != "s3id" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// With no exporter, spans are local but trace context works as with the SDK:
+// the server span continues the client's trace (its flags and trace state),
+// each attempt has a span id of its own that the upstream receives, and a
+// request without a traceparent starts a new sampled trace. Nothing records.
+func TestLocalSpansWithoutExporter(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, Options{Getenv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+
+	var received http.Header
+	tr := &Transport{Telemetry: tel, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		received = r.Header.Clone()
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+	})}
+	const clientTrace, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	for _, tc := range []struct {
+		name, traceparent, tracestate, wantFlags string
+	}{
+		{"sampled", "00-" + clientTrace + "-" + clientSpan + "-01", "congo=t61rcWkgMzE", "01"},
+		{"not sampled", "00-" + clientTrace + "-" + clientSpan + "-00", "", "00"},
+		{"none", "", "", "01"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := httptest.NewRequest("GET", "http://127.0.0.1:8099/b/k", nil)
+			if tc.traceparent != "" {
+				in.Header.Set("Traceparent", tc.traceparent)
+			}
+			if tc.tracestate != "" {
+				in.Header.Set("Tracestate", tc.tracestate)
+			}
+			reqCtx, server := tel.StartRequest(in)
+			sc := server.SpanContext()
+			if server.IsRecording() || !sc.IsValid() || sc.SpanID().String() == clientSpan {
+				t.Fatalf("server span recording %v, context %v: want a local span with an id of its own", server.IsRecording(), sc)
+			}
+			if tc.traceparent != "" && sc.TraceID().String() != clientTrace {
+				t.Errorf("server span in trace %s, want the client's %s", sc.TraceID(), clientTrace)
+			}
+			out, _ := http.NewRequestWithContext(reqCtx, "GET", "http://upstream.test/b/k", nil)
+			resp, err := tr.RoundTrip(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			EndRequest(server, RequestInfo{Status: 200})
+			parts := strings.Split(received.Get("Traceparent"), "-")
+			if len(parts) != 4 || parts[1] != sc.TraceID().String() || parts[3] != tc.wantFlags {
+				t.Fatalf("upstream traceparent %q, want trace %s flags %s", received.Get("Traceparent"), sc.TraceID(), tc.wantFlags)
+			}
+			if parts[2] == sc.SpanID().String() || parts[2] == clientSpan || parts[2] == "0000000000000000" {
+				t.Errorf("upstream traceparent span %s: want the attempt's own (server %s, client %s)", parts[2], sc.SpanID(), clientSpan)
+			}
+			if got := received.Get("Tracestate"); got != tc.tracestate {
+				t.Errorf("upstream tracestate %q, want %q", got, tc.tracestate)
+			}
+		})
+	}
+}
+
+// A sampler or an exporter asked for makes real, recording spans.
+func TestSpansRecordWhenSomethingReceivesThem(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, Options{Getenv: func(k string) string {
+		return map[string]string{"OTEL_TRACES_SAMPLER": "always_on"}[k]
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+	_, span := tel.StartRequest(httptest.NewRequest("GET", "/", nil))
+	defer span.End()
+	if !span.IsRecording() {
+		t.Error("OTEL_TRACES_SAMPLER set: span not recording")
 	}
 }
