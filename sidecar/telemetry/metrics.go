@@ -3,7 +3,8 @@ package telemetry
 import (
 	"context"
 	"errors"
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -142,11 +143,92 @@ func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
 
 // StatusClass names a status code's class for a low-cardinality label:
 // "2xx" ... "5xx", or "error" when there was no answer (0).
-func StatusClass(status int) string {
+func StatusClass(status int) string { return statusClasses[classIndex(status)] }
+
+// statusClasses are StatusClass's answers, by classIndex.
+var statusClasses = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// classIndex is status's index in statusClasses.
+func classIndex(status int) int {
 	if status < 100 || status > 599 {
-		return "error"
+		return 0
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return status / 100
+}
+
+// routeAttrs are the measurement options of one service and region, built
+// once: building an attribute set sorts and hashes it, and each option
+// passed to an instrument would escape, so per request they cost several
+// allocations and most of the time a measurement takes.
+type routeAttrs struct {
+	// sr is service and region; byClass adds each status class; service is
+	// the service alone.
+	sr, service metric.MeasurementOption
+	byClass     [len(statusClasses)]metric.MeasurementOption
+	// The same as the variadic slices the instruments take.
+	srAdd         []metric.AddOption
+	byClassAdd    [len(statusClasses)][]metric.AddOption
+	byClassRecord [len(statusClasses)][]metric.RecordOption
+	serviceRecord []metric.RecordOption
+}
+
+func newRouteAttrs(service, region string) *routeAttrs {
+	r := &routeAttrs{
+		sr:      metric.WithAttributeSet(attribute.NewSet(keyService.String(service), keyRegion.String(region))),
+		service: metric.WithAttributeSet(attribute.NewSet(keyService.String(service))),
+	}
+	r.srAdd = []metric.AddOption{r.sr}
+	r.serviceRecord = []metric.RecordOption{r.service}
+	for i, class := range statusClasses {
+		r.byClass[i] = metric.WithAttributeSet(attribute.NewSet(keyService.String(service), keyRegion.String(region), keyStatusClass.String(class)))
+		r.byClassAdd[i] = []metric.AddOption{r.byClass[i]}
+		r.byClassRecord[i] = []metric.RecordOption{r.byClass[i]}
+	}
+	return r
+}
+
+type routeKey struct{ service, region string }
+
+// maxRouteAttrs bounds the cache of routeAttrs. Past it (host mode reaching
+// that many service and region pairs) options are built per measurement, as
+// they would be without a cache.
+const maxRouteAttrs = 1024
+
+// routeAttrsCache maps service and region to their routeAttrs. Reads take no
+// lock: the map is replaced, never changed, when a pair is added. Safe for
+// concurrent use.
+type routeAttrsCache struct {
+	m  atomic.Pointer[map[routeKey]*routeAttrs]
+	mu sync.Mutex // serializes additions
+}
+
+func (c *routeAttrsCache) get(service, region string) *routeAttrs {
+	k := routeKey{service, region}
+	if m := c.m.Load(); m != nil {
+		if r, ok := (*m)[k]; ok {
+			return r
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[routeKey]*routeAttrs
+	if m := c.m.Load(); m != nil {
+		old = *m
+	}
+	if r, ok := old[k]; ok {
+		return r
+	}
+	r := newRouteAttrs(service, region)
+	if len(old) >= maxRouteAttrs {
+		return r
+	}
+	next := make(map[routeKey]*routeAttrs, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[k] = r
+	c.m.Store(&next)
+	return r
 }
 
 // RequestDone records one proxied request: its count by service, region and
@@ -157,12 +239,11 @@ func (t *Telemetry) RequestDone(ctx context.Context, service, region string, sta
 	if t == nil {
 		return
 	}
-	attrs := metric.WithAttributes(keyService.String(service), keyRegion.String(region), keyStatusClass.String(StatusClass(status)))
-	t.inst.requests.Add(ctx, 1, attrs)
-	t.inst.requestDuration.Record(ctx, d.Seconds(), attrs)
-	sr := metric.WithAttributes(keyService.String(service), keyRegion.String(region))
-	t.inst.requestBytes.Add(ctx, bytesIn, sr)
-	t.inst.responseBytes.Add(ctx, bytesOut, sr)
+	r, class := t.routes.get(service, region), classIndex(status)
+	t.inst.requests.Add(ctx, 1, r.byClassAdd[class]...)
+	t.inst.requestDuration.Record(ctx, d.Seconds(), r.byClassRecord[class]...)
+	t.inst.requestBytes.Add(ctx, bytesIn, r.srAdd...)
+	t.inst.responseBytes.Add(ctx, bytesOut, r.srAdd...)
 }
 
 // UpstreamAttempt records one upstream attempt's time to response headers;
@@ -171,8 +252,7 @@ func (t *Telemetry) UpstreamAttempt(ctx context.Context, service, region string,
 	if t == nil {
 		return
 	}
-	t.inst.upstreamDuration.Record(ctx, d.Seconds(), metric.WithAttributes(
-		keyService.String(service), keyRegion.String(region), keyStatusClass.String(StatusClass(status))))
+	t.inst.upstreamDuration.Record(ctx, d.Seconds(), t.routes.get(service, region).byClassRecord[classIndex(status)]...)
 }
 
 // Signed records the time one signature took.
@@ -180,7 +260,8 @@ func (t *Telemetry) Signed(ctx context.Context, service string, d time.Duration)
 	if t == nil {
 		return
 	}
-	t.inst.signingDuration.Record(ctx, d.Seconds(), metric.WithAttributes(keyService.String(service)))
+	// By service alone: any region's entry holds the same option.
+	t.inst.signingDuration.Record(ctx, d.Seconds(), t.routes.get(service, "").serviceRecord...)
 }
 
 // Retried counts one retry and its reason (resilience.Reason*).

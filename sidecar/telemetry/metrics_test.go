@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -229,5 +230,48 @@ func TestNilTelemetry(t *testing.T) {
 	tel.MetricsHandler().ServeHTTP(rec, req)
 	if rec.Code != 404 {
 		t.Errorf("nil MetricsHandler answered %d", rec.Code)
+	}
+}
+
+// The per-request measurements reuse attribute sets built once per service
+// and region: recording them allocates nothing.
+func TestRequestMetricsAllocateNothing(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, Options{Getenv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+	record := func() {
+		tel.RequestDone(ctx, "s3", "us-east-1", 200, time.Millisecond, 1024, 2048)
+		tel.UpstreamAttempt(ctx, "s3", "us-east-1", 200, time.Millisecond)
+		tel.Signed(ctx, "s3", time.Microsecond)
+	}
+	record()
+	if n := testing.AllocsPerRun(100, record); n != 0 {
+		t.Errorf("%v allocations per request's metrics, want 0", n)
+	}
+}
+
+// Past maxRouteAttrs service and region pairs, measurements still carry the
+// right labels (built per call instead of cached); a request without an
+// answer is status class "error".
+func TestRequestMetricsPastTheCache(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, Options{Getenv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+	for i := range maxRouteAttrs {
+		tel.routes.get("svc", strconv.Itoa(i))
+	}
+	tel.RequestDone(ctx, "sqs", "eu-north-1", 0, time.Millisecond, 1, 2)
+	tel.RequestDone(ctx, "sqs", "eu-north-1", 0, time.Millisecond, 1, 2)
+	if m := find(t, scrape(t, tel), MetricRequests, map[string]string{"aws_service": "sqs", "cloud_region": "eu-north-1", "status_class": "error"}); m == nil || m.GetCounter().GetValue() != 2 {
+		t.Errorf("%s{sqs,eu-north-1,error} = %v, want 2", MetricRequests, m)
+	}
+	if n := len(*tel.routes.m.Load()); n != maxRouteAttrs {
+		t.Errorf("%d cached pairs, want at most %d", n, maxRouteAttrs)
 	}
 }

@@ -86,6 +86,7 @@ type Telemetry struct {
 	// Exporting lists the OTLP signals exported ("traces", "metrics").
 	Exporting []string
 	inst      instruments
+	routes    routeAttrsCache
 }
 
 // New sets up metrics (Prometheus always; OTLP/HTTP when asked), tracing
