@@ -444,3 +444,58 @@ func TestObserveRequestLineCountsAttempts(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveTraceContextWithoutExporter: with telemetry on and no span
+// exporter (the default), the upstream still receives a traceparent in the
+// app's trace, with the proxy's own span id, and the request line carries
+// that trace id; a request without a traceparent starts a trace of its own,
+// the same in the log and upstream.
+func TestObserveTraceContextWithoutExporter(t *testing.T) {
+	up := newUpstream(t)
+	logs := &logBuffer{}
+	p, err := New(observedConfig(up.URL), newStaticSource(), slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	p.UseTelemetry(tel)
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+
+	const appTrace, appSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+	for i, traceparent := range []string{"00-" + appTrace + "-" + appSpan + "-01", ""} {
+		req, _ := http.NewRequest("POST", srv.URL+"/", strings.NewReader("Action=ListQueues"))
+		if traceparent != "" {
+			req.Header.Set("Traceparent", traceparent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := up.last(t)
+		if got.VerifyErr != nil {
+			t.Errorf("signature: %v", got.VerifyErr)
+		}
+		parts := strings.Split(got.Header.Get("Traceparent"), "-")
+		if len(parts) != 4 || parts[3] != "01" || parts[2] == appSpan {
+			t.Fatalf("upstream traceparent %q: want one with the proxy's own span id, sampled", got.Header.Get("Traceparent"))
+		}
+		if traceparent != "" && parts[1] != appTrace {
+			t.Errorf("upstream traceparent %q is not in the app's trace %s", got.Header.Get("Traceparent"), appTrace)
+		}
+		var line map[string]any
+		waitFor(t, "the request line", func() bool {
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			return len(lines) == i+1 && json.Unmarshal([]byte(lines[i]), &line) == nil
+		})
+		if line["trace_id"] != parts[1] {
+			t.Errorf("request line trace_id %v, want %s (the upstream's traceparent)", line["trace_id"], parts[1])
+		}
+	}
+}
