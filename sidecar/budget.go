@@ -1,14 +1,25 @@
 package sidecar
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// spoolBlock is the size of the memory blocks a body is held in: large
+// enough that a 1 MiB body is 16 of them, small enough that the last,
+// part-filled one of a body of unknown length wastes little.
+const spoolBlock = 64 << 10
 
 // memoryBudget is the process-wide allowance of request-body bytes held in
 // memory (--body-memory-total), shared by every spool of one Proxy. A spool
-// asks for memory before it grows its buffer; when the budget cannot give
-// it, the body goes to a temporary file instead: nobody waits for memory, so
-// a burst of uploads can neither deadlock the proxy nor fail for want of it,
-// and the memory held for bodies never exceeds the limit. Safe for
-// concurrent use.
+// reserves memory before it takes a block; when the budget cannot give it,
+// the body goes to a temporary file instead: nobody waits for memory, so a
+// burst of uploads can neither deadlock the proxy nor fail for want of it,
+// and the memory held for bodies never exceeds the limit.
+//
+// It also recycles full-size blocks through a sync.Pool, so a busy proxy
+// reuses them instead of leaving a fresh buffer per body to the collector,
+// and an idle one lets them go. Safe for concurrent use.
 type memoryBudget struct {
 	// limit is the most that may be held at once; 0 or less: no limit (the
 	// bytes are still counted).
@@ -16,6 +27,7 @@ type memoryBudget struct {
 	used  atomic.Int64
 	// peak is the most ever reserved at once, for tests and metrics.
 	peak atomic.Int64
+	free sync.Pool // *[]byte of spoolBlock capacity
 }
 
 func newMemoryBudget(limit int64) *memoryBudget { return &memoryBudget{limit: limit} }
@@ -55,6 +67,26 @@ func (b *memoryBudget) notePeak(used int64) {
 func (b *memoryBudget) release(n int64) {
 	if n > 0 {
 		b.used.Add(-n)
+	}
+}
+
+// block returns an empty buffer of capacity n, a recycled one when n is
+// spoolBlock and one is free. The caller must hold a reservation for it.
+func (b *memoryBudget) block(n int64) []byte {
+	if n == spoolBlock {
+		if p, ok := b.free.Get().(*[]byte); ok {
+			return (*p)[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// recycle takes back a buffer from block once nothing can read it any
+// more: the next body may overwrite it at once. It does not release the
+// reservation.
+func (b *memoryBudget) recycle(p []byte) {
+	if cap(p) == spoolBlock {
+		b.free.Put(&p)
 	}
 }
 

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -87,16 +88,20 @@ func TestSpoolBodyBudget(t *testing.T) {
 		name     string
 		size     int
 		hint     int64
+		memLimit int64 // --body-memory; 0: memLimit
 		free     int64 // budget left before the spool starts
 		wantFile bool
 		wantHeld int64 // reserved by the spool while open
 	}{
-		{"KnownFits", 500, 500, 1000, false, 500},
-		{"KnownBudgetSpent", 500, 500, 499, true, 0},
-		{"UnknownFits", 500, -1, 1000, false, memLimit},
-		{"UnknownSpillsWhenBudgetRunsOut", 700, -1, 600, true, 0},
-		{"UnknownExactlyWhatIsLeft", 300, -1, 300, false, 300},
-		{"NoBudgetAtAll", 10, -1, 0, true, 0},
+		{"KnownFits", 500, 500, 0, 1000, false, 500},
+		{"KnownBudgetSpent", 500, 500, 0, 499, true, 0},
+		{"UnknownFitsInOneBlock", 500, -1, 0, 1000, false, memLimit},
+		{"UnknownNeedsAWholeBlock", 300, -1, 0, 999, true, 0},
+		{"NoBudgetAtAll", 10, -1, 0, 0, true, 0},
+		{"KnownLargeInBlocks", 300 << 10, 300 << 10, 1 << 20, 300 << 10, false, 300 << 10},
+		{"UnknownLargeInBlocks", 300 << 10, -1, 1 << 20, 1 << 20, false, 5 * spoolBlock},
+		{"UnknownSpillsMidBody", 300 << 10, -1, 1 << 20, 2 * spoolBlock, true, 0},
+		{"UnknownSpillsAtBodyMemory", 300 << 10, -1, 100 << 10, 1 << 20, true, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +109,8 @@ func TestSpoolBodyBudget(t *testing.T) {
 			budget := newMemoryBudget(taken + tc.free)
 			budget.reserve(taken)
 			body := testBody(tc.size)
-			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, memLimit, 1<<20, t.TempDir(), budget)
+			limit := cmp.Or(tc.memLimit, memLimit)
+			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, limit, 1<<20, t.TempDir(), budget)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,4 +378,43 @@ func TestBodyMemoryTotalBoundsConcurrentRequests(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSpoolBlocksReusedOnlyAfterLastReader: a closed spool's blocks are not
+// handed to the next body while a reader of them is still open (net/http
+// may still be writing a request body after RoundTrip returned), so no body
+// is ever sent with another's bytes; once the reader closes, they are
+// reused.
+func TestSpoolBlocksReusedOnlyAfterLastReader(t *testing.T) {
+	budget := newMemoryBudget(4 * spoolBlock)
+	first := bytes.Repeat([]byte("A"), spoolBlock)
+	a, err := spoolBody(bytes.NewReader(first), -1, 1<<20, 1<<20, t.TempDir(), budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := a.reader() // a write loop that has not finished
+	a.Close()
+	if budget.inUse() != 0 {
+		t.Errorf("%d bytes reserved after Close", budget.inUse())
+	}
+	b, err := spoolBody(bytes.NewReader(bytes.Repeat([]byte("B"), spoolBlock)), -1, 1<<20, 1<<20, t.TempDir(), budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(late); !bytes.Equal(got, first) {
+		t.Fatalf("a reader of a closed spool read %.20q..., want its own body: its blocks were reused under it", got)
+	}
+	late.Close()
+	late.Close()
+	b.Close()
+	// Now the next body may take them (a sync.Pool may also drop them,
+	// so the reuse itself is not asserted).
+	c, err := spoolBody(bytes.NewReader(bytes.Repeat([]byte("C"), 2*spoolBlock)), -1, 1<<20, 1<<20, t.TempDir(), budget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got, _ := io.ReadAll(c.reader()); !bytes.Equal(got, bytes.Repeat([]byte("C"), 2*spoolBlock)) {
+		t.Error("a body in reused blocks reads back wrong")
+	}
 }

@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,23 +16,35 @@ import (
 // retry resends the same bytes. Close releases it; the file's name is
 // removed as soon as it is created, so nothing is left on disk even if the
 // process dies.
+//
+// In memory the body is a list of blocks taken from a memoryBudget (see
+// spoolBody). A spool is filled and closed by one goroutine, but its
+// readers may be closed by others (net/http closes a request body from its
+// write loop, possibly after RoundTrip returned).
 type spool struct {
-	mem  []byte
-	file *os.File
-	size int64
-	sum  string // hex SHA-256 of the body
+	blocks [][]byte // the body in memory, in order; nil once in a file
+	file   *os.File
+	size   int64
+	sum    string // hex SHA-256 of the body
 
-	// budget is where the memory of mem was reserved; reserved is how
-	// much of it this spool holds (mem's capacity), given back by Close.
+	// budget is where the memory was reserved; reserved is how much of it
+	// this spool holds, given back by Close.
 	budget   *memoryBudget
 	reserved int64
+
+	// The blocks go back to the budget for reuse only once the spool is
+	// closed and no reader can still read them: a block reused while a
+	// write loop still sends it would put one request's bytes in another.
+	mu      sync.Mutex
+	readers int  // readers not yet closed
+	closed  bool // Close was called
+	kept    [][]byte
 }
 
 // spoolFilesOpen counts spool files not yet closed, for tests and metrics.
 var spoolFilesOpen atomic.Int64
 
-// spoolChunk is the size of the reads that go to the file, and of the first
-// in-memory buffer of a body of unknown length.
+// spoolChunk is the size of the reads that go to the file.
 const spoolChunk = 32 << 10
 
 // spoolChunks recycles the read buffers of bodies on their way to a file.
@@ -46,9 +57,11 @@ var spoolChunks = sync.Pool{New: func() any { return new([spoolChunk]byte) }}
 // system default). It never waits for memory. More than maxBody bytes give
 // a *BodyTooLargeError, a failing body a *BodyReadError, a failing file a
 // *SpoolError; on error nothing stays reserved. body is not closed.
+//
 // sizeHint is the body's declared length (-1 unknown): a body known to fit
-// gets a buffer of exactly its size, one known not to goes straight to the
-// file.
+// reserves exactly its size at once (and goes straight to the file when the
+// budget cannot give it), one known not to goes straight to the file. A
+// body of unknown length reserves spoolBlock bytes at a time.
 func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, budget *memoryBudget) (_ *spool, err error) {
 	if budget == nil {
 		budget = newMemoryBudget(0)
@@ -66,9 +79,8 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 		}
 	case sizeHint > 0 && budget.reserve(sizeHint):
 		s.reserved = sizeHint
-		s.mem = make([]byte, 0, sizeHint)
 	case sizeHint > 0:
-		// Known to fit, but the budget is spent: no point trying to grow.
+		// Known to fit, but the budget is spent: no point trying.
 		if err := s.toFile(dir); err != nil {
 			return nil, err
 		}
@@ -80,18 +92,29 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 			spoolChunks.Put(chunk)
 		}
 	}()
+	held := int64(0) // capacity of the blocks
+	if s.file == nil {
+		held += s.addBlock(held, memLimit)
+	}
+	var probe [1]byte
 	for {
-		// Read straight into the memory buffer while it has room; else
-		// into a chunk that goes to the buffer (grown) or to the file.
-		inMem := s.file == nil && len(s.mem) < cap(s.mem)
+		// Read straight into the last block while it has room. When it is
+		// full, read one byte before taking another block, so that a body
+		// that ends on a block's edge takes no block it does not need.
+		// Once in the file, read chunks.
 		var p []byte
-		if inMem {
-			p = s.mem[len(s.mem):cap(s.mem)]
-		} else {
+		toBlock, toNewBlock := false, false
+		switch {
+		case s.file != nil || len(s.blocks) == 0:
 			if chunk == nil {
 				chunk = spoolChunks.Get().(*[spoolChunk]byte)
 			}
 			p = chunk[:]
+		case !full(s.blocks[len(s.blocks)-1]):
+			last := s.blocks[len(s.blocks)-1]
+			p, toBlock = last[len(last):cap(last)], true
+		default:
+			p, toNewBlock = probe[:], true
 		}
 		n, rerr := body.Read(p)
 		if n > 0 {
@@ -100,12 +123,17 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 				return nil, &BodyTooLargeError{Limit: maxBody}
 			}
 			h.Write(p[:n])
-			switch {
-			case inMem:
-				s.mem = s.mem[:len(s.mem)+n]
-			case s.file == nil && s.grow(int64(n), memLimit):
-				s.mem = append(s.mem, p[:n]...)
-			default:
+			if toNewBlock {
+				if added := s.addBlock(held, memLimit); added > 0 {
+					held += added
+					s.blocks[len(s.blocks)-1] = append(s.blocks[len(s.blocks)-1], p[:n]...)
+					toBlock = true
+				}
+			} else if toBlock {
+				last := &s.blocks[len(s.blocks)-1]
+				*last = (*last)[:len(*last)+n] // read in place
+			}
+			if !toBlock {
 				if s.file == nil {
 					if err := s.toFile(dir); err != nil {
 						return nil, err
@@ -131,31 +159,31 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 	return s, nil
 }
 
-// grow makes room in mem for n more bytes, within memLimit and what the
-// budget gives, doubling the buffer so that a body of unknown length is
-// copied a logarithmic number of times. It reports false, changing
-// nothing, when the bytes must go to the file instead.
-func (s *spool) grow(n, memLimit int64) bool {
-	need := int64(len(s.mem)) + n
-	if need > memLimit {
-		return false
+func full(b []byte) bool { return len(b) == cap(b) }
+
+// addBlock appends a block for the next bytes of the body, held bytes of
+// blocks being taken already, and returns its capacity; 0 when the body
+// must go on in the file (memLimit reached, or the budget cannot give a
+// block). Within a reservation made for a known size, blocks are carved
+// from it; otherwise each is reserved as it is taken.
+func (s *spool) addBlock(held, memLimit int64) int64 {
+	n := min(int64(spoolBlock), memLimit-held)
+	if s.reserved > held {
+		n = min(n, s.reserved-held)
+	} else if n > 0 && !s.budget.reserve(n) {
+		return 0
+	} else if n > 0 {
+		s.reserved += n
 	}
-	if need <= int64(cap(s.mem)) {
-		return true
+	if n <= 0 {
+		return 0
 	}
-	for _, want := range []int64{min(max(2*int64(cap(s.mem)), need, spoolChunk), memLimit), need} {
-		if s.budget.reserve(want - s.reserved) {
-			grown := make([]byte, len(s.mem), want)
-			copy(grown, s.mem)
-			s.mem, s.reserved = grown, want
-			return true
-		}
-	}
-	return false
+	s.blocks = append(s.blocks, s.budget.block(n))
+	return n
 }
 
-// toFile moves the body to an unlinked temporary file: what mem holds so
-// far is written to it and mem's memory goes back to the budget.
+// toFile moves the body to an unlinked temporary file: what the blocks hold
+// so far is written to it and their memory goes back to the budget.
 func (s *spool) toFile(dir string) error {
 	f, err := os.CreateTemp(dir, "sigv4-sidecar-body-*")
 	if err != nil {
@@ -168,47 +196,97 @@ func (s *spool) toFile(dir string) error {
 	if err := os.Remove(f.Name()); err != nil {
 		return &SpoolError{Err: err}
 	}
-	if _, err := f.Write(s.mem); err != nil {
-		return &SpoolError{Err: err}
+	for _, b := range s.blocks {
+		if _, err := f.Write(b); err != nil {
+			return &SpoolError{Err: err}
+		}
 	}
-	s.freeMemory()
-	return nil
-}
-
-// freeMemory drops mem and gives its reservation back.
-func (s *spool) freeMemory() {
-	s.mem = nil
-	if s.budget != nil {
-		s.budget.release(s.reserved)
+	// No reader exists yet: the blocks can be reused at once.
+	for _, b := range s.blocks {
+		s.budget.recycle(b)
 	}
+	s.blocks = nil
+	s.budget.release(s.reserved)
 	s.reserved = 0
+	return nil
 }
 
 // inFile reports whether the body went to a temporary file.
 func (s *spool) inFile() bool { return s.file != nil }
 
+// heldInMemory returns the bytes of budget the spool holds.
+func (s *spool) heldInMemory() int64 { return s.reserved }
+
 // reader returns a fresh reader over the whole body. Readers are
-// independent; the spool must outlive them.
+// independent; the spool must outlive them, and each must be closed for
+// the spool's blocks to be reused.
 func (s *spool) reader() io.ReadCloser {
 	if s.file != nil {
 		return &spoolReader{Reader: io.NewSectionReader(s.file, 0, s.size), from: s}
 	}
-	return &spoolReader{Reader: bytes.NewReader(s.mem), from: s}
+	s.mu.Lock()
+	s.readers++
+	s.mu.Unlock()
+	return &spoolReader{Reader: &blocksReader{blocks: s.blocks}, from: s, counted: true}
 }
 
 // spoolReader is a body replayed from a spool. A request whose body is one
 // (a retry built with GetBody) is not spooled again.
 type spoolReader struct {
 	io.Reader
-	from *spool
+	from    *spool
+	counted bool // in from.readers until closed
+	once    sync.Once
 }
 
-func (r *spoolReader) Close() error { return nil }
+// Close tells the spool this reader is done with its blocks. Safe to call
+// more than once, from any goroutine.
+func (r *spoolReader) Close() error {
+	if r.counted {
+		r.once.Do(func() {
+			s := r.from
+			s.mu.Lock()
+			s.readers--
+			s.recycleIfIdleLocked()
+			s.mu.Unlock()
+		})
+	}
+	return nil
+}
 
-// Close frees the memory, giving it back to the budget, and closes (and so
-// deletes) the file. It is safe to call more than once.
+// blocksReader reads a list of blocks in order.
+type blocksReader struct {
+	blocks [][]byte
+	off    int // in blocks[0]
+}
+
+func (r *blocksReader) Read(p []byte) (int, error) {
+	for len(r.blocks) > 0 {
+		b := r.blocks[0][r.off:]
+		if len(b) == 0 {
+			r.blocks, r.off = r.blocks[1:], 0
+			continue
+		}
+		n := copy(p, b)
+		r.off += n
+		return n, nil
+	}
+	return 0, io.EOF
+}
+
+// Close gives the memory back to the budget and closes (and so deletes)
+// the file; the blocks are reused once the last reader is closed too. It is
+// safe to call more than once.
 func (s *spool) Close() error {
-	s.freeMemory()
+	s.budget.release(s.reserved)
+	s.reserved = 0
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		s.kept, s.blocks = s.blocks, nil
+		s.recycleIfIdleLocked()
+	}
+	s.mu.Unlock()
 	if s.file == nil {
 		return nil
 	}
@@ -216,4 +294,14 @@ func (s *spool) Close() error {
 	s.file = nil
 	spoolFilesOpen.Add(-1)
 	return err
+}
+
+func (s *spool) recycleIfIdleLocked() {
+	if !s.closed || s.readers > 0 {
+		return
+	}
+	for _, b := range s.kept {
+		s.budget.recycle(b)
+	}
+	s.kept = nil
 }
