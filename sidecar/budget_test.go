@@ -418,3 +418,28 @@ func TestSpoolBlocksReusedOnlyAfterLastReader(t *testing.T) {
 		t.Error("a body in reused blocks reads back wrong")
 	}
 }
+
+// BenchmarkSpoolBody spools (hashes and holds) a 1 MiB body in memory and
+// reads it back, as a hashed upload does, with the body's length declared
+// and not.
+func BenchmarkSpoolBody(b *testing.B) {
+	body := testBody(1 << 20)
+	budget := newMemoryBudget(16 << 20)
+	dir := b.TempDir()
+	for _, hint := range []int64{int64(len(body)), -1} {
+		b.Run(fmt.Sprintf("hint=%d", hint), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				sp, err := spoolBody(bytes.NewReader(body), hint, 8<<20, 5<<30, dir, budget)
+				if err != nil {
+					b.Fatal(err)
+				}
+				r := sp.reader()
+				io.Copy(io.Discard, r)
+				r.Close()
+				sp.Close()
+			}
+		})
+	}
+}

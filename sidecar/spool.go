@@ -225,8 +225,8 @@ func (s *spool) reader() io.ReadCloser {
 		return &spoolReader{Reader: io.NewSectionReader(s.file, 0, s.size), from: s}
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.readers++
-	s.mu.Unlock()
 	return &spoolReader{Reader: &blocksReader{blocks: s.blocks}, from: s, counted: true}
 }
 
