@@ -278,7 +278,9 @@ func (r *blocksReader) Read(p []byte) (int, error) {
 // the file; the blocks are reused once the last reader is closed too. It is
 // safe to call more than once.
 func (s *spool) Close() error {
-	s.budget.release(s.reserved)
+	if s.budget != nil {
+		s.budget.release(s.reserved)
+	}
 	s.reserved = 0
 	s.mu.Lock()
 	if !s.closed {
@@ -297,7 +299,7 @@ func (s *spool) Close() error {
 }
 
 func (s *spool) recycleIfIdleLocked() {
-	if !s.closed || s.readers > 0 {
+	if !s.closed || s.readers > 0 || s.budget == nil {
 		return
 	}
 	for _, b := range s.kept {
