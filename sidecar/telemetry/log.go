@@ -60,18 +60,25 @@ func LogRequest(ctx context.Context, log *slog.Logger, l RequestLog) {
 	if l.Status >= 500 {
 		level = slog.LevelWarn
 	}
-	attrs := []slog.Attr{
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	// The record is built here rather than by log.LogAttrs, which would
+	// walk the stack for a source position that no handler of ours prints
+	// and that would only ever name this function.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(
 		slog.String("method", l.Method), slog.String("host", l.Host), slog.String("path", l.Path),
 		slog.String("service", l.Service), slog.String("region", l.Region),
 		slog.Int("status", l.Status), slog.Float64("duration_ms", float64(l.Duration.Microseconds())/1000),
 		slog.String("aws_request_id", l.RequestID), slog.Int("attempts", l.Attempts),
 		slog.Int64("bytes_in", l.BytesIn), slog.Int64("bytes_out", l.BytesOut),
-	}
+	)
 	if l.ErrorCode != "" {
-		attrs = append(attrs, slog.String("error_code", l.ErrorCode))
+		rec.AddAttrs(slog.String("error_code", l.ErrorCode))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+		rec.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 	}
-	log.LogAttrs(ctx, level, "request", attrs...)
+	_ = log.Handler().Handle(ctx, rec)
 }
