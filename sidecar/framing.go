@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -135,49 +134,51 @@ func (c *connInspector) feed(b []byte) {
 			}
 			c.line = append(c.line, b[:i]...)
 			b = b[i+1:]
-			line := strings.TrimSuffix(string(c.line), "\r")
+			c.onLine(bytes.TrimSuffix(c.line, []byte("\r")))
 			c.line = c.line[:0]
-			c.onLine(line)
 		}
 	}
 }
 
-func (c *connInspector) onLine(line string) {
+// onLine takes one line of the head, a chunk size or a trailer. line is only
+// valid during the call. Every client request goes through here, so it
+// copies nothing but the request line.
+func (c *connInspector) onLine(line []byte) {
 	switch c.state {
 	case inHead:
 		if c.firstLine == "" {
-			if line == "" {
+			if len(line) == 0 {
 				return // RFC 9112 section 2.2: empty lines before a request
 			}
-			method, rest, _ := strings.Cut(line, " ")
-			target, _, _ := strings.Cut(rest, " ")
-			c.firstLine = method + " " + target
+			method, rest, _ := bytes.Cut(line, []byte(" "))
+			target, _, _ := bytes.Cut(rest, []byte(" "))
+			c.firstLine = string(method) + " " + string(target)
 			return
 		}
-		if line == "" {
+		if len(line) == 0 {
 			c.endHead()
 			return
 		}
-		name, value, ok := strings.Cut(line, ":")
+		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			return
 		}
-		value = strings.TrimSpace(value)
-		switch strings.ToLower(name) {
-		case "content-length":
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("content-length")):
 			c.hasCL = true
-			if n, err := strconv.ParseInt(value, 10, 64); err == nil && n >= 0 {
+			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil && n >= 0 {
 				c.clValue = n
 			}
-		case "transfer-encoding":
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
 			c.hasTE = true
-			if strings.EqualFold(value, "chunked") {
+			if bytes.EqualFold(value, []byte("chunked")) {
 				c.chunked = true
 			}
 		}
 	case inChunkSize:
-		size, _, _ := strings.Cut(line, ";")
-		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
+		size, _, _ := bytes.Cut(line, []byte(";"))
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(size)), 16, 64)
 		switch {
 		case err != nil || n < 0:
 			c.state = lost
@@ -187,7 +188,7 @@ func (c *connInspector) onLine(line string) {
 			c.state, c.remaining = inChunkData, n
 		}
 	case inTrailer:
-		if line == "" {
+		if len(line) == 0 {
 			c.state = inHead
 		}
 	}
