@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
@@ -99,6 +101,35 @@ func BenchmarkDirectGET(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		resp, err := client.Get(up.URL + "/bucket/key")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// BenchmarkBareReverseProxyGET is BenchmarkDirectGET through a bare
+// httputil.ReverseProxy (no routing, signing, retries, telemetry or log):
+// the floor of any proxy built on net/http, two HTTP exchanges per request.
+func BenchmarkBareReverseProxyGET(b *testing.B) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer up.Close()
+	target, err := url.Parse(up.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer base.CloseIdleConnections()
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }, Transport: base})
+	defer proxy.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Get(proxy.URL + "/bucket/key")
 		if err != nil {
 			b.Fatal(err)
 		}
