@@ -66,14 +66,7 @@ func (p *assumeRoleProvider) Retrieve(ctx context.Context) (Credentials, error) 
 	if err != nil {
 		return Credentials{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return Credentials{
-		AccessKeyID:     v.AccessKeyID,
-		SecretAccessKey: v.SecretAccessKey,
-		SessionToken:    v.SessionToken,
-		Source:          name,
-		CanExpire:       v.CanExpire,
-		Expires:         v.Expires,
-	}, nil
+	return fromAWS(v, name), nil
 }
 
 // Changed passes the base's change notice on: a rotated credentials file

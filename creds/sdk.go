@@ -38,14 +38,19 @@ func (p *sdkProvider) Retrieve(ctx context.Context) (Credentials, error) {
 		}
 		return Credentials{}, fmt.Errorf("%s: %w", name, err)
 	}
+	return fromAWS(v, name), nil
+}
+
+// fromAWS converts what an aws-sdk-go-v2 provider returned, naming its source.
+func fromAWS(v aws.Credentials, source string) Credentials {
 	return Credentials{
 		AccessKeyID:     v.AccessKeyID,
 		SecretAccessKey: v.SecretAccessKey,
 		SessionToken:    v.SessionToken,
-		Source:          name,
+		Source:          source,
 		CanExpire:       v.CanExpire,
 		Expires:         v.Expires,
-	}, nil
+	}
 }
 
 // name says which source of the chain answers, in the words of the README.
