@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -318,6 +321,46 @@ func TestServerPassesSignatureRejectedHook(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("hook not called")
+	}
+}
+
+// With telemetry on, the admin listener's /metrics counts signature
+// rejections by diagnosed cause.
+func TestSignatureRejectionsInMetrics(t *testing.T) {
+	up, _ := rejectingUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream, cfg.Service, cfg.Region = up.URL, "s3", "us-east-1"
+	addrs := make(chan [2]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := &Server{Config: cfg, Credentials: newStaticSource(), Log: slog.New(slog.DiscardHandler),
+		Telemetry: &telemetry.Options{Getenv: func(string) string { return "" }},
+		Listening: func(p, a net.Addr) { addrs <- [2]string{p.String(), a.String()} }}
+	go func() { done <- srv.Run(ctx) }()
+	var a [2]string
+	select {
+	case a = <-addrs:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	resp, err := http.Get("http://" + a[0] + "/bucket?list-type=2&prefix=a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d, want the upstream's 403", resp.StatusCode)
+	}
+	want := map[string]string{"cause": string(signer.CodeQueryDiffers)}
+	var fam map[string]*dto.MetricFamily
+	waitFor(t, "the rejection in /metrics", func() bool {
+		fam = scrapeMetrics(t, "http://"+a[1]+"/metrics")
+		return fam[telemetry.MetricSignatureRejections] != nil
+	})
+	if v := counterValue(t, fam, telemetry.MetricSignatureRejections, want); v != 1 {
+		t.Errorf("%s%v = %v, want 1", telemetry.MetricSignatureRejections, want, v)
 	}
 }
 

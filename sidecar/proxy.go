@@ -128,7 +128,8 @@ func (p *Proxy) Observers() telemetry.Observers {
 			}
 			return out
 		},
-		ClockOffset: p.clock.Offset,
+		ClockOffset:         p.clock.Offset,
+		SignatureRejections: p.SignatureRejections,
 	}
 	if st, ok := p.src.(interface{ Status() creds.Status }); ok {
 		obs.Credentials = func() telemetry.CredentialStats {

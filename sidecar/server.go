@@ -160,6 +160,9 @@ func fillObservers(dst *telemetry.Observers, own telemetry.Observers) {
 	if dst.ClockOffset == nil {
 		dst.ClockOffset = own.ClockOffset
 	}
+	if dst.SignatureRejections == nil {
+		dst.SignatureRejections = own.SignatureRejections
+	}
 }
 
 // logAlways writes one record at level to log's handler without asking the

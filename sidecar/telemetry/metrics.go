@@ -30,6 +30,7 @@ const (
 	MetricClockSkewCorrections = "sigv4_sidecar_clock_skew_corrections_total"
 	MetricRequestBytes         = "sigv4_sidecar_request_body_bytes_total"
 	MetricResponseBytes        = "sigv4_sidecar_response_body_bytes_total"
+	MetricSignatureRejections  = "sigv4_sidecar_signature_rejections_total"
 )
 
 // Attribute keys shared by metrics and spans.
@@ -40,6 +41,7 @@ const (
 	keyHost        = attribute.Key("server.address")
 	keyReason      = attribute.Key("reason")
 	keyState       = attribute.Key("state")
+	keyCause       = attribute.Key("cause")
 )
 
 // Latency buckets: from a cached-connection round trip to a Lambda invoke.
@@ -134,6 +136,17 @@ func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
 			metric.WithDescription("Offset added to the local clock for signing, learnt from upstreams that reported skew."),
 			metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
 				o.Observe(obs.ClockOffset().Seconds())
+				return nil
+			}))
+		errs = append(errs, err)
+	}
+	if obs.SignatureRejections != nil {
+		_, err := m.Int64ObservableCounter("sigv4_sidecar_signature_rejections", metric.WithUnit("{answer}"),
+			metric.WithDescription("Upstream answers that rejected a signature (SignatureDoesNotMatch, InvalidSignatureException, IncompleteSignature, AuthorizationHeaderMalformed), by diagnosed cause."),
+			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+				for cause, n := range obs.SignatureRejections() {
+					o.Observe(int64(n), metric.WithAttributes(keyCause.String(cause)))
+				}
 				return nil
 			}))
 		errs = append(errs, err)

@@ -72,6 +72,9 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 		},
 		BreakerStates: func() map[string]int { return map[string]int{"sqs.eu-west-1.amazonaws.com": 2} },
 		ClockOffset:   func() time.Duration { return -3500 * time.Millisecond },
+		SignatureRejections: func() map[string]uint64 {
+			return map[string]uint64{"wrong-secret": 3, "clock-skew": 1}
+		},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +169,12 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	if v := counter(MetricResponseBytes, s3); v != 5000 {
 		t.Errorf("%s = %v, want 5000", MetricResponseBytes, v)
 	}
+	if v := counter(MetricSignatureRejections, map[string]string{"cause": "wrong-secret"}); v != 3 {
+		t.Errorf("%s{wrong-secret} = %v, want 3", MetricSignatureRejections, v)
+	}
+	if v := counter(MetricSignatureRejections, map[string]string{"cause": "clock-skew"}); v != 1 {
+		t.Errorf("%s{clock-skew} = %v, want 1", MetricSignatureRejections, v)
+	}
 	if _, ok := fam["process_resident_memory_bytes"]; !ok {
 		t.Error("process metrics missing")
 	}
@@ -175,10 +184,11 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
 	ctx := context.Background()
 	tel, err := New(ctx, Options{Getenv: noEnv, Observers: Observers{
-		KeyCache:      func() (uint64, uint64) { return 0, 0 },
-		Credentials:   func() CredentialStats { return CredentialStats{CanExpire: true, Expires: time.Now().Add(time.Minute)} },
-		BreakerStates: func() map[string]int { return map[string]int{"h": 1} },
-		ClockOffset:   func() time.Duration { return 0 },
+		KeyCache:            func() (uint64, uint64) { return 0, 0 },
+		Credentials:         func() CredentialStats { return CredentialStats{CanExpire: true, Expires: time.Now().Add(time.Minute)} },
+		BreakerStates:       func() map[string]int { return map[string]int{"h": 1} },
+		ClockOffset:         func() time.Duration { return 0 },
+		SignatureRejections: func() map[string]uint64 { return map[string]uint64{"wrong-secret": 1} },
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +204,7 @@ func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
 	for _, name := range []string{MetricRequests, MetricRequestDuration, MetricUpstreamDuration, MetricSigningDuration,
 		MetricKeyCacheHits, MetricKeyCacheMisses, MetricCredentialRefreshes, MetricCredentialFailures,
 		MetricCredentialExpiry, MetricBreakerState, MetricBreakerTransitions, MetricRetries, MetricClockOffset,
-		MetricClockSkewCorrections, MetricRequestBytes, MetricResponseBytes} {
+		MetricClockSkewCorrections, MetricRequestBytes, MetricResponseBytes, MetricSignatureRejections} {
 		if _, ok := fam[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
 		}

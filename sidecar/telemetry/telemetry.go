@@ -42,6 +42,9 @@ type Observers struct {
 	BreakerStates func() map[string]int
 	// ClockOffset returns the offset added to the local clock for signing.
 	ClockOffset func() time.Duration
+	// SignatureRejections returns how many upstream answers rejected a
+	// signature since start, by diagnosed cause (Proxy.SignatureRejections).
+	SignatureRejections func() map[string]uint64
 }
 
 // CredentialStats is what the credential metrics observe.
