@@ -499,3 +499,57 @@ func TestObserveTraceContextWithoutExporter(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveBreakerChangeLoggedAndCounted: an upstream that keeps failing
+// opens its breaker; the change is logged at Warn with host, from and to,
+// and shows in /metrics as a transition to open and the host's state 2.
+func TestObserveBreakerChangeLoggedAndCounted(t *testing.T) {
+	up := newUpstream(t)
+	up.respond = func(w http.ResponseWriter, r *http.Request, _ received) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+	cfg := observedConfig(up.URL)
+	cfg.Resilience.RetryAttempts = 1
+	cfg.Resilience.BreakerFailures = 2
+	cfg.Resilience.BreakerOpen = time.Minute
+	logs := &logBuffer{}
+	p, err := New(cfg, newStaticSource(), slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, Observers: p.Observers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	p.UseTelemetry(tel)
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+
+	for i, want := range []int{500, 500, 503} {
+		if resp := sendMessage(t, srv.URL); resp.StatusCode != want {
+			t.Fatalf("request %d: status %d, want %d", i, resp.StatusCode, want)
+		}
+	}
+	host := strings.TrimPrefix(up.URL, "http://")
+	var changes []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(l), &line) == nil && line["msg"] == "circuit breaker changed state" {
+			changes = append(changes, line)
+		}
+	}
+	if len(changes) != 1 || changes[0]["level"] != "WARN" || changes[0]["host"] != host ||
+		changes[0]["from"] != "closed" || changes[0]["to"] != "open" {
+		t.Errorf("breaker change lines %v, want one WARN line host=%s from=closed to=open\n%s", changes, host, logs.String())
+	}
+	metrics := httptest.NewServer(tel.MetricsHandler())
+	t.Cleanup(metrics.Close)
+	fam := scrapeMetrics(t, metrics.URL)
+	if n := counterValue(t, fam, telemetry.MetricBreakerTransitions, map[string]string{"server_address": host, "state": "open"}); n != 1 {
+		t.Errorf("%s{state=open} = %v, want 1", telemetry.MetricBreakerTransitions, n)
+	}
+	if m := metricWith(t, fam, telemetry.MetricBreakerState, map[string]string{"server_address": host}); m.GetGauge().GetValue() != 2 {
+		t.Errorf("%s = %v, want 2 (open)", telemetry.MetricBreakerState, m.GetGauge().GetValue())
+	}
+}
