@@ -81,6 +81,12 @@ func TestReadmeListsEveryOption(t *testing.T) {
 		if !bytes.Contains(readme, []byte(row)) {
 			t.Errorf("README Options table lacks the row starting %s", row)
 			missing = true
+			continue
+		}
+		// The default column says what the binary does: the envDefault tag.
+		if o.def != "" && !bytes.Contains(readme, []byte(row+" `"+o.def+"` |")) {
+			t.Errorf("README Options table: --%s should show its default `%s`", o.flag, o.def)
+			missing = true
 		}
 	}
 	if missing {
