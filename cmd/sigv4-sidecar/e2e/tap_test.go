@@ -30,7 +30,9 @@ type tap struct {
 
 var credentialKeyID = regexp.MustCompile(`Credential=([^/]+)/`)
 
-func newTap(t testing.TB, s *server) *tap {
+// newTap starts a tap in front of s. A hop given as rewrite changes each
+// request after the proxy signed it, as a misbehaving hop on the way would.
+func newTap(t testing.TB, s *server, rewrite ...func(*http.Request)) *tap {
 	target, err := url.Parse(s.endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +42,9 @@ func newTap(t testing.TB, s *server) *tap {
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = target.Scheme, target.Host
 			r.Out.Host = r.In.Host // signed: must reach the server as sent
+			for _, f := range rewrite {
+				f(r.Out)
+			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			if resp.StatusCode < 300 {
