@@ -26,6 +26,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
@@ -551,5 +552,43 @@ func TestObserveBreakerChangeLoggedAndCounted(t *testing.T) {
 	}
 	if m := metricWith(t, fam, telemetry.MetricBreakerState, map[string]string{"server_address": host}); m.GetGauge().GetValue() != 2 {
 		t.Errorf("%s = %v, want 2 (open)", telemetry.MetricBreakerState, m.GetGauge().GetValue())
+	}
+}
+
+// TestObserveCredentialMetrics: with the proxy's credentials behind a
+// creds.Cache, as serve wires them, /metrics shows the refreshes, the
+// failures and the seconds until the current credentials expire.
+func TestObserveCredentialMetrics(t *testing.T) {
+	up := newUpstream(t)
+	src := newStaticSource()
+	src.c.CanExpire, src.c.Expires = true, time.Now().Add(time.Hour)
+	cache := creds.NewCache(src, creds.CacheOptions{})
+	t.Cleanup(func() { cache.Close() })
+	p, err := New(observedConfig(up.URL), cache, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, Observers: p.Observers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	p.UseTelemetry(tel)
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	if resp := sendMessage(t, srv.URL); resp.StatusCode != 200 {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	metrics := httptest.NewServer(tel.MetricsHandler())
+	t.Cleanup(metrics.Close)
+	fam := scrapeMetrics(t, metrics.URL)
+	if v := counterValue(t, fam, telemetry.MetricCredentialRefreshes, nil); v != 1 {
+		t.Errorf("%s = %v, want 1", telemetry.MetricCredentialRefreshes, v)
+	}
+	if v := counterValue(t, fam, telemetry.MetricCredentialFailures, nil); v != 0 {
+		t.Errorf("%s = %v, want 0", telemetry.MetricCredentialFailures, v)
+	}
+	if v := gaugeValue(t, fam, telemetry.MetricCredentialExpiry); v <= 3000 || v > 3600 {
+		t.Errorf("%s = %v, want about 3600", telemetry.MetricCredentialExpiry, v)
 	}
 }
