@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -146,5 +148,60 @@ func TestExplainPayloadModeIsTheProxys(t *testing.T) {
 				t.Errorf("payload hash %q, want %q\n%s", got, tc.want, out)
 			}
 		})
+	}
+}
+
+// TestExplainWithConfiguredCredentials: without --example-credentials,
+// explain signs with the credentials the proxy would load (here a shared
+// credentials file with a session token). The request it prints verifies
+// with that secret, and neither the secret nor the session token is printed.
+func TestExplainWithConfiguredCredentials(t *testing.T) {
+	const token = "explain-session-token/FwoGZXIvYXdzEXAMPLE"
+	p := filepath.Join(t.TempDir(), "credentials")
+	content := "[default]\naws_access_key_id = " + stubAccessKey + "\naws_secret_access_key = " + stubSecret + "\naws_session_token = " + token + "\n"
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runExplainArgs(t, "--credentials-file", p, "--date", "20261122T140000Z",
+		"-X", "POST", "-H", "Content-Type: application/x-www-form-urlencoded", "-d", "Action=ListQueues",
+		"https://sqs.eu-west-1.amazonaws.com/")
+	if err != nil {
+		t.Fatalf("explain: %v\n%s", err, out)
+	}
+	if strings.Contains(out, stubSecret) || strings.Contains(out, token) {
+		t.Fatalf("explain printed the secret or the session token:\n%s", out)
+	}
+	if !strings.Contains(out, "access key id "+stubAccessKey) || strings.Contains(out, "AKIDEXAMPLE") {
+		t.Errorf("explain did not sign with the configured key:\n%s", out)
+	}
+	s := sections(out)
+	if s["Scope"] != "20261122/eu-west-1/sqs/aws4_request" || !strings.Contains(s["Signed headers"], "x-amz-security-token") {
+		t.Errorf("scope %q, signed headers %q", s["Scope"], s["Signed headers"])
+	}
+	// Rebuild the request from "Headers sent", the token put back, and
+	// verify it as AWS would with the configured secret.
+	lines := strings.Split(s["Headers sent"], "\n")
+	req, err := http.NewRequest("POST", "https://sqs.eu-west-1.amazonaws.com/", strings.NewReader("Action=ListQueues"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines[1:] {
+		name, value, ok := strings.Cut(l, ": ")
+		if !ok {
+			t.Fatalf("header line %q in:\n%s", l, s["Headers sent"])
+		}
+		switch name {
+		case "Host", "Content-Length":
+			continue
+		}
+		req.Header.Add(name, strings.ReplaceAll(value, "<session token>", token))
+	}
+	lookup := func(id string) (signer.Credentials, bool) {
+		return signer.Credentials{AccessKeyID: stubAccessKey, SecretAccessKey: stubSecret, SessionToken: token}, id == stubAccessKey
+	}
+	if _, err := signer.New(nil).Verify(req, lookup, signer.VerifyOptions{
+		Now: time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC), Service: "sqs", Region: "eu-west-1", HashBody: true,
+	}); err != nil {
+		t.Errorf("the explained request does not verify with the configured secret: %v\n%s", err, out)
 	}
 }
