@@ -396,3 +396,46 @@ func TestSignatureRejectionNamedInXAmzErrorCode(t *testing.T) {
 		t.Fatalf("diagnosis lines %v", lines)
 	}
 }
+
+// The other two codes issue 8 names are diagnosed too: IncompleteSignature
+// (query APIs, 400) and S3's AuthorizationHeaderMalformed (400), each
+// logged with its code and causes while the client gets the body untouched.
+func TestSignatureRejectionOtherCodesDiagnosed(t *testing.T) {
+	for _, tc := range []struct {
+		code, service, causes, body string
+	}{
+		{"IncompleteSignature", "sqs", "missing-credential", `<?xml version="1.0"?><ErrorResponse><Error><Type>Sender</Type><Code>IncompleteSignature</Code>` +
+			`<Message>Authorization header requires 'Credential' parameter.</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`},
+		{"AuthorizationHeaderMalformed", "s3", "wrong-region", `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AuthorizationHeaderMalformed</Code>` +
+			`<Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'</Message>` +
+			`<Region>eu-west-1</Region><RequestId>r-2</RequestId></Error>`},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(up.Close)
+			cfg := testConfig()
+			cfg.Upstream, cfg.Service, cfg.Region = up.URL, tc.service, "us-east-1"
+			p, srv, logs := startWatchedProxy(t, cfg)
+			resp, err := http.Get(srv.URL + "/bucket/key")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || string(got) != tc.body {
+				t.Fatalf("client got %d %q, want the upstream's 400 untouched", resp.StatusCode, got)
+			}
+			waitFor(t, "the diagnosis line", func() bool { return len(diagnosisLines(logs.String())) == 1 })
+			l := diagnosisLines(logs.String())[0]
+			if l["aws_code"] != tc.code || l["causes"] != tc.causes || l["canonical_request"] == nil {
+				t.Errorf("diagnosis line %v", l)
+			}
+			if len(p.SignatureRejections()) == 0 {
+				t.Error("the rejection was not counted")
+			}
+		})
+	}
+}
