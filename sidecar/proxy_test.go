@@ -358,6 +358,24 @@ func TestSignHostAndOverrides(t *testing.T) {
 			t.Errorf("scope %s/%s, %v", got.Service, got.Region, got.VerifyErr)
 		}
 	})
+	t.Run("ServiceOverride", func(t *testing.T) {
+		// --service alone: the region still comes from the host.
+		cfg := testConfig()
+		cfg.ConnectTo = []string{"sqs.us-east-1.amazonaws.com:443=" + up.Listener.Addr().String()}
+		cfg.UpstreamCAFile = caFile
+		cfg.Service = "execute-api"
+		proxy, _ := startProxy(t, cfg, newStaticSource())
+		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/q", nil)
+		req.Host = "sqs.us-east-1.amazonaws.com"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := up.last(t); resp.StatusCode != 200 || got.VerifyErr != nil || got.Service != "execute-api" || got.Region != "us-east-1" {
+			t.Errorf("status %d, scope %s/%s, %v", resp.StatusCode, got.Service, got.Region, got.VerifyErr)
+		}
+	})
 	t.Run("UntrustedCertificate", func(t *testing.T) {
 		cfg := testConfig()
 		cfg.ConnectTo = []string{"sqs.us-east-1.amazonaws.com:443=" + up.Listener.Addr().String()}
