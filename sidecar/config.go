@@ -40,7 +40,7 @@ type Config struct {
 	ConnectTo  []string `env:"CONNECT_TO" flag:"connect-to" help:"HOST:PORT=ADDR:PORT, repeatable (comma-separated in the variable): dial ADDR:PORT for requests to HOST:PORT while signing for HOST. HOST may be a glob and PORT empty for any; ADDR:PORT may start with http:// to speak plain HTTP to it"`
 
 	UpstreamCAFile        string        `env:"UPSTREAM_CA_FILE" flag:"upstream-ca-file" help:"PEM file of extra CA certificates trusted for upstream TLS, besides the system pool"`
-	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"10s" help:"limit on connecting to an upstream, TLS handshake included (then 504)"`
+	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"10s" help:"limit on connecting to an upstream (TCP; the TLS handshake has --tls-handshake-timeout) (then 504)"`
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" flag:"response-header-timeout" envDefault:"0s" help:"limit on waiting for an upstream's response headers once the request is sent (then 504); 0: none, the client's own timeout applies"`
 	MaxIdleConnsPerHost   int           `env:"MAX_IDLE_CONNS_PER_HOST" flag:"max-idle-conns-per-host" envDefault:"64" help:"idle upstream connections kept per host for reuse"`
 
