@@ -14,9 +14,11 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Unit and integration tests of the main module, under the race detector.
+# Unit and integration tests of the main module, under the race detector; then the allocation budget
+# that is built only without it (the race detector adds allocations of its own).
 unit:
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -run '^TestSignAllocations$$' ./signer/
 
 # End-to-end suite: real SigV4-verifying servers (MinIO, versitygw; installed into $(TOOLS_BIN) when
 # missing) and the built binary. -v so the 1 GiB transfers' peak RSS lines reach the log.
