@@ -164,6 +164,27 @@ func TestLogRequest(t *testing.T) {
 	}
 }
 
+// With --log-format text the request line carries the same fields.
+func TestLogRequestText(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := NewLogger(&buf, LogConfig{Format: "text", Level: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	LogRequest(context.Background(), log, RequestLog{Method: "PUT", Host: "b.s3.amazonaws.com", Path: "/k", Service: "s3", Region: "us-east-1",
+		Status: 200, Duration: 25 * time.Millisecond, RequestID: "REQ42"})
+	out := buf.String()
+	for _, want := range []string{"level=INFO", "msg=request", "method=PUT", "host=b.s3.amazonaws.com", "service=s3",
+		"region=us-east-1", "status=200", "duration_ms=25", "aws_request_id=REQ42"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text request line lacks %q: %s", want, out)
+		}
+	}
+	if strings.Count(out, "\n") != 1 {
+		t.Errorf("want one line: %q", out)
+	}
+}
+
 func FuzzScrub(f *testing.F) {
 	f.Add("before ", " after")
 	f.Add("Signature=", "&x=1")
