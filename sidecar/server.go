@@ -32,7 +32,8 @@ type Server struct {
 	OnSignatureRejected func(awsCode, cause string)
 	// Telemetry, if set, turns on metrics (served at /metrics unless Metrics
 	// is set) and tracing, made with these options; Observers left nil are
-	// filled from the proxy (key cache, credentials, breakers, clock).
+	// filled from the proxy (key cache, credentials, breakers, clock,
+	// signature rejections).
 	Telemetry *telemetry.Options
 }
 
