@@ -157,3 +157,41 @@ func TestCheckFailsOnUnknownEndpoint(t *testing.T) {
 		t.Fatalf("err = %v, want exit 1 naming --service\n%s", err, out)
 	}
 }
+
+// TestCheckReportsExpiry: credentials that expire (here from a container
+// credentials endpoint, as on ECS or EKS Pod Identity) are reported with
+// their source and expiry.
+func TestCheckReportsExpiry(t *testing.T) {
+	home := t.TempDir()
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("HOME", home)
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	expires := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"AccessKeyId":%q,"SecretAccessKey":%q,"Token":"check-session-token","Expiration":%q}`,
+			stubAccessKey, stubSecret, expires.Format(time.RFC3339))
+	}))
+	t.Cleanup(endpoint.Close)
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.URL+"/creds")
+	srv, seen := stsStub(t, stubSecret, 0)
+	out, err := runCheckArgs(t, "--sts-endpoint", srv.URL, "--sts-region", "us-east-1")
+	if err != nil {
+		t.Fatalf("check failed: %v\n%s\nverifier: %v", err, out, seen.get())
+	}
+	for _, want := range []string{"credentials: container-endpoint", "expires " + expires.Format(time.RFC3339), "\nok\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "does not expire") || strings.Contains(out, "check-session-token") || strings.Contains(out, stubSecret) {
+		t.Errorf("output:\n%s", out)
+	}
+}
