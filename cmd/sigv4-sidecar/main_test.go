@@ -152,7 +152,8 @@ func TestInvalidOptionsStopTheStart(t *testing.T) {
 		{nil, []string{"SIGV4_BODY_MEMORY=8XB"}, `invalid SIGV4_BODY_MEMORY "8XB" (--body-memory): not a size`},
 		{nil, []string{"SIGV4_IDLE_TIMEOUT=forever"}, `invalid SIGV4_IDLE_TIMEOUT "forever" (--idle-timeout): not a duration`},
 		{nil, []string{"SIGV4_PAYLOAD=fast"}, `invalid --payload "fast": must be auto, signed, unsigned or chunked`},
-		{[]string{"--no-such-option"}, nil, `unknown option -no-such-option`},
+		{[]string{"--no-such-option"}, nil, `unknown option --no-such-option (see sigv4-sidecar serve --help)`},
+		{[]string{"-no-such-option"}, nil, `unknown option --no-such-option`},
 		{[]string{"extra"}, nil, `unknown command "extra"`},
 		{[]string{"serve", "extra"}, nil, `unexpected argument "extra"`},
 	}

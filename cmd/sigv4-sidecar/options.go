@@ -82,7 +82,10 @@ func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.
 			return cfg, setErr
 		}
 		if strings.HasPrefix(err.Error(), "flag provided but not defined: ") {
-			return cfg, fmt.Errorf("unknown option %s (see sigv4-sidecar %s --help)", strings.TrimPrefix(err.Error(), "flag provided but not defined: "), name)
+			// The flag package names it with one dash whatever the user typed;
+			// every option is documented with two.
+			unknown := strings.TrimLeft(strings.TrimPrefix(err.Error(), "flag provided but not defined: "), "-")
+			return cfg, fmt.Errorf("unknown option --%s (see sigv4-sidecar %s --help)", unknown, name)
 		}
 		return cfg, err
 	}
