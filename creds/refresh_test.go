@@ -1,6 +1,10 @@
 package creds
 
 import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -50,5 +54,55 @@ func TestRefreshAtAheadOfExpiryWithJitter(t *testing.T) {
 	v := Credentials{AccessKeyID: "ASIAEXAMPLE", SecretAccessKey: "s", CanExpire: true, Expires: now.Add(time.Second / 2)}
 	if at := c.refreshAt(v, now); at.Before(now.Add(DefaultMinBackoff)) {
 		t.Errorf("nearly expired: refresh at now+%s, want at least MinBackoff %s", at.Sub(now), DefaultMinBackoff)
+	}
+}
+
+// TestCacheConcurrentRejectionsShareOneFetch: many requests rejected at
+// once (each invalidating the key it was signed with, then asking again)
+// cause one fetch, and all of them get the fresh key (README: "concurrent
+// rejections share one fetch").
+func TestCacheConcurrentRejectionsShareOneFetch(t *testing.T) {
+	var fetches, inflight, maxIn atomic.Int64
+	release := make(chan struct{})
+	p := providerFunc(func(ctx context.Context) (Credentials, error) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		if n > maxIn.Load() {
+			maxIn.Store(n)
+		}
+		g := int(fetches.Add(1))
+		if g > 1 {
+			<-release
+		}
+		return Credentials{AccessKeyID: genKeyID("AKIAFAKE", g), SecretAccessKey: genSecret(g), Source: "fake"}, nil
+	})
+	c := NewCache(p, fastOptions(t))
+	defer c.Close()
+	rejected := mustRetrieve(t, c).AccessKeyID
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			c.Invalidate(rejected)
+			got, err := c.Retrieve(context.Background())
+			if err == nil && got.AccessKeyID != genKeyID("AKIAFAKE", 2) {
+				err = fmt.Errorf("got %s after the rejection, want generation 2", got.AccessKeyID)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	waitFor(t, "the refresh after the rejection to start", func() bool { return fetches.Load() == 2 })
+	time.Sleep(50 * time.Millisecond) // let the other callers join it
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if fetches.Load() != 2 || maxIn.Load() != 1 {
+		t.Errorf("fetches = %d (1 before the rejections), most at once = %d; want 2 and 1", fetches.Load(), maxIn.Load())
 	}
 }
