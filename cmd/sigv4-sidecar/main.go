@@ -43,6 +43,7 @@ var commands = []command{
 	{"version", "print the version and exit", runVersion},
 	{"healthcheck", "probe a running proxy's admin listener (/healthz, or /readyz with --ready); exit 0 when healthy", runHealthcheck},
 	{"explain", "sign a request as the proxy would and print scope, canonical request, string to sign and Authorization; sends nothing", runExplain},
+	{"presign", "print a presigned URL (signature in the query string) for a request, valid for --expires; sends nothing", runPresign},
 	{"diagnose", "list every problem with a signed request (and an AWS error body), each with its fix; exit 1 when any", runDiagnose},
 	{"check", "load credentials, call STS GetCallerIdentity signed by our signer, report identity, expiry and clock offset; exit 0 when usable", runCheck},
 	{"demo", "run the proxy in front of a local upstream that verifies SigV4 with example keys, and print a curl line to try; no AWS account needed", runDemo},
