@@ -97,7 +97,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, &CredentialsError{Err: fmt.Errorf("%w: credentials from %s expired at %s", creds.ErrNoCredentials, c.Source, c.Expires.UTC().Format(time.RFC3339))}
 	}
-	keys := signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	keys := SigningKeys(c)
 	opts := signer.Options{
 		Service:         x.route.Service,
 		Region:          x.route.Region,
@@ -344,4 +344,11 @@ func newBaseTransport(c *compiled) (*http.Transport, error) {
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: 1 << 20,
 	}, nil
+}
+
+// SigningKeys is the part of c the signer uses: package creds and package
+// signer know nothing of each other, so the proxy and its subcommands
+// convert here.
+func SigningKeys(c creds.Credentials) signer.Credentials {
+	return signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
 }

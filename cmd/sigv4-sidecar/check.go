@@ -183,7 +183,7 @@ func getCallerIdentity(ctx context.Context, stsURL, region string, c creds.Crede
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 	sum := sha256.Sum256([]byte(getCallerIdentityBody))
-	keys := signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	keys := sidecar.SigningKeys(c)
 	sent := time.Now()
 	if _, err := signer.New(nil).Sign(req, keys, signer.Options{
 		Service: "sts", Region: region, Time: sent, PayloadHash: hex.EncodeToString(sum[:]),

@@ -11,7 +11,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -90,17 +89,9 @@ func runExplain(ctx context.Context, inv invocation) error {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 
-	var keys signer.Credentials
-	source := "AWS documentation example keys"
-	if *example {
-		keys = signer.Credentials{AccessKeyID: exampleAccessKeyID, SecretAccessKey: exampleSecretAccessKey}
-	} else {
-		c, err := loadCredentials(ctx, *credsCfg)
-		if err != nil {
-			return fmt.Errorf("%w (or use --example-credentials)", err)
-		}
-		keys = signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
-		source = c.Source
+	keys, source, err := signingKeys(ctx, *example, *credsCfg)
+	if err != nil {
+		return err
 	}
 	x, err := explain(er, keys)
 	if err != nil {
@@ -142,9 +133,9 @@ func scopeSource(host string, cfg sidecar.Config) string {
 // explain signs er with keys and returns every intermediate step.
 func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	var x explained
-	u, err := url.Parse(er.url)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return x, &exitError{code: 2, msg: fmt.Sprintf("invalid URL %q: want http(s)://host/path", er.url)}
+	u, err := parseTargetURL(er.url)
+	if err != nil {
+		return x, err
 	}
 	method := er.method
 	if method == "" {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // option is one field of a config struct exposed as a flag and an
@@ -350,6 +352,29 @@ func (f *commandFlags) credentialsError() error {
 		return &exitError{code: 2, msg: (*f.credsFailed).Error()}
 	}
 	return nil
+}
+
+// signingKeys returns AWS's documented example keys when example is set,
+// else the configured credentials (as loadCredentials), and says which.
+func signingKeys(ctx context.Context, example bool, cfg creds.Config) (signer.Credentials, string, error) {
+	if example {
+		return signer.Credentials{AccessKeyID: exampleAccessKeyID, SecretAccessKey: exampleSecretAccessKey}, "AWS documentation example keys", nil
+	}
+	c, err := loadCredentials(ctx, cfg)
+	if err != nil {
+		return signer.Credentials{}, "", fmt.Errorf("%w (or use --example-credentials)", err)
+	}
+	return sidecar.SigningKeys(c), c.Source, nil
+}
+
+// parseTargetURL parses the URL a subcommand signs for: http or https,
+// with a host.
+func parseTargetURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, &exitError{code: 2, msg: fmt.Sprintf("invalid URL %q: want http(s)://host/path", raw)}
+	}
+	return u, nil
 }
 
 // loadCredentials resolves the credential chain once, as serve does at

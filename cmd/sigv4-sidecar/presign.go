@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
@@ -49,9 +48,9 @@ func runPresign(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return &exitError{code: 2, msg: err.Error()}
 	}
-	u, err := url.Parse(args[0])
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return &exitError{code: 2, msg: fmt.Sprintf("invalid URL %q: want http(s)://host/path", args[0])}
+	u, err := parseTargetURL(args[0])
+	if err != nil {
+		return err
 	}
 	req, err := http.NewRequest(*method, u.String(), nil)
 	if err != nil {
@@ -63,15 +62,9 @@ func runPresign(ctx context.Context, inv invocation) error {
 		return err
 	}
 
-	var keys signer.Credentials
-	if *example {
-		keys = signer.Credentials{AccessKeyID: exampleAccessKeyID, SecretAccessKey: exampleSecretAccessKey}
-	} else {
-		c, err := loadCredentials(ctx, *credsCfg)
-		if err != nil {
-			return fmt.Errorf("%w (or use --example-credentials)", err)
-		}
-		keys = signer.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, SessionToken: c.SessionToken}
+	keys, _, err := signingKeys(ctx, *example, *credsCfg)
+	if err != nil {
+		return err
 	}
 	if _, err := signer.New(nil).Presign(req, keys, presignOptions(svc, reg, signingTime), *expires); err != nil {
 		return err
