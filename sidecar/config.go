@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -368,10 +369,8 @@ func (c Config) compile() (*compiled, error) {
 		return nil, optionError("LogLevel", c.LogLevel, "must be debug, info, warn or error")
 	}
 	if err := c.Resilience.Validate(); err != nil {
-		var rest struct{ flag, value, problem string }
-		if _, scanErr := fmt.Sscanf(err.Error(), "invalid --%s %q:", &rest.flag, &rest.value); scanErr == nil {
-			_, problem, _ := strings.Cut(err.Error(), ": ")
-			return nil, &OptionError{Flag: rest.flag, Value: rest.value, Problem: problem}
+		if oe, ok := errors.AsType[*resilience.OptionError](err); ok {
+			return nil, &OptionError{Flag: oe.Flag, Value: oe.Value, Problem: oe.Problem}
 		}
 		return nil, err
 	}

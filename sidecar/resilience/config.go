@@ -65,10 +65,22 @@ func (c Config) Validate() error {
 		{c.IdleConnTimeout < 0, "idle-conn-timeout", c.IdleConnTimeout, "must not be negative"},
 	} {
 		if k.bad {
-			return fmt.Errorf("invalid --%s %q: %s", k.flag, fmt.Sprint(k.val), k.why)
+			return &OptionError{Flag: k.flag, Value: fmt.Sprint(k.val), Problem: k.why}
 		}
 	}
 	return nil
+}
+
+// OptionError names the option Validate rejected, so that the proxy can
+// report it as it reports its own options.
+type OptionError struct {
+	Flag    string // flag name, without dashes
+	Value   string // the rejected value
+	Problem string // what is wrong, in words
+}
+
+func (e *OptionError) Error() string {
+	return fmt.Sprintf("invalid --%s %q: %s", e.Flag, e.Value, e.Problem)
 }
 
 // ApplyTimeouts sets t's TLS handshake and idle connection timeouts (0
