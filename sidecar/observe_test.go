@@ -101,14 +101,7 @@ func TestObserveClockSkewCorrected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, Observers: p.Observers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	p.UseTelemetry(tel)
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	srv, tel := serveObserved(t, p, telemetry.Options{Observers: p.Observers()})
 
 	for i := range 3 {
 		if resp := sendMessage(t, srv.URL); resp.StatusCode != 200 {
@@ -291,15 +284,7 @@ func TestObserveSpansAndTraceContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	exporter := tracetest.NewInMemoryExporter()
-	tel, err := telemetry.New(context.Background(), telemetry.Options{
-		Getenv: func(string) string { return "" }, SpanExporters: []sdktrace.SpanExporter{exporter}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	p.UseTelemetry(tel)
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	srv, _ := serveObserved(t, p, telemetry.Options{SpanExporters: []sdktrace.SpanExporter{exporter}})
 
 	const appTrace = "0af7651916cd43dd8448eb211c80319c"
 	req, _ := http.NewRequest("POST", srv.URL+"/", bytes.NewReader([]byte("Action=ListQueues")))
@@ -459,14 +444,7 @@ func TestObserveTraceContextWithoutExporter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	p.UseTelemetry(tel)
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	srv, _ := serveObserved(t, p, telemetry.Options{})
 
 	const appTrace, appSpan = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
 	for i, traceparent := range []string{"00-" + appTrace + "-" + appSpan + "-01", ""} {
@@ -518,14 +496,7 @@ func TestObserveBreakerChangeLoggedAndCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, Observers: p.Observers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	p.UseTelemetry(tel)
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	srv, tel := serveObserved(t, p, telemetry.Options{Observers: p.Observers()})
 
 	for i, want := range []int{500, 500, 503} {
 		if resp := sendMessage(t, srv.URL); resp.StatusCode != want {
@@ -568,14 +539,7 @@ func TestObserveCredentialMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tel, err := telemetry.New(context.Background(), telemetry.Options{Getenv: func(string) string { return "" }, Observers: p.Observers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	p.UseTelemetry(tel)
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	srv, tel := serveObserved(t, p, telemetry.Options{Observers: p.Observers()})
 	if resp := sendMessage(t, srv.URL); resp.StatusCode != 200 {
 		t.Fatalf("status %d, want 200", resp.StatusCode)
 	}
@@ -591,4 +555,20 @@ func TestObserveCredentialMetrics(t *testing.T) {
 	if v := gaugeValue(t, fam, telemetry.MetricCredentialExpiry); v <= 3000 || v > 3600 {
 		t.Errorf("%s = %v, want about 3600", telemetry.MetricCredentialExpiry, v)
 	}
+}
+
+// serveObserved gives p the telemetry opts describe (no environment read)
+// and serves it on a loopback httptest server; both stop with the test.
+func serveObserved(t *testing.T, p *Proxy, opts telemetry.Options) (*httptest.Server, *telemetry.Telemetry) {
+	t.Helper()
+	opts.Getenv = func(string) string { return "" }
+	tel, err := telemetry.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(context.Background()) })
+	p.UseTelemetry(tel)
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv, tel
 }
