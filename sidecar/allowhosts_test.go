@@ -32,12 +32,7 @@ func TestAllowHostsNamesSpecialAddressExplicitly(t *testing.T) {
 			cfg.Service, cfg.Region = "execute-api", "us-east-1" // an address names no service
 			proxy, _ := startProxy(t, cfg, newStaticSource())
 			before := up.count()
-			req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/prod/items", nil)
-			req.Host = tc.host
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			resp := getViaHost(t, proxy.URL+"/prod/items", tc.host)
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tc.want {

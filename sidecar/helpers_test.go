@@ -466,3 +466,19 @@ func rawRequest(t *testing.T, addr, raw string) *http.Response {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp
 }
+
+// getViaHost sends a GET for url through the proxy with Host set to host,
+// as a client of host mode does. The caller closes the body.
+func getViaHost(t *testing.T, url, host string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}

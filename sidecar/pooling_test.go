@@ -50,12 +50,7 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 			proxy, _ := startProxy(t, cfg, newStaticSource())
 
 			for i := range requests {
-				req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/123456789012/q", nil)
-				req.Host = "sqs.us-east-1.amazonaws.com"
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				resp := getViaHost(t, proxy.URL+"/123456789012/q", "sqs.us-east-1.amazonaws.com")
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {

@@ -232,12 +232,7 @@ func TestErrorsAreJSONWithHeader(t *testing.T) {
 	up := newUpstream(t)
 	cfg := testConfig()
 	proxy, _ := startProxy(t, cfg, newStaticSource())
-	req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/", nil)
-	req.Host = "example.com"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getViaHost(t, proxy.URL+"/", "example.com")
 	defer resp.Body.Close()
 	var body struct{ Code, Message string }
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
@@ -347,12 +342,7 @@ func TestSignHostAndOverrides(t *testing.T) {
 		cfg.UpstreamCAFile = caFile
 		cfg.Region = "eu-west-1"
 		proxy, _ := startProxy(t, cfg, newStaticSource())
-		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/q", nil)
-		req.Host = "sqs.us-east-1.amazonaws.com"
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := getViaHost(t, proxy.URL+"/q", "sqs.us-east-1.amazonaws.com")
 		resp.Body.Close()
 		if got := up.last(t); got.VerifyErr != nil || got.Service != "sqs" || got.Region != "eu-west-1" {
 			t.Errorf("scope %s/%s, %v", got.Service, got.Region, got.VerifyErr)
@@ -365,12 +355,7 @@ func TestSignHostAndOverrides(t *testing.T) {
 		cfg.UpstreamCAFile = caFile
 		cfg.Service = "execute-api"
 		proxy, _ := startProxy(t, cfg, newStaticSource())
-		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/q", nil)
-		req.Host = "sqs.us-east-1.amazonaws.com"
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := getViaHost(t, proxy.URL+"/q", "sqs.us-east-1.amazonaws.com")
 		resp.Body.Close()
 		if got := up.last(t); resp.StatusCode != 200 || got.VerifyErr != nil || got.Service != "execute-api" || got.Region != "us-east-1" {
 			t.Errorf("status %d, scope %s/%s, %v", resp.StatusCode, got.Service, got.Region, got.VerifyErr)
@@ -381,12 +366,7 @@ func TestSignHostAndOverrides(t *testing.T) {
 		cfg.ConnectTo = []string{"sqs.us-east-1.amazonaws.com:443=" + up.Listener.Addr().String()}
 		proxy, _ := startProxy(t, cfg, newStaticSource())
 		before := up.count()
-		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/q", nil)
-		req.Host = "sqs.us-east-1.amazonaws.com"
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := getViaHost(t, proxy.URL+"/q", "sqs.us-east-1.amazonaws.com")
 		defer resp.Body.Close()
 		if resp.StatusCode != 502 || resp.Header.Get(ErrorHeader) != CodeUpstreamFailed || up.count() != before {
 			t.Errorf("status %d %q, upstream count +%d", resp.StatusCode, resp.Header.Get(ErrorHeader), up.count()-before)

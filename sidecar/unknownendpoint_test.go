@@ -17,12 +17,7 @@ func TestUnknownEndpointMessageNamesHostAndOptions(t *testing.T) {
 	cfg.UpstreamCAFile = caFile
 	cfg.ConnectTo = []string{"*.amazonaws.com:443=" + up.Listener.Addr().String()}
 	proxy, _ := startProxy(t, cfg, newStaticSource())
-	req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/", nil)
-	req.Host = "weird-thing.amazonaws.com"
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := getViaHost(t, proxy.URL+"/", "weird-thing.amazonaws.com")
 	defer resp.Body.Close()
 	var body struct{ Code, Message string }
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
