@@ -16,28 +16,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds/credstest"
 )
 
 // isolateAWSEnv points every AWS SDK input at an empty temporary home, so
 // no test reads ~/.aws, the developer's environment or a real metadata
 // service. It returns the temporary directory.
 func isolateAWSEnv(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("USERPROFILE", dir)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_REGION", "eu-west-1")
-	return dir
+	return credstest.IsolateEnvironment(t, "eu-west-1")
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds/credstest"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -49,21 +50,7 @@ func rotGen(prefix, keyID string) (int, bool) {
 // home, so no test reads ~/.aws, the developer's environment or a metadata
 // service.
 func isolateAWSEnvironment(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AWS_") {
-			t.Setenv(k, "")
-			os.Unsetenv(k)
-		}
-	}
-	t.Setenv("HOME", dir)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_REGION", "us-east-1")
-	return dir
+	return credstest.IsolateEnvironment(t, "us-east-1")
 }
 
 // writeAtomically replaces path's content the way a Secret volume or a

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds/credstest"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -162,17 +163,7 @@ func TestCheckFailsOnUnknownEndpoint(t *testing.T) {
 // credentials endpoint, as on ECS or EKS Pod Identity) are reported with
 // their source and expiry.
 func TestCheckReportsExpiry(t *testing.T) {
-	home := t.TempDir()
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-		"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("HOME", home)
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	credstest.IsolateEnvironment(t, "")
 	expires := time.Now().Add(2 * time.Hour).UTC().Truncate(time.Second)
 	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
