@@ -17,7 +17,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 )
 
-func fixedProxyTo(t *testing.T, up *upstream, service string, mutate func(*Config)) (string, *staticSource, *logBuffer) {
+func fixedProxyTo(t *testing.T, up *verifyingUpstream, service string, mutate func(*Config)) (string, *staticSource, *logBuffer) {
 	t.Helper()
 	cfg := testConfig()
 	cfg.Upstream = up.URL

@@ -91,23 +91,23 @@ type received struct {
 	VerifyErr                             error
 }
 
-// upstream is an httptest server that checks the SigV4 signature of every
+// verifyingUpstream is an httptest server that checks the SigV4 signature of every
 // request it receives, recomputing it independently with aws-sdk-go-v2's
 // signer (and its stream signer for aws-chunked bodies).
-type upstream struct {
+type verifyingUpstream struct {
 	*httptest.Server
 	mu      sync.Mutex
 	got     []received
 	respond func(w http.ResponseWriter, r *http.Request, rec received)
 }
 
-func (u *upstream) count() int {
+func (u *verifyingUpstream) count() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.got)
 }
 
-func (u *upstream) last(t *testing.T) received {
+func (u *verifyingUpstream) last(t *testing.T) received {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -117,7 +117,7 @@ func (u *upstream) last(t *testing.T) received {
 	return u.got[len(u.got)-1]
 }
 
-func (u *upstream) handle(w http.ResponseWriter, r *http.Request) {
+func (u *verifyingUpstream) handle(w http.ResponseWriter, r *http.Request) {
 	rec := verifyRequest(r)
 	u.mu.Lock()
 	u.got = append(u.got, rec)
@@ -143,8 +143,8 @@ func (u *upstream) handle(w http.ResponseWriter, r *http.Request) {
 }
 
 // newUpstream starts a plain-HTTP verifying upstream.
-func newUpstream(t *testing.T) *upstream {
-	u := &upstream{}
+func newUpstream(t *testing.T) *verifyingUpstream {
+	u := &verifyingUpstream{}
 	u.Server = httptest.NewServer(http.HandlerFunc(u.handle))
 	t.Cleanup(u.Close)
 	return u
@@ -152,9 +152,9 @@ func newUpstream(t *testing.T) *upstream {
 
 // newTLSUpstream starts a verifying upstream over TLS whose certificate is
 // valid for AWS-like names, and returns it with the path of its CA file.
-func newTLSUpstream(t *testing.T) (*upstream, string) {
+func newTLSUpstream(t *testing.T) (*verifyingUpstream, string) {
 	caPEM, cert := testCertificates(t)
-	u := &upstream{}
+	u := &verifyingUpstream{}
 	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(u.handle))
 	u.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	u.EnableHTTP2 = true

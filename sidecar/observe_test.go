@@ -67,7 +67,7 @@ func requestLogLines(logs string) []map[string]any {
 // skewedUpstream verifies signatures like the others, but keeps a clock
 // shift ahead of ours and, like AWS, refuses an X-Amz-Date more than five
 // minutes from its own time, with its own time in the Date header.
-func skewedUpstream(t *testing.T, shift time.Duration) *upstream {
+func skewedUpstream(t *testing.T, shift time.Duration) *verifyingUpstream {
 	up := newUpstream(t)
 	up.respond = func(w http.ResponseWriter, r *http.Request, rec received) {
 		now := time.Now().Add(shift).UTC()

@@ -14,6 +14,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/upstream"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -30,14 +31,16 @@ import (
 //	-> Transport             body framing and SigV4, after every header is final
 //	-> signatureWatch        diagnoses signature rejections (diagnostics.go)
 //	-> resilience.Guard      circuit breaker per upstream host
-//	-> http.Transport        pooled connections, HTTP/2, checked dials
+//	-> upstream.Transport    bodyless plain-HTTP requests on this goroutine,
+//	-> http.Transport        the rest: pooled connections, HTTP/2; both dial
+//	                         through the same address checks (dial.go)
 type Proxy struct {
 	c         *compiled
 	log       *slog.Logger
 	rp        *httputil.ReverseProxy
 	transport *Transport
-	base      *http.Transport
-	watch     *signatureWatch // diagnostics.go
+	upstreams *upstream.Transport // with base as its fallback
+	watch     *signatureWatch     // diagnostics.go
 	attempts  *telemetry.Transport
 	keys      *signer.KeyCache
 	breakers  *resilience.Breakers
@@ -66,10 +69,18 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 		return nil, err
 	}
 	cfg.Resilience.ApplyTimeouts(base)
-	p := &Proxy{c: c, log: log, base: base, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
+	upstreams := &upstream.Transport{
+		Dial:                   base.DialContext,
+		Fallback:               base,
+		MaxIdlePerHost:         base.MaxIdleConnsPerHost,
+		IdleTimeout:            base.IdleConnTimeout,
+		ResponseHeaderTimeout:  base.ResponseHeaderTimeout,
+		MaxResponseHeaderBytes: base.MaxResponseHeaderBytes,
+	}
+	p := &Proxy{c: c, log: log, upstreams: upstreams, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
 	p.breakers = resilience.NewBreakers(cfg.Resilience, p.breakerChanged)
 	p.transport = &Transport{
-		Base:        &resilience.Guard{Next: base, Breakers: p.breakers},
+		Base:        &resilience.Guard{Next: upstreams, Breakers: p.breakers},
 		Signer:      signer.New(p.keys),
 		Credentials: src,
 		Now:         p.clock.Now,
@@ -171,7 +182,7 @@ func (p *Proxy) breakerChanged(ch resilience.StateChange) {
 }
 
 // Close releases idle upstream connections.
-func (p *Proxy) Close() { p.base.CloseIdleConnections() }
+func (p *Proxy) Close() { p.upstreams.CloseIdleConnections() }
 
 // ServeHTTP routes, signs and forwards r, or answers it with the proxy's own
 // error when it cannot be forwarded signed.

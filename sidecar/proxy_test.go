@@ -114,7 +114,7 @@ func TestSignedRoundTrip(t *testing.T) {
 				cfg := testConfig()
 				cfg.Payload = mode
 				cfg.BodyMemory = bodyMemory
-				var up *upstream
+				var up *verifyingUpstream
 				switch rm {
 				case fixedMode:
 					up = plainUp
