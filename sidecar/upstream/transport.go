@@ -278,7 +278,15 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 	if c.t.ResponseHeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
-	resp.Body = &body{ReadCloser: resp.Body, c: c, stop: stop, reusable: !resp.Close && !req.Close}
+	b := &body{ReadCloser: resp.Body, c: c, stop: stop, reusable: !resp.Close && !req.Close}
+	if resp.Body == http.NoBody {
+		// No body to wait for (HEAD, 204, 304, Content-Length: 0): the
+		// connection is free now, and the caller sees http.NoBody as
+		// net/http gives it, which layers above test for.
+		b.finish(true)
+		return resp, nil
+	}
+	resp.Body = b
 	return resp, nil
 }
 

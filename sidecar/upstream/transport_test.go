@@ -97,6 +97,9 @@ func TestReusesConnectionAcrossRequests(t *testing.T) {
 			if c.method == "HEAD" && resp.Header.Get("X-Method") != "HEAD" {
 				t.Fatalf("HEAD answered with header %q", resp.Header.Get("X-Method"))
 			}
+			if (c.method == "HEAD" || c.path == "/empty") && resp.Body != http.NoBody {
+				t.Fatalf("%s %s: body %T, want http.NoBody as net/http gives it", c.method, c.path, resp.Body)
+			}
 		}
 	}
 	if n := conns.Load(); n != 1 {
