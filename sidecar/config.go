@@ -58,8 +58,13 @@ type Config struct {
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" flag:"idle-timeout" envDefault:"90s" help:"how long an idle client connection is kept open"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
 
+	// MaxProcs is process-wide: cmd/sigv4-sidecar applies it (Procs.For).
+	MaxProcs Procs `env:"MAX_PROCS" flag:"max-procs" envDefault:"auto" help:"CPUs that run the proxy at once (Go's GOMAXPROCS): auto (the GOMAXPROCS variable when set, else 1: a sidecar shares its pod's CPU, and at a sidecar's request rates one costs less CPU per request than Go's default of at least 2), 0 (Go's default: the container's CPU limit, at least 2, else the machine's CPUs) or a number"`
+
 	LogFormat string `env:"LOG_FORMAT" flag:"log-format" envDefault:"json" help:"log format: json or text"`
 	LogLevel  string `env:"LOG_LEVEL" flag:"log-level" envDefault:"info" help:"log level: debug, info, warn or error"`
+	// LogFlushInterval: telemetry.BatchWriter.
+	LogFlushInterval time.Duration `env:"LOG_FLUSH_INTERVAL" flag:"log-flush-interval" envDefault:"100ms" help:"request log lines are written in batches, at most this long after their request ended (every other line at once, and all on exit); 0 writes each at once"`
 	// DebugSigning: issue 8; the lines are written by sidecar/diagnostics.go.
 	DebugSigning bool `env:"DEBUG_SIGNING" flag:"debug-signing" envDefault:"false" help:"log every request's canonical request and string to sign (session token hidden), to compare with what AWS computed"`
 
@@ -175,6 +180,56 @@ func (b ByteSize) String() string {
 
 // MarshalText writes the size as String does.
 func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }
+
+// Procs is the --max-procs option: a number of CPUs, 0 for the Go runtime's
+// default, or ProcsAuto.
+type Procs int
+
+// ProcsAuto is --max-procs auto: the GOMAXPROCS variable when set, else 1.
+const ProcsAuto Procs = -1
+
+// UnmarshalText parses auto, 0 or a positive number.
+func (p *Procs) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	if strings.EqualFold(s, "auto") {
+		*p = ProcsAuto
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("must be auto, 0 (Go's default) or a number of CPUs")
+	}
+	*p = Procs(n)
+	return nil
+}
+
+// String writes auto or the number.
+func (p Procs) String() string {
+	if p == ProcsAuto {
+		return "auto"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// MarshalText writes the option as String does.
+func (p Procs) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// For returns the GOMAXPROCS to set for p, given the process's GOMAXPROCS
+// variable, or 0 to leave the Go runtime's own choice (which already
+// follows that variable). Why 1 by default: Go's default for a container is
+// its CPU limit but at least 2, and at the rates a sidecar sees, a second P
+// costs more in idle spinning and thread wakeups than it gives
+// (BENCHMARKS.md, "Proxy"); an operator who sets GOMAXPROCS keeps it.
+func (p Procs) For(gomaxprocsVar string) int {
+	switch {
+	case p == ProcsAuto && strings.TrimSpace(gomaxprocsVar) != "":
+		return 0
+	case p == ProcsAuto:
+		return 1
+	default:
+		return int(p)
+	}
+}
 
 // connectRule is one parsed --connect-to entry.
 type connectRule struct {
@@ -350,10 +405,13 @@ func (c Config) compile() (*compiled, error) {
 	for _, d := range []struct {
 		field string
 		value time.Duration
-	}{{"DialTimeout", c.DialTimeout}, {"ResponseHeaderTimeout", c.ResponseHeaderTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownTimeout", c.ShutdownTimeout}} {
+	}{{"DialTimeout", c.DialTimeout}, {"ResponseHeaderTimeout", c.ResponseHeaderTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownTimeout", c.ShutdownTimeout}, {"LogFlushInterval", c.LogFlushInterval}} {
 		if d.value < 0 {
 			return nil, optionError(d.field, d.value.String(), "must not be negative")
 		}
+	}
+	if c.MaxProcs < ProcsAuto {
+		return nil, optionError("MaxProcs", c.MaxProcs.String(), "must be auto, 0 (Go's default) or a number of CPUs")
 	}
 	if c.MaxIdleConnsPerHost < 0 {
 		return nil, optionError("MaxIdleConnsPerHost", strconv.Itoa(c.MaxIdleConnsPerHost), "must not be negative")

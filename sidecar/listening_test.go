@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -44,7 +45,7 @@ func TestListeningLineAtEveryLevel(t *testing.T) {
 					t.Fatalf("%d listening lines, want 1:\n%s", len(listening), logs)
 				}
 				if format == "text" {
-					for _, want := range []string{"level=INFO", "msg=listening", "proxy_addr=" + proxyAddr, "admin_addr=" + adminAddr, "mode=fixed"} {
+					for _, want := range []string{"level=INFO", "msg=listening", "proxy_addr=" + proxyAddr, "admin_addr=" + adminAddr, "mode=fixed", "max_procs="} {
 						if !strings.Contains(listening[0], want) {
 							t.Errorf("listening line %q lacks %s", listening[0], want)
 						}
@@ -55,9 +56,9 @@ func TestListeningLineAtEveryLevel(t *testing.T) {
 						t.Fatalf("listening line %q: %v", listening[0], err)
 					}
 					keys := slices.Sorted(maps.Keys(line))
-					if !slices.Equal(keys, []string{"admin_addr", "level", "mode", "msg", "proxy_addr", "time"}) ||
-						line["level"] != "INFO" || line["msg"] != "listening" || line["proxy_addr"] != proxyAddr || line["admin_addr"] != adminAddr {
-						t.Errorf("listening line %v, want level INFO, proxy %s, admin %s and no other key", line, proxyAddr, adminAddr)
+					if !slices.Equal(keys, []string{"admin_addr", "level", "max_procs", "mode", "msg", "proxy_addr", "time"}) ||
+						line["max_procs"] != float64(runtime.GOMAXPROCS(0)) || line["level"] != "INFO" || line["msg"] != "listening" || line["proxy_addr"] != proxyAddr || line["admin_addr"] != adminAddr {
+						t.Errorf("listening line %v, want level INFO, proxy %s, admin %s, max_procs and no other key", line, proxyAddr, adminAddr)
 					}
 				}
 				// The level still applies to everything else: "stopped" is

@@ -115,7 +115,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	// Tooling (the e2e harness, the chart's binary test, a user's script)
 	// learns the ports from this line: it is written at every --log-level.
-	logAlways(ctx, log, slog.LevelInfo, "listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg))
+	logAlways(ctx, log, slog.LevelInfo, "listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg),
+		"max_procs", runtime.GOMAXPROCS(0))
 	if s.Listening != nil {
 		s.Listening(proxyLn.Addr(), adminLn.Addr())
 	}

@@ -211,6 +211,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{args: []string{"--set", "config.payload=fast"}, want: "/config/payload"},
 		{args: []string{"--set", "config.upstream=ftp://x"}, want: "/config/upstream"},
 		{args: []string{"--set", "config.shutdownTimeout=soon"}, want: "/config/shutdownTimeout"},
+		{args: []string{"--set", "config.maxProcs=many"}, want: "/config/maxProcs"},
 		{args: []string{"--set", "ports.proxy=0"}, want: "/ports/proxy"},
 		{args: []string{"--set", "config.connectTo[0]=10.0.0.10:443"}, want: "/config/connectTo/0"},
 		{args: []string{"--set", "irsa.roleArn=my-role"}, want: "/irsa/roleArn"},

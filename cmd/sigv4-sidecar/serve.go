@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"runtime"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
@@ -21,9 +22,17 @@ func runServe(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return err
 	}
-	log, err := telemetry.NewLogger(inv.stderr, telemetry.LogConfig{Format: cfg.LogFormat, Level: cfg.LogLevel})
+	// Request lines are written in batches; whatever waits is written
+	// before serve returns, on SIGTERM as on a failed start.
+	out := telemetry.NewBatchWriter(inv.stderr, cfg.LogFlushInterval)
+	defer out.Close()
+	log, err := telemetry.NewLogger(out, telemetry.LogConfig{Format: cfg.LogFormat, Level: cfg.LogLevel})
 	if err != nil {
 		return err
+	}
+	// Process-wide, for as long as serve runs (tests run it in-process).
+	if n := cfg.MaxProcs.For(environMap(inv.environ)["GOMAXPROCS"]); n > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	}
 	src, err := creds.Load(ctx, cfg.Config, log)
 	if err != nil {

@@ -20,6 +20,8 @@ type LogConfig struct {
 
 // NewLogger returns a logger writing cfg.Format at cfg.Level or above to w,
 // through Redact. An unknown format or level is an error naming the option.
+// When w is a *BatchWriter, request lines wait in it for their batch and
+// every other line is written at once, with what waited before it.
 func NewLogger(w io.Writer, cfg LogConfig) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil || cfg.Level == "" {
@@ -34,6 +36,9 @@ func NewLogger(w io.Writer, cfg LogConfig) (*slog.Logger, error) {
 		h = slog.NewTextHandler(w, opts)
 	default:
 		return nil, fmt.Errorf("invalid --log-format %q: must be json or text", cfg.Format)
+	}
+	if b, ok := w.(*BatchWriter); ok {
+		h = flushAfter{Handler: h, out: b}
 	}
 	return slog.New(Redact(h)), nil
 }
@@ -53,6 +58,10 @@ type RequestLog struct {
 	BytesIn, BytesOut int64
 }
 
+// requestMessage is the message of the request line: the one line a
+// BatchWriter lets wait.
+const requestMessage = "request"
+
 // LogRequest writes l as one line at Info (Warn for 5xx), with the trace id
 // of ctx's span so that a log line leads to its trace.
 func LogRequest(ctx context.Context, log *slog.Logger, l RequestLog) {
@@ -66,7 +75,7 @@ func LogRequest(ctx context.Context, log *slog.Logger, l RequestLog) {
 	// The record is built here rather than by log.LogAttrs, which would
 	// walk the stack for a source position that no handler of ours prints
 	// and that would only ever name this function.
-	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec := slog.NewRecord(time.Now(), level, requestMessage, 0)
 	rec.AddAttrs(
 		slog.String("method", l.Method), slog.String("host", l.Host), slog.String("path", l.Path),
 		slog.String("service", l.Service), slog.String("region", l.Region),

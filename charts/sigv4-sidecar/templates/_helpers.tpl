@@ -109,6 +109,7 @@ over config), each name once; then extraEnv verbatim (AWS_*, valueFrom, ...).
   "bodyMemory" "BODY_MEMORY"
   "bodyMemoryTotal" "BODY_MEMORY_TOTAL"
   "maxBody" "MAX_BODY"
+  "maxProcs" "MAX_PROCS"
   "shutdownTimeout" "SHUTDOWN_TIMEOUT"
   "logFormat" "LOG_FORMAT"
   "logLevel" "LOG_LEVEL"
