@@ -58,8 +58,8 @@ type Config struct {
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" flag:"idle-timeout" envDefault:"90s" help:"how long an idle client connection is kept open"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
 
-	// MaxProcs is process-wide: cmd/sigv4-sidecar applies it (Procs.For).
-	MaxProcs Procs `env:"MAX_PROCS" flag:"max-procs" envDefault:"auto" help:"CPUs that run the proxy at once (Go's GOMAXPROCS): auto (the GOMAXPROCS variable when set, else 1: a sidecar shares its pod's CPU, and at a sidecar's request rates one costs less CPU per request than Go's default of at least 2), 0 (Go's default: the container's CPU limit, at least 2, else the machine's CPUs) or a number"`
+	// MaxProcs is process-wide: cmd/sigv4-sidecar applies it (Procs.Plan).
+	MaxProcs Procs `env:"MAX_PROCS" flag:"max-procs" envDefault:"auto" help:"CPUs that run the proxy at once (Go's GOMAXPROCS): auto (one while the proxy uses well under one CPU, Go's default while it needs more; the GOMAXPROCS variable wins when set), 0 (Go's default: the container's CPU limit, at least 2, else the machine's CPUs) or a number"`
 
 	LogFormat string `env:"LOG_FORMAT" flag:"log-format" envDefault:"json" help:"log format: json or text"`
 	LogLevel  string `env:"LOG_LEVEL" flag:"log-level" envDefault:"info" help:"log level: debug, info, warn or error"`
@@ -185,7 +185,8 @@ func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil
 // default, or ProcsAuto.
 type Procs int
 
-// ProcsAuto is --max-procs auto: the GOMAXPROCS variable when set, else 1.
+// ProcsAuto is --max-procs auto: the GOMAXPROCS variable when set, else one
+// P while the load is light and Go's default while it is not.
 const ProcsAuto Procs = -1
 
 // UnmarshalText parses auto, 0 or a positive number.
@@ -214,20 +215,18 @@ func (p Procs) String() string {
 // MarshalText writes the option as String does.
 func (p Procs) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// For returns the GOMAXPROCS to set for p, given the process's GOMAXPROCS
-// variable, or 0 to leave the Go runtime's own choice (which already
-// follows that variable). Why 1 by default: Go's default for a container is
-// its CPU limit but at least 2, and at the rates a sidecar sees, a second P
-// costs more in idle spinning and thread wakeups than it gives
-// (BENCHMARKS.md, "Proxy"); an operator who sets GOMAXPROCS keeps it.
-func (p Procs) For(gomaxprocsVar string) int {
+// Plan says what serve does with GOMAXPROCS under p, given the process's
+// GOMAXPROCS variable: set fixed (when above 0), adapt it to the load
+// (adaptive: auto without the variable), or leave the Go runtime's own
+// choice, which already follows that variable.
+func (p Procs) Plan(gomaxprocsVar string) (fixed int, adaptive bool) {
 	switch {
 	case p == ProcsAuto && strings.TrimSpace(gomaxprocsVar) != "":
-		return 0
+		return 0, false
 	case p == ProcsAuto:
-		return 1
+		return 0, true
 	default:
-		return int(p)
+		return int(p), false
 	}
 }
 

@@ -31,8 +31,11 @@ func runServe(ctx context.Context, inv invocation) error {
 		return err
 	}
 	// Process-wide, for as long as serve runs (tests run it in-process).
-	if n := cfg.MaxProcs.For(environMap(inv.environ)["GOMAXPROCS"]); n > 0 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
+	switch fixed, adaptive := cfg.MaxProcs.Plan(environMap(inv.environ)["GOMAXPROCS"]); {
+	case adaptive:
+		defer startProcsGovernor(ctx, log)()
+	case fixed > 0:
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(fixed))
 	}
 	src, err := creds.Load(ctx, cfg.Config, log)
 	if err != nil {

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -67,25 +66,6 @@ func runUpstream() int {
 	return 1
 }
 
-// startUpstream re-executes the test binary as the benchmark upstream.
-func startUpstream() (addr string, cmd *exec.Cmd, err error) {
-	cmd = exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), upstreamModeEnv+"=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return "", nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := children.start(cmd); err != nil {
-		return "", nil, err
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		return "", nil, fmt.Errorf("upstream did not print its address: %w", err)
-	}
-	return strings.TrimSpace(line), cmd, nil
-}
-
 // heyResult is what one hey run measured.
 type heyResult struct {
 	requests  int     // responses with status 200
@@ -103,11 +83,12 @@ var (
 
 // runHey runs hey for d at rate req/s (0: as fast as it can, with 50
 // workers) and returns what it measured, with the CPU time each of pids used.
+// hey's -q is per worker, 100 req/s each here, which keeps a worker well
+// below its own limit; the workers tick in lockstep, so the load arrives in
+// bursts of rate/100 requests every 10 ms.
 func runHey(d time.Duration, rate int, method, url, bodyFile string, pids map[string]int) (heyResult, error) {
 	workers, perWorker := 50, 0
 	if rate > 0 {
-		// hey's -q is per worker; 100 req/s per worker keeps each worker
-		// well below its own limit at sub-millisecond latencies.
 		workers = max(1, rate/100)
 		perWorker = rate / workers
 	}
@@ -202,24 +183,74 @@ func benchKeys() []string {
 	return withKeys("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 }
 
+// contender is one target of a load step: the upstream straight, or a proxy
+// in front of it, with the process whose CPU time it is charged.
+type contender struct {
+	name string
+	url  string // base URL
+	pid  int
+}
+
+// arrivals says how a step's requests arrive.
+const (
+	paced  = "paced"  // evenly spaced, open loop (the pacer)
+	bursts = "bursts" // hey's lockstep workers: rate/100 requests every 10 ms
+)
+
+// step is one row group of the report: a load at a rate, sent to each
+// contender in turn, -bench-reps times.
+type step struct {
+	load       string
+	method     string
+	path, body string
+	rate       int // 0: saturation (hey, 50 workers)
+	arrivals   string
+	contenders []contender // the first is the upstream straight: the others are compared with it
+}
+
 func runProxyBench(work string) error {
 	if err := ensureHey(); err != nil {
 		return err
 	}
-	upAddr, upCmd, err := startUpstream()
+	upAddr, upCmd, err := startHelper(upstreamModeEnv + "=1")
 	if err != nil {
 		return err
 	}
 	defer children.stop(upCmd, time.Second)
-	home := filepath.Join(work, "bench-sidecar")
-	if err := os.Mkdir(home, 0o755); err != nil {
-		return err
-	}
-	sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr)...)
+	// References, for the small GET at 1,000 req/s: the same upstream on one
+	// P (the proxy's default), and a bare ReverseProxy on one P.
+	up1Addr, up1Cmd, err := startHelper(upstreamModeEnv+"=1", "GOMAXPROCS=1")
 	if err != nil {
 		return err
 	}
-	defer sc.stop()
+	defer children.stop(up1Cmd, time.Second)
+	bareAddr, bareCmd, err := startHelper(bareProxyEnv+"="+upAddr, "GOMAXPROCS=1")
+	if err != nil {
+		return err
+	}
+	defer children.stop(bareCmd, time.Second)
+
+	proxies := map[string]*sidecar{}
+	for _, p := range []struct {
+		name string
+		args []string
+	}{
+		{"auto", nil},
+		{"unsigned", []string{"--payload", "unsigned"}},
+		{"chunked", []string{"--payload", "chunked"}},
+		{"go-default-procs", []string{"--max-procs", "0"}},
+	} {
+		home := filepath.Join(work, "bench-sidecar-"+p.name)
+		if err := os.Mkdir(home, 0o755); err != nil {
+			return err
+		}
+		sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr, p.args...)...)
+		if err != nil {
+			return err
+		}
+		defer sc.stop()
+		proxies[p.name] = sc
+	}
 
 	putFile := filepath.Join(work, "1MiB.bin")
 	f, err := os.Create(putFile)
@@ -231,85 +262,102 @@ func runProxyBench(work string) error {
 	}
 	f.Close()
 
-	var report strings.Builder
-	fmt.Fprintf(&report, "Machine: %s. Each step runs %s with hey straight to the upstream, then %s through the proxy, %d times alternating; each figure is the median of its runs. Latency added = proxy minus direct at the same percentile (hey reports 0.1 ms steps).\n\n", machine(), *flagBenchTime, *flagBenchTime, *flagBenchReps)
-	fmt.Fprintln(&report, "| load | rate (req/s) | direct req/s | proxy req/s | ratio | p50 direct | p50 added | p99 direct | p99 added | upstream CPU s/1000 req | proxy CPU s/1000 req | proxy/upstream CPU | errors |")
-	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-	// One more proxy per explicit payload mode prices each way of signing a
-	// PUT body against the default's choice.
-	proxies := map[string]*sidecar{"auto": sc}
-	for _, payload := range []string{"unsigned", "chunked"} {
-		home := filepath.Join(work, "bench-sidecar-"+payload)
-		if err := os.Mkdir(home, 0o755); err != nil {
-			return err
+	direct := contender{"direct", "http://" + upAddr, upCmd.Process.Pid}
+	proxied := func(name, label string) contender {
+		return contender{label, proxies[name].url(), proxies[name].pid()}
+	}
+	sidecarGET := proxied("auto", "sigv4-sidecar")
+	var steps []step
+	for _, rate := range []int{500, 1000, 2000} {
+		for _, arrive := range []string{paced, bursts} {
+			cs := []contender{direct, sidecarGET}
+			if rate == 1000 {
+				cs = append(cs,
+					proxied("go-default-procs", "sigv4-sidecar --max-procs 0 (Go's default)"),
+					contender{"bare httputil.ReverseProxy, GOMAXPROCS=1", "http://" + bareAddr, bareCmd.Process.Pid},
+					contender{"direct, upstream GOMAXPROCS=1", "http://" + up1Addr, up1Cmd.Process.Pid})
+			}
+			steps = append(steps, step{load: "small GET (240 B)", method: http.MethodGet, path: "/bucket/small", rate: rate, arrivals: arrive, contenders: cs})
 		}
-		p, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr, "--payload", payload)...)
-		if err != nil {
-			return err
+	}
+	steps = append(steps, step{load: "small GET (240 B)", method: http.MethodGet, path: "/bucket/small", arrivals: "hey, 50 workers",
+		contenders: []contender{direct, sidecarGET, proxied("go-default-procs", "sigv4-sidecar --max-procs 0 (Go's default)")}})
+	for _, put := range []struct{ load, proxy string }{
+		{"1 MiB PUT, default --payload auto (hashed in memory)", "auto"},
+		{"1 MiB PUT, --payload unsigned", "unsigned"},
+		{"1 MiB PUT, --payload chunked", "chunked"},
+	} {
+		for _, rate := range []int{500, 1000, 2000, 0} {
+			arrive := bursts
+			if rate == 0 {
+				arrive = "hey, 50 workers"
+			}
+			steps = append(steps, step{load: put.load, method: http.MethodPut, path: "/bucket/put", body: putFile, rate: rate, arrivals: arrive,
+				contenders: []contender{direct, proxied(put.proxy, "sigv4-sidecar")}})
 		}
-		defer p.stop()
-		proxies[payload] = p
 	}
 
-	type load struct {
-		name, method, path, body string
-		proxy                    *sidecar
-	}
-	loads := []load{
-		{"small GET (240 B)", http.MethodGet, "/bucket/small", "", sc},
-		{"1 MiB PUT, default --payload auto", http.MethodPut, "/bucket/put", putFile, sc},
-		{"1 MiB PUT, --payload unsigned", http.MethodPut, "/bucket/put", putFile, proxies["unsigned"]},
-		{"1 MiB PUT, --payload chunked", http.MethodPut, "/bucket/put", putFile, proxies["chunked"]},
-	}
-	for _, l := range loads {
-		pids := map[string]int{"upstream": upCmd.Process.Pid, "proxy": l.proxy.pid()}
-		// Warm both paths up (connection pools, the proxy's key cache).
-		for _, base := range []string{"http://" + upAddr, l.proxy.url()} {
-			if _, err := runHey(time.Second, 500, l.method, base+l.path, l.body, pids); err != nil {
-				return err
+	var report strings.Builder
+	fmt.Fprintf(&report, "Machine: %s. Each step sends its load for %s to each contender in turn, %d times; each figure is the median of its runs. Added latency = contender minus direct at the same percentile. CPU: the contender's process (the upstream's for direct runs), per 1,000 successful requests.\n\n", machine(), *flagBenchTime, *flagBenchReps)
+	fmt.Fprintln(&report, "| load | rate (req/s) | arrivals | contender | req/s | p50 | p50 added | p99 | p99 added | CPU s/1000 req | x upstream CPU | errors |")
+	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	warmed := map[string]bool{}
+	for _, st := range steps {
+		pids := map[string]int{}
+		for _, c := range st.contenders {
+			pids[c.name] = c.pid
+			if key := c.url + st.method; !warmed[key] {
+				warmed[key] = true // connection pools, the proxy's key cache
+				if _, err := runHey(time.Second, 500, st.method, c.url+st.path, st.body, nil); err != nil {
+					return err
+				}
 			}
 		}
-		for _, rate := range []int{500, 1000, 2000, 0} {
-			// Direct and proxied runs alternate, -bench-reps times, and each
-			// figure is the median of its runs: the machine is shared.
-			var direct, proxied []heyResult
-			for range *flagBenchReps {
-				d, err := runHey(*flagBenchTime, rate, l.method, "http://"+upAddr+l.path, l.body, pids)
+		results := make([][]heyResult, len(st.contenders))
+		for range *flagBenchReps {
+			for i, c := range st.contenders {
+				var r heyResult
+				var err error
+				if st.arrivals == paced {
+					r, err = pace(pacerJob{URL: c.url + st.path, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, pids)
+				} else {
+					r, err = runHey(*flagBenchTime, st.rate, st.method, c.url+st.path, st.body, pids)
+				}
 				if err != nil {
-					return err
+					return fmt.Errorf("%s at %d req/s, %s: %w", st.load, st.rate, c.name, err)
 				}
-				p, err := runHey(*flagBenchTime, rate, l.method, l.proxy.url()+l.path, l.body, pids)
-				if err != nil {
-					return err
+				if r.p99 == 0 {
+					return fmt.Errorf("%s at %d req/s, %s: no percentiles (%d requests)", st.load, st.rate, c.name, r.requests)
 				}
-				if d.p99 == 0 || p.p99 == 0 {
-					return fmt.Errorf("%s at %d req/s: hey reported no percentiles (%d and %d requests)", l.name, rate, d.requests, p.requests)
-				}
-				direct, proxied = append(direct, d), append(proxied, p)
+				results[i] = append(results[i], r)
 			}
-			perK := func(cpu time.Duration, n int) float64 { return cpu.Seconds() / (float64(n) / 1000) }
-			dRPS := median(direct, func(r heyResult) float64 { return r.reqPerSec })
-			pRPS := median(proxied, func(r heyResult) float64 { return r.reqPerSec })
-			dP50 := median(direct, func(r heyResult) float64 { return float64(r.p50) })
-			pP50 := median(proxied, func(r heyResult) float64 { return float64(r.p50) })
-			dP99 := median(direct, func(r heyResult) float64 { return float64(r.p99) })
-			pP99 := median(proxied, func(r heyResult) float64 { return float64(r.p99) })
-			upCPU := median(direct, func(r heyResult) float64 { return perK(r.cpu["upstream"], r.requests) })
-			proxyCPU := median(proxied, func(r heyResult) float64 { return perK(r.cpu["proxy"], r.requests) })
-			errors := 0
-			for i := range direct {
-				errors += direct[i].errors + proxied[i].errors
+		}
+		perK := func(cpu time.Duration, n int) float64 { return cpu.Seconds() / (float64(n) / 1000) }
+		cpuOf := func(i int) float64 {
+			name := st.contenders[i].name
+			return median(results[i], func(r heyResult) float64 { return perK(r.cpu[name], r.requests) })
+		}
+		p50 := func(i int) float64 { return median(results[i], func(r heyResult) float64 { return float64(r.p50) }) }
+		p99 := func(i int) float64 { return median(results[i], func(r heyResult) float64 { return float64(r.p99) }) }
+		rateName := "saturation"
+		if st.rate > 0 {
+			rateName = strconv.Itoa(st.rate)
+		}
+		const d = 0
+		for i, c := range st.contenders {
+			errs := 0
+			for _, r := range results[i] {
+				errs += r.errors
 			}
-			rateName := "saturation"
-			if rate > 0 {
-				rateName = strconv.Itoa(rate)
+			added50, added99 := "", ""
+			if i != d {
+				added50, added99 = ms(time.Duration(p50(i)-p50(d))), ms(time.Duration(p99(i)-p99(d)))
 			}
-			fmt.Fprintf(&report, "| %s | %s | %.0f | %.0f | %.2f | %s | %s | %s | %s | %.3f | %.3f | %.2f | %d |\n",
-				l.name, rateName, dRPS, pRPS, pRPS/dRPS,
-				ms(time.Duration(dP50)), ms(time.Duration(pP50-dP50)), ms(time.Duration(dP99)), ms(time.Duration(pP99-dP99)),
-				upCPU, proxyCPU, proxyCPU/upCPU, errors)
-			log.Printf("e2e bench: %s at %s: direct %.0f req/s p99 %s, proxy %.0f req/s p99 %s", l.name, rateName,
-				dRPS, ms(time.Duration(dP99)), pRPS, ms(time.Duration(pP99)))
+			fmt.Fprintf(&report, "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %.3f | %.2f | %d |\n",
+				st.load, rateName, st.arrivals, c.name, median(results[i], func(r heyResult) float64 { return r.reqPerSec }),
+				ms(time.Duration(p50(i))), added50, ms(time.Duration(p99(i))), added99, cpuOf(i), cpuOf(i)/cpuOf(d), errs)
+			log.Printf("e2e bench: %s at %s (%s), %s: p99 %s, %.3f ms CPU per request", st.load, rateName, st.arrivals, c.name,
+				ms(time.Duration(p99(i))), cpuOf(i))
 		}
 	}
 	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above:")

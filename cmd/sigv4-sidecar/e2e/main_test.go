@@ -31,8 +31,14 @@ var servers []*server
 var front *tlsFront
 
 func TestMain(m *testing.M) {
-	if os.Getenv(upstreamModeEnv) != "" {
+	// The benchmark's helper processes are this binary in another role.
+	switch {
+	case os.Getenv(upstreamModeEnv) != "":
 		os.Exit(runUpstream())
+	case os.Getenv(pacerEnv) != "":
+		os.Exit(runPacer())
+	case os.Getenv(bareProxyEnv) != "":
+		os.Exit(runBareProxy())
 	}
 	flag.Parse()
 	os.Exit(runMain(m))
