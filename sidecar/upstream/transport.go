@@ -226,6 +226,7 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 	// The request's context ends the exchange wherever it is: a deadline in
 	// the past makes the blocked read or write return.
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	c.limited.read = 0
 	fail := func(err error, written bool) (*http.Response, error) {
 		stop()
 		c.close()
@@ -243,7 +244,6 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 	if d := c.t.ResponseHeaderTimeout; d > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	}
-	c.limited.read = 0
 	c.limitHeader()
 	var resp *http.Response
 	for {
@@ -277,6 +277,12 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 	c.limited.left = -1
 	if c.t.ResponseHeaderTimeout > 0 {
 		_ = c.nc.SetReadDeadline(time.Time{})
+		// The context may have ended, and set its deadline, just before
+		// this cleared it: ctx.Err is set before that callback runs, so
+		// checking after clearing misses nothing.
+		if ctx.Err() != nil {
+			_ = c.nc.SetDeadline(aLongTimeAgo)
+		}
 	}
 	b := &body{ReadCloser: resp.Body, c: c, stop: stop, reusable: !resp.Close && !req.Close}
 	if resp.Body == http.NoBody {

@@ -356,34 +356,16 @@ func TestUnaskedSwitchingProtocolsRefused(t *testing.T) {
 	}
 }
 
-// TestUnsolicitedBytesCloseConnection: an upstream that sends more than its
-// answer has broken framing; the connection must not carry another
-// request, whose answer those bytes would become.
-func TestUnsolicitedBytesCloseConnection(t *testing.T) {
-	url, accepted := rawServer(t, func(n int, c net.Conn, br *bufio.Reader) {
-		for {
-			if _, ok := readRequest(br); !ok {
-				return
-			}
-			io.WriteString(c, okResponse+"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra")
-		}
-	})
-	tr := newTransport(t, nil)
-	for range 3 {
-		if _, body := get(t, tr, "GET", url); body != "ok" {
-			t.Fatalf("body %q", body)
-		}
-	}
-	if n := accepted.Load(); n != 3 {
-		t.Errorf("%d connections, want 3", n)
-	}
-}
-
-func TestConnectionCloseAndHTTP10Answers(t *testing.T) {
+// TestAnswersThatEndTheConnection: after these answers a connection cannot
+// carry another request: the upstream said so (Connection: close, HTTP/1.0),
+// the body ran to the close, or the upstream sent more than its answer
+// (broken framing, whose bytes would become the next request's answer).
+func TestAnswersThatEndTheConnection(t *testing.T) {
 	for name, answer := range map[string]string{
 		"ConnectionClose": "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
 		"HTTP10":          "HTTP/1.0 200 OK\r\n\r\nok",
 		"UntilClose":      "HTTP/1.1 200 OK\r\n\r\nok",
+		"Unsolicited":     okResponse + "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra",
 	} {
 		t.Run(name, func(t *testing.T) {
 			url, accepted := rawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
@@ -392,13 +374,13 @@ func TestConnectionCloseAndHTTP10Answers(t *testing.T) {
 				}
 			})
 			tr := newTransport(t, nil)
-			for range 2 {
+			for range 3 {
 				if _, body := get(t, tr, "GET", url); body != "ok" {
 					t.Fatalf("body %q", body)
 				}
 			}
-			if n := accepted.Load(); n != 2 {
-				t.Errorf("%d connections, want 2", n)
+			if n := accepted.Load(); n != 3 {
+				t.Errorf("%d connections for 3 requests, want 3", n)
 			}
 		})
 	}
