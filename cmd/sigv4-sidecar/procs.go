@@ -16,7 +16,7 @@ import (
 // Why: a P with nothing to do still costs CPU, in spinning threads that look
 // for work and in wakeups handed between threads, and a sidecar spends most
 // of its life at rates where each request arrives alone. On one P a small
-// proxied GET cost a third less CPU (BENCHMARKS.md, "Proxy"). But one P caps
+// proxied GET cost 16 to 23% less CPU (BENCHMARKS.md, "Proxy"). But one P caps
 // what a busy proxy can do, hashing uploads above all (a 1 MiB body costs
 // about 1.5 ms of CPU to sign), so the governor gives the runtime its Ps back
 // as soon as one is not enough, and takes them away when the load has been
@@ -38,7 +38,7 @@ const (
 	// the time: the next sample runs on high.
 	procsRaiseAt = 0.75
 	// procsLowerAt is the CPU use on high that one P would carry with room
-	// to spare (on one P it takes about a third less).
+	// to spare (on one P it takes about a fifth less).
 	procsLowerAt = 0.35
 	// procsLowerAfter samples in a row below procsLowerAt go back to one P,
 	// so a load that pauses between bursts does not make it flap.
