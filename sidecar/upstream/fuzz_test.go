@@ -36,7 +36,7 @@ func FuzzAgainstNetHTTP(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, answer []byte) {
 		if bytes.Contains(answer, []byte(" 101")) {
-			t.Skip("101: upgrades are left to the fallback by design")
+			return // outside what is compared: upgrades go to the fallback by design
 		}
 		// In-memory connections: a fuzzer's thousands of exchanges a
 		// second would run out of loopback ports.

@@ -386,13 +386,20 @@ func TestAnswersThatEndTheConnection(t *testing.T) {
 	}
 }
 
-func TestContextEndsWait(t *testing.T) {
+// hangingServer reads each request and never answers, until the test ends.
+func hangingServer(t *testing.T) string {
+	t.Helper()
 	release := make(chan struct{})
 	url, _ := rawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
 		readRequest(br)
 		<-release
 	})
-	defer close(release)
+	t.Cleanup(func() { close(release) })
+	return url
+}
+
+func TestContextEndsWait(t *testing.T) {
+	url := hangingServer(t)
 	tr := newTransport(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
@@ -445,12 +452,7 @@ func (t *Transport) idleCount() int {
 }
 
 func TestResponseHeaderTimeout(t *testing.T) {
-	release := make(chan struct{})
-	url, _ := rawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
-		readRequest(br)
-		<-release
-	})
-	defer close(release)
+	url := hangingServer(t)
 	tr := newTransport(t, nil)
 	tr.ResponseHeaderTimeout = 50 * time.Millisecond
 	req, _ := http.NewRequest("GET", url, nil)
