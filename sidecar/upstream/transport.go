@@ -91,7 +91,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections closes the idle connections of this transport and of
-// Fallback. Connections in use are closed when their responses end.
+// Fallback. Connections in use go back to the pool when their responses
+// end, as net/http's do.
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
