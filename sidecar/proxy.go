@@ -39,7 +39,7 @@ type Proxy struct {
 	log       *slog.Logger
 	rp        *httputil.ReverseProxy
 	transport *Transport
-	upstreams *upstream.Transport // with base as its fallback
+	upstreams *upstream.Transport // net/http's Transport is its Fallback
 	watch     *signatureWatch     // diagnostics.go
 	attempts  *telemetry.Transport
 	keys      *signer.KeyCache

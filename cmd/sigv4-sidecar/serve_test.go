@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds/credstest"
 )
 
 // TestServeListeningLineAtLogLevelError runs serve with --log-level error
@@ -100,15 +102,12 @@ func serveInProcess(t *testing.T, args, environ []string) (map[string]any, *sync
 	}
 }
 
+// setStaticKeys keeps the machine's own AWS configuration away and gives
+// serve static keys in the environment.
 func setStaticKeys(t *testing.T) {
+	credstest.IsolateEnvironment(t, "")
 	t.Setenv("AWS_ACCESS_KEY_ID", testKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", testSecret)
-	for _, env := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
-		t.Setenv(env, "")
-	}
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
 }
 
 // TestServeMaxProcs: serve runs on one P unless told otherwise (--max-procs

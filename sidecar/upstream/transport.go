@@ -83,7 +83,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// again on a new connection, and so do we. A new connection that
 		// fails is an answer.
 		var failed *exchangeError
-		if ctx.Err() == nil && c.served > 0 && errors.As(err, &failed) && failed.nothingRead && (failed.nothingWritten || isIdempotent(req)) {
+		if ctx.Err() == nil && c.reused && errors.As(err, &failed) && failed.nothingRead && (failed.nothingWritten || isIdempotent(req)) {
 			continue
 		}
 		return nil, err
@@ -201,8 +201,9 @@ type conn struct {
 	limited limitedReader
 	br      *bufio.Reader
 	bw      *bufio.Writer
-	// served counts the responses read to their end on this connection.
-	served    int
+	// reused is set once a response was read to its end on this
+	// connection: a failure after that may be its keep-alive timeout.
+	reused    bool
 	idleTimer *time.Timer
 }
 
@@ -358,7 +359,7 @@ func (b *body) finish(atEOF bool) {
 	// stop is false once the context's end has set a deadline on the
 	// connection: it cannot serve again.
 	if b.stop() && atEOF && b.reusable && b.c.br.Buffered() == 0 {
-		b.c.served++
+		b.c.reused = true
 		b.c.t.putIdle(b.c)
 		return
 	}

@@ -37,13 +37,7 @@ var smallBody = []byte(strings.Repeat("sigv4-sidecar benchmark\n", 10)) // 240 b
 // deterministic bytes, any other GET answers smallBody, a PUT or POST reads
 // and discards its body.
 func runUpstream() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println(l.Addr().String())
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveHelper(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPut || r.Method == http.MethodPost:
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -60,14 +54,26 @@ func runUpstream() int {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = w.Write(smallBody)
 		}
-	})
+	}))
+}
+
+// serveHelper serves h on a loopback port, prints the address on stdout
+// (startHelper reads it) and serves until it is killed: the body of a
+// helper role of the test binary.
+func serveHelper(h http.Handler) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(l.Addr().String())
 	err = (&http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}).Serve(l)
 	fmt.Fprintln(os.Stderr, err)
 	return 1
 }
 
-// heyResult is what one hey run measured.
-type heyResult struct {
+// loadResult is what one load run (hey or the pacer) measured.
+type loadResult struct {
 	requests  int     // responses with status 200
 	errors    int     // everything else: other statuses, transport errors
 	reqPerSec float64 //
@@ -86,7 +92,7 @@ var (
 // hey's -q is per worker, 100 req/s each here, which keeps a worker well
 // below its own limit; the workers tick in lockstep, so the load arrives in
 // bursts of rate/100 requests every 10 ms.
-func runHey(d time.Duration, rate int, method, url, bodyFile string, pids map[string]int) (heyResult, error) {
+func runHey(d time.Duration, rate int, method, url, bodyFile string, pids map[string]int) (loadResult, error) {
 	workers, perWorker := 50, 0
 	if rate > 0 {
 		workers = max(1, rate/100)
@@ -100,26 +106,18 @@ func runHey(d time.Duration, rate int, method, url, bodyFile string, pids map[st
 		args = append(args, "-D", bodyFile, "-T", "application/octet-stream")
 	}
 	args = append(args, url)
-	before := map[string]time.Duration{}
-	for name, pid := range pids {
-		c, err := cpuTime(pid)
+	var out []byte
+	cpu, err := cpuDuring(pids, func() (err error) {
+		out, err = exec.Command("hey", args...).CombinedOutput()
 		if err != nil {
-			return heyResult{}, err
+			err = fmt.Errorf("hey %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
-		before[name] = c
-	}
-	out, err := exec.Command("hey", args...).CombinedOutput()
+		return err
+	})
 	if err != nil {
-		return heyResult{}, fmt.Errorf("hey %s: %w\n%s", strings.Join(args, " "), err, out)
+		return loadResult{}, err
 	}
-	res := heyResult{cpu: map[string]time.Duration{}}
-	for name, pid := range pids {
-		c, err := cpuTime(pid)
-		if err != nil {
-			return heyResult{}, err
-		}
-		res.cpu[name] = c - before[name]
-	}
+	res := loadResult{cpu: cpu}
 	if m := heyRPS.FindSubmatch(out); m != nil {
 		res.reqPerSec, _ = strconv.ParseFloat(string(m[1]), 64)
 	}
@@ -313,10 +311,10 @@ func runProxyBench(work string) error {
 				}
 			}
 		}
-		results := make([][]heyResult, len(st.contenders))
+		results := make([][]loadResult, len(st.contenders))
 		for range *flagBenchReps {
 			for i, c := range st.contenders {
-				var r heyResult
+				var r loadResult
 				var err error
 				if st.arrivals == paced {
 					r, err = pace(pacerJob{URL: c.url + st.path, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, pids)
@@ -335,10 +333,10 @@ func runProxyBench(work string) error {
 		perK := func(cpu time.Duration, n int) float64 { return cpu.Seconds() / (float64(n) / 1000) }
 		cpuOf := func(i int) float64 {
 			name := st.contenders[i].name
-			return median(results[i], func(r heyResult) float64 { return perK(r.cpu[name], r.requests) })
+			return median(results[i], func(r loadResult) float64 { return perK(r.cpu[name], r.requests) })
 		}
-		p50 := func(i int) float64 { return median(results[i], func(r heyResult) float64 { return float64(r.p50) }) }
-		p99 := func(i int) float64 { return median(results[i], func(r heyResult) float64 { return float64(r.p99) }) }
+		p50 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p50) }) }
+		p99 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p99) }) }
 		rateName := "saturation"
 		if st.rate > 0 {
 			rateName = strconv.Itoa(st.rate)
@@ -354,7 +352,7 @@ func runProxyBench(work string) error {
 				added50, added99 = ms(time.Duration(p50(i)-p50(d))), ms(time.Duration(p99(i)-p99(d)))
 			}
 			fmt.Fprintf(&report, "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %.3f | %.2f | %d |\n",
-				st.load, rateName, st.arrivals, c.name, median(results[i], func(r heyResult) float64 { return r.reqPerSec }),
+				st.load, rateName, st.arrivals, c.name, median(results[i], func(r loadResult) float64 { return r.reqPerSec }),
 				ms(time.Duration(p50(i))), added50, ms(time.Duration(p99(i))), added99, cpuOf(i), cpuOf(i)/cpuOf(d), errs)
 			log.Printf("e2e bench: %s at %s (%s), %s: p99 %s, %.3f ms CPU per request", st.load, rateName, st.arrivals, c.name,
 				ms(time.Duration(p99(i))), cpuOf(i))
@@ -436,7 +434,7 @@ func benchLargeTransfer(work, upAddr, payload string) (float64, time.Duration, e
 }
 
 // median is the median of f over rs.
-func median(rs []heyResult, f func(heyResult) float64) float64 {
+func median(rs []loadResult, f func(loadResult) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)

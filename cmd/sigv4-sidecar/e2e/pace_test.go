@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -110,48 +109,53 @@ func runPacer() int {
 // pace runs job in its own process (its scheduling and garbage are not the
 // measured processes') and returns what it measured, with the CPU time each
 // of pids used meanwhile.
-func pace(job pacerJob, pids map[string]int) (heyResult, error) {
+func pace(job pacerJob, pids map[string]int) (loadResult, error) {
 	spec, _ := json.Marshal(job)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), pacerEnv+"="+string(spec))
 	cmd.Stderr = os.Stderr
-	before, err := cpuTimes(pids)
+	var out []byte
+	cpu, err := cpuDuring(pids, func() (err error) {
+		if out, err = cmd.Output(); err != nil {
+			err = fmt.Errorf("pacer %s: %w", spec, err)
+		}
+		return err
+	})
 	if err != nil {
-		return heyResult{}, err
-	}
-	out, err := cmd.Output()
-	if err != nil {
-		return heyResult{}, fmt.Errorf("pacer %s: %w", spec, err)
-	}
-	after, err := cpuTimes(pids)
-	if err != nil {
-		return heyResult{}, err
+		return loadResult{}, err
 	}
 	var r pacerResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return heyResult{}, fmt.Errorf("pacer printed %q: %w", out, err)
+		return loadResult{}, fmt.Errorf("pacer printed %q: %w", out, err)
 	}
 	if r.OK == 0 {
-		return heyResult{}, fmt.Errorf("pacer %s: no successful requests (%d errors)", spec, r.Errors)
+		return loadResult{}, fmt.Errorf("pacer %s: no successful requests (%d errors)", spec, r.Errors)
 	}
-	res := heyResult{requests: r.OK, errors: r.Errors, reqPerSec: float64(r.OK) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, cpu: map[string]time.Duration{}}
-	for name := range pids {
-		res.cpu[name] = after[name] - before[name]
-	}
-	return res, nil
+	return loadResult{requests: r.OK, errors: r.Errors, reqPerSec: float64(r.OK) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, cpu: cpu}, nil
 }
 
-// cpuTimes is the CPU time each of pids has used so far.
-func cpuTimes(pids map[string]int) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
+// cpuDuring runs run and returns the CPU time each of pids used meanwhile.
+func cpuDuring(pids map[string]int, run func() error) (map[string]time.Duration, error) {
+	before := map[string]time.Duration{}
 	for name, pid := range pids {
 		c, err := cpuTime(pid)
 		if err != nil {
 			return nil, err
 		}
-		out[name] = c
+		before[name] = c
 	}
-	return out, nil
+	if err := run(); err != nil {
+		return nil, err
+	}
+	used := map[string]time.Duration{}
+	for name, pid := range pids {
+		c, err := cpuTime(pid)
+		if err != nil {
+			return nil, err
+		}
+		used[name] = c - before[name]
+	}
+	return used, nil
 }
 
 // bareProxyEnv makes the test binary serve as a bare httputil.ReverseProxy
@@ -168,19 +172,10 @@ func runBareProxy() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println(l.Addr().String())
-	rp := &httputil.ReverseProxy{
+	return serveHelper(&httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
 		Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true},
-	}
-	err = (&http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}).Serve(l)
-	fmt.Fprintln(os.Stderr, err)
-	return 1
+	})
 }
 
 // startHelper re-executes the test binary with env added and returns the
