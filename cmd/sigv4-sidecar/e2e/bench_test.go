@@ -299,6 +299,10 @@ func runProxyBench(work string) error {
 	fmt.Fprintf(&report, "Machine: %s. Each step sends its load for %s to each contender in turn, %d times; each figure is the median of its runs. Added latency = contender minus direct at the same percentile. CPU: the contender's process (the upstream's for direct runs), per 1,000 successful requests.\n\n", machine(), *flagBenchTime, *flagBenchReps)
 	fmt.Fprintln(&report, "| load | rate (req/s) | arrivals | contender | req/s | p50 | p50 added | p99 | p99 added | CPU s/1000 req | x upstream CPU | errors |")
 	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	var sideReport strings.Builder
+	fmt.Fprintf(&sideReport, "Added latency side by side: one pacer alternates its requests between the upstream straight and the contender, each at the step's rate, so both meet the machine in the same moments (the upstream serves twice the rate). Each figure is the median over %d runs of the contender's percentile minus the upstream's in the same run.\n\n", *flagBenchReps)
+	fmt.Fprintln(&sideReport, "| load | rate (req/s) | contender | direct p99 | p50 added | p99 added | errors |")
+	fmt.Fprintln(&sideReport, "| --- | --- | --- | --- | --- | --- | --- |")
 	warmed := map[string]bool{}
 	for _, st := range steps {
 		pids := map[string]int{}
@@ -312,12 +316,25 @@ func runProxyBench(work string) error {
 			}
 		}
 		results := make([][]loadResult, len(st.contenders))
+		sideBySide := make([][][2]loadResult, len(st.contenders)) // paced: direct and contender i, alternating
 		for range *flagBenchReps {
+			if st.arrivals == paced {
+				for i, c := range st.contenders[1:] {
+					rs, err := pace(pacerJob{URLs: []string{st.contenders[0].url + st.path, c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, nil)
+					if err != nil {
+						return fmt.Errorf("%s at %d req/s, %s side by side with direct: %w", st.load, st.rate, c.name, err)
+					}
+					sideBySide[i+1] = append(sideBySide[i+1], [2]loadResult(rs))
+				}
+			}
 			for i, c := range st.contenders {
 				var r loadResult
 				var err error
 				if st.arrivals == paced {
-					r, err = pace(pacerJob{URL: c.url + st.path, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, pids)
+					var rs []loadResult
+					if rs, err = pace(pacerJob{URLs: []string{c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, pids); err == nil {
+						r = rs[0]
+					}
 				} else {
 					r, err = runHey(*flagBenchTime, st.rate, st.method, c.url+st.path, st.body, pids)
 				}
@@ -356,8 +373,21 @@ func runProxyBench(work string) error {
 				ms(time.Duration(p50(i))), added50, ms(time.Duration(p99(i))), added99, cpuOf(i), cpuOf(i)/cpuOf(d), errs)
 			log.Printf("e2e bench: %s at %s (%s), %s: p99 %s, %.3f ms CPU per request", st.load, rateName, st.arrivals, c.name,
 				ms(time.Duration(p99(i))), cpuOf(i))
+			if runs := sideBySide[i]; len(runs) > 0 {
+				added := func(pct func(loadResult) time.Duration) string {
+					return ms(time.Duration(median(runs, func(r [2]loadResult) float64 { return float64(pct(r[1]) - pct(r[0])) })))
+				}
+				errs := 0
+				for _, r := range runs {
+					errs += r[0].errors + r[1].errors
+				}
+				fmt.Fprintf(&sideReport, "| %s | %s | %s | %s | %s | %s | %d |\n", st.load, rateName, c.name,
+					ms(time.Duration(median(runs, func(r [2]loadResult) float64 { return float64(r[0].p99) }))),
+					added(func(r loadResult) time.Duration { return r.p50 }), added(func(r loadResult) time.Duration { return r.p99 }), errs)
+			}
 		}
 	}
+	fmt.Fprintf(&report, "\n%s", sideReport.String())
 	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above:")
 	for _, payload := range []string{"auto", "unsigned", "chunked"} {
 		rss, err := proxies[payload].peakRSS()
@@ -434,7 +464,7 @@ func benchLargeTransfer(work, upAddr, payload string) (float64, time.Duration, e
 }
 
 // median is the median of f over rs.
-func median(rs []loadResult, f func(loadResult) float64) float64 {
+func median[R any](rs []R, f func(R) float64) float64 {
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -27,22 +26,32 @@ import (
 // and print its pacerResult.
 const pacerEnv = "SIGV4_E2E_PACER"
 
-// pacerJob is one paced load: GETs to URL at Rate per second for Duration.
+// pacerJob is one paced load: GETs at Rate per second to each of URLs for
+// Duration. With several URLs the requests take turns: URL i gets every
+// len(URLs)-th request, offset by an equal share of the interval, so each
+// target gets its own evenly spaced Rate and all of them meet the machine
+// in the same moments. That is what makes their latencies comparable on a
+// shared machine, whose noise comes and goes over seconds: two runs one
+// after the other see different neighbours.
 type pacerJob struct {
-	URL      string
+	URLs     []string
 	Rate     int
 	Duration time.Duration
-	// Conns bounds the requests in flight (and the connections): a request
-	// due while all are busy waits for one, and its wait counts in its
-	// latency.
+	// Conns bounds the requests in flight to each target (and its
+	// connections): a request due while all are busy waits for one, and its
+	// wait counts in its latency.
 	Conns int
 }
 
-// pacerResult is what a paced load measured.
+// pacerResult is what a paced load measured, per target in the job's order.
 type pacerResult struct {
+	Targets []pacerTarget
+	Elapsed time.Duration
+}
+
+type pacerTarget struct {
 	OK, Errors int
 	P50, P99   time.Duration
-	Elapsed    time.Duration
 }
 
 // runPacer sends job's requests at evenly spaced times, each on its own
@@ -53,19 +62,30 @@ type pacerResult struct {
 // in lockstep, so 1,000 req/s with 10 workers arrives as 100 bursts of 10.
 func runPacer() int {
 	var job pacerJob
-	if err := json.Unmarshal([]byte(os.Getenv(pacerEnv)), &job); err != nil || job.Rate <= 0 || job.Conns <= 0 {
+	if err := json.Unmarshal([]byte(os.Getenv(pacerEnv)), &job); err != nil || job.Rate <= 0 || job.Conns <= 0 || len(job.URLs) == 0 {
 		fmt.Fprintf(os.Stderr, "pacer: bad job %q: %v\n", os.Getenv(pacerEnv), err)
 		return 1
 	}
-	client := &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: job.Conns, MaxConnsPerHost: job.Conns, DisableCompression: true},
-		Timeout:   30 * time.Second,
+	type target struct {
+		client    *http.Client
+		slots     chan struct{}
+		latencies []time.Duration // of its successful requests
 	}
-	interval := time.Second / time.Duration(job.Rate)
+	k := len(job.URLs)
+	interval := time.Second / time.Duration(job.Rate*k)
 	n := int(job.Duration / interval)
+	targets := make([]target, k)
+	for i := range targets {
+		targets[i] = target{
+			client: &http.Client{
+				Transport: &http.Transport{MaxIdleConnsPerHost: job.Conns, MaxConnsPerHost: job.Conns, DisableCompression: true},
+				Timeout:   30 * time.Second,
+			},
+			slots:     make(chan struct{}, job.Conns),
+			latencies: make([]time.Duration, 0, n/k+1),
+		}
+	}
 	latencies := make([]time.Duration, n)
-	var failed atomic.Int64
-	slots := make(chan struct{}, job.Conns)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range n {
@@ -73,11 +93,13 @@ func runPacer() int {
 		if wait := time.Until(due); wait > 0 {
 			time.Sleep(wait)
 		}
-		slots <- struct{}{}
+		t := &targets[i%k]
+		url := job.URLs[i%k]
+		t.slots <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
-			resp, err := client.Get(job.URL)
+			defer func() { <-t.slots; wg.Done() }()
+			resp, err := t.client.Get(url)
 			if err == nil {
 				_, err = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -86,7 +108,6 @@ func runPacer() int {
 				}
 			}
 			if err != nil {
-				failed.Add(1)
 				latencies[i] = -1
 				return
 			}
@@ -94,12 +115,21 @@ func runPacer() int {
 		}()
 	}
 	wg.Wait()
-	res := pacerResult{Elapsed: time.Since(start), Errors: int(failed.Load())}
-	ok := slices.DeleteFunc(latencies, func(d time.Duration) bool { return d < 0 })
-	slices.Sort(ok)
-	res.OK = len(ok)
-	if len(ok) > 0 {
-		res.P50, res.P99 = ok[len(ok)/2], ok[len(ok)*99/100]
+	res := pacerResult{Elapsed: time.Since(start), Targets: make([]pacerTarget, k)}
+	for i, d := range latencies {
+		if d < 0 {
+			res.Targets[i%k].Errors++
+		} else {
+			targets[i%k].latencies = append(targets[i%k].latencies, d)
+		}
+	}
+	for i, t := range targets {
+		ok := t.latencies
+		slices.Sort(ok)
+		res.Targets[i].OK = len(ok)
+		if len(ok) > 0 {
+			res.Targets[i].P50, res.Targets[i].P99 = ok[len(ok)/2], ok[len(ok)*99/100]
+		}
 	}
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
@@ -107,9 +137,9 @@ func runPacer() int {
 }
 
 // pace runs job in its own process (its scheduling and garbage are not the
-// measured processes') and returns what it measured, with the CPU time each
-// of pids used meanwhile.
-func pace(job pacerJob, pids map[string]int) (loadResult, error) {
+// measured processes') and returns what it measured per target, each with
+// the CPU time each of pids used meanwhile.
+func pace(job pacerJob, pids map[string]int) ([]loadResult, error) {
 	spec, _ := json.Marshal(job)
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), pacerEnv+"="+string(spec))
@@ -122,16 +152,23 @@ func pace(job pacerJob, pids map[string]int) (loadResult, error) {
 		return err
 	})
 	if err != nil {
-		return loadResult{}, err
+		return nil, err
 	}
 	var r pacerResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return loadResult{}, fmt.Errorf("pacer printed %q: %w", out, err)
+		return nil, fmt.Errorf("pacer printed %q: %w", out, err)
 	}
-	if r.OK == 0 {
-		return loadResult{}, fmt.Errorf("pacer %s: no successful requests (%d errors)", spec, r.Errors)
+	if len(r.Targets) != len(job.URLs) {
+		return nil, fmt.Errorf("pacer %s: %d results for %d targets", spec, len(r.Targets), len(job.URLs))
 	}
-	return loadResult{requests: r.OK, errors: r.Errors, reqPerSec: float64(r.OK) / r.Elapsed.Seconds(), p50: r.P50, p99: r.P99, cpu: cpu}, nil
+	results := make([]loadResult, len(r.Targets))
+	for i, t := range r.Targets {
+		if t.OK == 0 {
+			return nil, fmt.Errorf("pacer %s: no successful requests to %s (%d errors)", spec, job.URLs[i], t.Errors)
+		}
+		results[i] = loadResult{requests: t.OK, errors: t.Errors, reqPerSec: float64(t.OK) / r.Elapsed.Seconds(), p50: t.P50, p99: t.P99, cpu: cpu}
+	}
+	return results, nil
 }
 
 // cpuDuring runs run and returns the CPU time each of pids used meanwhile.
