@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -233,4 +236,60 @@ func startHelper(env ...string) (addr string, cmd *exec.Cmd, err error) {
 		return "", nil, fmt.Errorf("%v did not print its address: %w", env, err)
 	}
 	return strings.TrimSpace(line), cmd, nil
+}
+
+// TestPacerSideBySide: the pacer in its own process gives each target its
+// share of the requests, takes turns between them, and charges a failure to
+// the target that failed, in the job's order.
+func TestPacerSideBySide(t *testing.T) {
+	var mu sync.Mutex
+	var order []string // which target each request reached, as they came
+	var bCount atomic.Int64
+	serve := func(name string, fail func() bool) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			if fail != nil && fail() {
+				http.Error(w, "no", http.StatusServiceUnavailable)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	a := serve("a", nil)
+	b := serve("b", func() bool { return bCount.Add(1)%2 == 0 }) // every other request to b fails
+
+	const rate = 50
+	rs, err := pace(pacerJob{URLs: []string{a.URL + "/x", b.URL + "/x"}, Rate: rate, Duration: 2 * time.Second, Conns: 4}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d results for 2 targets", len(rs))
+	}
+	if rs[0].requests != 2*rate || rs[0].errors != 0 {
+		t.Errorf("target a: %d ok, %d errors; want %d ok, none failed", rs[0].requests, rs[0].errors, 2*rate)
+	}
+	if rs[1].requests != rate || rs[1].errors != rate {
+		t.Errorf("target b: %d ok, %d errors; want %d of each", rs[1].requests, rs[1].errors, rate)
+	}
+	for i, r := range rs {
+		if r.p50 <= 0 || r.p99 < r.p50 {
+			t.Errorf("target %d: p50 %v, p99 %v", i, r.p50, r.p99)
+		}
+	}
+	// At 100 req/s in all, a request is due every 10 ms and is answered in
+	// well under that, so the targets take turns: a, b, a, b.
+	mu.Lock()
+	defer mu.Unlock()
+	turns := 0
+	for i := 1; i < len(order); i++ {
+		if order[i] != order[i-1] {
+			turns++
+		}
+	}
+	if len(order) != 4*rate || turns < len(order)*9/10 {
+		t.Errorf("%d requests with %d changes of target, want %d taking turns: %v", len(order), turns, 4*rate, order)
+	}
 }
