@@ -215,6 +215,15 @@ func runProxyBench(work string) error {
 		return err
 	}
 	defer children.stop(upCmd, time.Second)
+	// The proxies forward to a second upstream process, the same as the
+	// first: side by side, the direct requests and the proxied ones each
+	// reach an upstream that serves the step's rate, and the upstream the
+	// direct ones reach costs what an upstream costs at that rate.
+	behindAddr, behindCmd, err := startHelper(upstreamModeEnv + "=1")
+	if err != nil {
+		return err
+	}
+	defer children.stop(behindCmd, time.Second)
 	// References, for the small GET at 1,000 req/s: the same upstream on one
 	// P (the proxy's default), and a bare ReverseProxy on one P.
 	up1Addr, up1Cmd, err := startHelper(upstreamModeEnv+"=1", "GOMAXPROCS=1")
@@ -222,7 +231,7 @@ func runProxyBench(work string) error {
 		return err
 	}
 	defer children.stop(up1Cmd, time.Second)
-	bareAddr, bareCmd, err := startHelper(bareProxyEnv+"="+upAddr, "GOMAXPROCS=1")
+	bareAddr, bareCmd, err := startHelper(bareProxyEnv+"="+behindAddr, "GOMAXPROCS=1")
 	if err != nil {
 		return err
 	}
@@ -242,7 +251,7 @@ func runProxyBench(work string) error {
 		if err := os.Mkdir(home, 0o755); err != nil {
 			return err
 		}
-		sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(upAddr, p.args...)...)
+		sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(behindAddr, p.args...)...)
 		if err != nil {
 			return err
 		}
@@ -300,9 +309,9 @@ func runProxyBench(work string) error {
 	fmt.Fprintln(&report, "| load | rate (req/s) | arrivals | contender | req/s | p50 | p50 added | p99 | p99 added | CPU s/1000 req | x upstream CPU | errors |")
 	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var sideReport strings.Builder
-	fmt.Fprintf(&sideReport, "Added latency side by side: one pacer alternates its requests between the upstream straight and the contender, each at the step's rate, so both meet the machine in the same moments (the upstream serves twice the rate). Each figure is the median over %d runs of the contender's percentile minus the upstream's in the same run.\n\n", *flagBenchReps)
-	fmt.Fprintln(&sideReport, "| load | rate (req/s) | contender | direct p99 | p50 added | p99 added | errors |")
-	fmt.Fprintln(&sideReport, "| --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintf(&sideReport, "Side by side: one pacer alternates its requests between the upstream straight and the contender, each at the step's rate, so both meet the machine in the same moments; the proxies forward to a second upstream process, so each upstream serves the step's rate. Each figure is the median over %d runs of the contender's figure against the upstream's in the same run: percentiles minus the upstream's, CPU per request divided by the upstream's.\n\n", *flagBenchReps)
+	fmt.Fprintln(&sideReport, "| load | rate (req/s) | contender | direct p99 | p50 added | p99 added | x upstream CPU | errors |")
+	fmt.Fprintln(&sideReport, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	warmed := map[string]bool{}
 	for _, st := range steps {
 		pids := map[string]int{}
@@ -319,8 +328,10 @@ func runProxyBench(work string) error {
 		sideBySide := make([][][2]loadResult, len(st.contenders)) // paced: direct and contender i, alternating
 		for range *flagBenchReps {
 			if st.arrivals == paced {
+				d := st.contenders[0]
 				for i, c := range st.contenders[1:] {
-					rs, err := pace(pacerJob{URLs: []string{st.contenders[0].url + st.path, c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, nil)
+					rs, err := pace(pacerJob{URLs: []string{d.url + st.path, c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50},
+						map[string]int{d.name: d.pid, c.name: c.pid})
 					if err != nil {
 						return fmt.Errorf("%s at %d req/s, %s side by side with direct: %w", st.load, st.rate, c.name, err)
 					}
@@ -381,9 +392,13 @@ func runProxyBench(work string) error {
 				for _, r := range runs {
 					errs += r[0].errors + r[1].errors
 				}
-				fmt.Fprintf(&sideReport, "| %s | %s | %s | %s | %s | %s | %d |\n", st.load, rateName, c.name,
+				// CPU of each per request it served, in the same run.
+				cpuRatio := median(runs, func(r [2]loadResult) float64 {
+					return perK(r[1].cpu[c.name], r[1].requests) / perK(r[0].cpu[st.contenders[d].name], r[0].requests)
+				})
+				fmt.Fprintf(&sideReport, "| %s | %s | %s | %s | %s | %s | %.2f | %d |\n", st.load, rateName, c.name,
 					ms(time.Duration(median(runs, func(r [2]loadResult) float64 { return float64(r[0].p99) }))),
-					added(func(r loadResult) time.Duration { return r.p50 }), added(func(r loadResult) time.Duration { return r.p99 }), errs)
+					added(func(r loadResult) time.Duration { return r.p50 }), added(func(r loadResult) time.Duration { return r.p99 }), cpuRatio, errs)
 			}
 		}
 	}
