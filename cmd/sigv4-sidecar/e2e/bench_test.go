@@ -314,93 +314,11 @@ func runProxyBench(work string) error {
 	fmt.Fprintln(&sideReport, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	warmed := map[string]bool{}
 	for _, st := range steps {
-		pids := map[string]int{}
-		for _, c := range st.contenders {
-			pids[c.name] = c.pid
-			if key := c.url + st.method; !warmed[key] {
-				warmed[key] = true // connection pools, the proxy's key cache
-				if _, err := runHey(time.Second, 500, st.method, c.url+st.path, st.body, nil); err != nil {
-					return err
-				}
-			}
+		runs, err := st.measure(warmed)
+		if err != nil {
+			return err
 		}
-		results := make([][]loadResult, len(st.contenders))
-		sideBySide := make([][][2]loadResult, len(st.contenders)) // paced: direct and contender i, alternating
-		for range *flagBenchReps {
-			if st.arrivals == paced {
-				d := st.contenders[0]
-				for i, c := range st.contenders[1:] {
-					rs, err := pace(pacerJob{URLs: []string{d.url + st.path, c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50},
-						map[string]int{d.name: d.pid, c.name: c.pid})
-					if err != nil {
-						return fmt.Errorf("%s at %d req/s, %s side by side with direct: %w", st.load, st.rate, c.name, err)
-					}
-					sideBySide[i+1] = append(sideBySide[i+1], [2]loadResult(rs))
-				}
-			}
-			for i, c := range st.contenders {
-				var r loadResult
-				var err error
-				if st.arrivals == paced {
-					var rs []loadResult
-					if rs, err = pace(pacerJob{URLs: []string{c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, pids); err == nil {
-						r = rs[0]
-					}
-				} else {
-					r, err = runHey(*flagBenchTime, st.rate, st.method, c.url+st.path, st.body, pids)
-				}
-				if err != nil {
-					return fmt.Errorf("%s at %d req/s, %s: %w", st.load, st.rate, c.name, err)
-				}
-				if r.p99 == 0 {
-					return fmt.Errorf("%s at %d req/s, %s: no percentiles (%d requests)", st.load, st.rate, c.name, r.requests)
-				}
-				results[i] = append(results[i], r)
-			}
-		}
-		perK := func(cpu time.Duration, n int) float64 { return cpu.Seconds() / (float64(n) / 1000) }
-		cpuOf := func(i int) float64 {
-			name := st.contenders[i].name
-			return median(results[i], func(r loadResult) float64 { return perK(r.cpu[name], r.requests) })
-		}
-		p50 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p50) }) }
-		p99 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p99) }) }
-		rateName := "saturation"
-		if st.rate > 0 {
-			rateName = strconv.Itoa(st.rate)
-		}
-		const d = 0
-		for i, c := range st.contenders {
-			errs := 0
-			for _, r := range results[i] {
-				errs += r.errors
-			}
-			added50, added99 := "", ""
-			if i != d {
-				added50, added99 = ms(time.Duration(p50(i)-p50(d))), ms(time.Duration(p99(i)-p99(d)))
-			}
-			fmt.Fprintf(&report, "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %.3f | %.2f | %d |\n",
-				st.load, rateName, st.arrivals, c.name, median(results[i], func(r loadResult) float64 { return r.reqPerSec }),
-				ms(time.Duration(p50(i))), added50, ms(time.Duration(p99(i))), added99, cpuOf(i), cpuOf(i)/cpuOf(d), errs)
-			log.Printf("e2e bench: %s at %s (%s), %s: p99 %s, %.3f ms CPU per request", st.load, rateName, st.arrivals, c.name,
-				ms(time.Duration(p99(i))), cpuOf(i))
-			if runs := sideBySide[i]; len(runs) > 0 {
-				added := func(pct func(loadResult) time.Duration) string {
-					return ms(time.Duration(median(runs, func(r [2]loadResult) float64 { return float64(pct(r[1]) - pct(r[0])) })))
-				}
-				errs := 0
-				for _, r := range runs {
-					errs += r[0].errors + r[1].errors
-				}
-				// CPU of each per request it served, in the same run.
-				cpuRatio := median(runs, func(r [2]loadResult) float64 {
-					return perK(r[1].cpu[c.name], r[1].requests) / perK(r[0].cpu[st.contenders[d].name], r[0].requests)
-				})
-				fmt.Fprintf(&sideReport, "| %s | %s | %s | %s | %s | %s | %.2f | %d |\n", st.load, rateName, c.name,
-					ms(time.Duration(median(runs, func(r [2]loadResult) float64 { return float64(r[0].p99) }))),
-					added(func(r loadResult) time.Duration { return r.p50 }), added(func(r loadResult) time.Duration { return r.p99 }), cpuRatio, errs)
-			}
-		}
+		st.report(runs, &report, &sideReport)
 	}
 	fmt.Fprintf(&report, "\n%s", sideReport.String())
 	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above:")
@@ -429,6 +347,122 @@ func runProxyBench(work string) error {
 	}
 	return nil
 }
+
+// stepRuns is what a step's runs measured, per contender (in the step's
+// order), one entry per run.
+type stepRuns struct {
+	inTurn [][]loadResult
+	// sideBySide[i] holds the direct and contender i's results of each
+	// side-by-side run (paced steps only; sideBySide[0] stays empty).
+	sideBySide [][][2]loadResult
+}
+
+// measure sends the step's load to each contender in turn -bench-reps times,
+// and for paced steps also to each contender side by side with the upstream
+// straight. warmed records the contenders and methods already warmed up
+// (connection pools, the proxy's key cache); measure adds to it.
+func (st step) measure(warmed map[string]bool) (stepRuns, error) {
+	pids := map[string]int{}
+	for _, c := range st.contenders {
+		pids[c.name] = c.pid
+		if key := c.url + st.method; !warmed[key] {
+			warmed[key] = true
+			if _, err := runHey(time.Second, 500, st.method, c.url+st.path, st.body, nil); err != nil {
+				return stepRuns{}, err
+			}
+		}
+	}
+	runs := stepRuns{inTurn: make([][]loadResult, len(st.contenders)), sideBySide: make([][][2]loadResult, len(st.contenders))}
+	d := st.contenders[0]
+	for range *flagBenchReps {
+		if st.arrivals == paced {
+			for i, c := range st.contenders[1:] {
+				rs, err := pace(pacerJob{URLs: []string{d.url + st.path, c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50},
+					map[string]int{d.name: d.pid, c.name: c.pid})
+				if err != nil {
+					return stepRuns{}, fmt.Errorf("%s at %d req/s, %s side by side with direct: %w", st.load, st.rate, c.name, err)
+				}
+				runs.sideBySide[i+1] = append(runs.sideBySide[i+1], [2]loadResult(rs))
+			}
+		}
+		for i, c := range st.contenders {
+			var r loadResult
+			var err error
+			if st.arrivals == paced {
+				var rs []loadResult
+				if rs, err = pace(pacerJob{URLs: []string{c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50}, pids); err == nil {
+					r = rs[0]
+				}
+			} else {
+				r, err = runHey(*flagBenchTime, st.rate, st.method, c.url+st.path, st.body, pids)
+			}
+			if err != nil {
+				return stepRuns{}, fmt.Errorf("%s at %d req/s, %s: %w", st.load, st.rate, c.name, err)
+			}
+			if r.p99 == 0 {
+				return stepRuns{}, fmt.Errorf("%s at %d req/s, %s: no percentiles (%d requests)", st.load, st.rate, c.name, r.requests)
+			}
+			runs.inTurn[i] = append(runs.inTurn[i], r)
+		}
+	}
+	return runs, nil
+}
+
+// report writes the step's rows: the runs in turn to inTurn, the
+// side-by-side runs to side. Every figure is the median of its runs, and the
+// first contender (the upstream straight) is what the others are compared
+// with.
+func (st step) report(runs stepRuns, inTurn, side *strings.Builder) {
+	results := runs.inTurn
+	cpuOf := func(i int) float64 {
+		name := st.contenders[i].name
+		return median(results[i], func(r loadResult) float64 { return cpuPerK(r.cpu[name], r.requests) })
+	}
+	p50 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p50) }) }
+	p99 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p99) }) }
+	rateName := "saturation"
+	if st.rate > 0 {
+		rateName = strconv.Itoa(st.rate)
+	}
+	const d = 0
+	for i, c := range st.contenders {
+		errs := 0
+		for _, r := range results[i] {
+			errs += r.errors
+		}
+		added50, added99 := "", ""
+		if i != d {
+			added50, added99 = ms(time.Duration(p50(i)-p50(d))), ms(time.Duration(p99(i)-p99(d)))
+		}
+		fmt.Fprintf(inTurn, "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %.3f | %.2f | %d |\n",
+			st.load, rateName, st.arrivals, c.name, median(results[i], func(r loadResult) float64 { return r.reqPerSec }),
+			ms(time.Duration(p50(i))), added50, ms(time.Duration(p99(i))), added99, cpuOf(i), cpuOf(i)/cpuOf(d), errs)
+		log.Printf("e2e bench: %s at %s (%s), %s: p99 %s, %.3f ms CPU per request", st.load, rateName, st.arrivals, c.name,
+			ms(time.Duration(p99(i))), cpuOf(i))
+
+		pairs := runs.sideBySide[i]
+		if len(pairs) == 0 {
+			continue
+		}
+		added := func(pct func(loadResult) time.Duration) string {
+			return ms(time.Duration(median(pairs, func(r [2]loadResult) float64 { return float64(pct(r[1]) - pct(r[0])) })))
+		}
+		errs = 0
+		for _, r := range pairs {
+			errs += r[0].errors + r[1].errors
+		}
+		// Each one's CPU per request it served, in the same run.
+		cpuRatio := median(pairs, func(r [2]loadResult) float64 {
+			return cpuPerK(r[1].cpu[c.name], r[1].requests) / cpuPerK(r[0].cpu[st.contenders[d].name], r[0].requests)
+		})
+		fmt.Fprintf(side, "| %s | %s | %s | %s | %s | %s | %.2f | %d |\n", st.load, rateName, c.name,
+			ms(time.Duration(median(pairs, func(r [2]loadResult) float64 { return float64(r[0].p99) }))),
+			added(func(r loadResult) time.Duration { return r.p50 }), added(func(r loadResult) time.Duration { return r.p99 }), cpuRatio, errs)
+	}
+}
+
+// cpuPerK is CPU seconds per 1,000 of n requests.
+func cpuPerK(cpu time.Duration, n int) float64 { return cpu.Seconds() / (float64(n) / 1000) }
 
 // benchLargeTransfer sends 1 GiB up and 1 GiB down through a fresh proxy in
 // payload mode and returns its peak RSS in MiB.
