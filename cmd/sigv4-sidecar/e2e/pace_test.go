@@ -98,9 +98,12 @@ func runPacer() int {
 		}
 		t := &targets[i%k]
 		url := job.URLs[i%k]
-		t.slots <- struct{}{}
 		wg.Add(1)
 		go func() {
+			// The wait for a slot is the request's own, so that a target
+			// with every connection busy delays neither the pacing nor the
+			// other targets.
+			t.slots <- struct{}{}
 			defer func() { <-t.slots; wg.Done() }()
 			resp, err := t.client.Get(url)
 			if err == nil {
