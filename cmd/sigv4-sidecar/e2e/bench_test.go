@@ -20,10 +20,12 @@ import (
 	"time"
 )
 
-// The proxy load benchmark (make bench): hey drives the same load at a
-// minimal upstream directly and through the proxy, in the same run, and the
-// report compares the two. The upstream runs in its own process (this test
-// binary re-executed) so that its CPU time is its own.
+// The proxy load benchmark (make bench): hey, or the suite's own pacer
+// (pace_test.go), drives the same load at a minimal upstream directly and
+// through the proxy, in the same run, and the report compares the two: runs
+// in turn, and for paced loads also side by side, the pacer alternating its
+// requests between the two. The upstreams run in their own processes (this
+// test binary re-executed) so that their CPU time is their own.
 
 // upstreamModeEnv makes the test binary serve as the benchmark's upstream.
 const upstreamModeEnv = "SIGV4_E2E_UPSTREAM"
