@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -460,6 +461,50 @@ func TestUpstreamFailures(t *testing.T) {
 				t.Errorf("status %d, want %d %s", resp.StatusCode, tc.status, tc.code)
 			}
 		})
+	}
+}
+
+// TestUpstreamStatus000IsBadGateway: net/http's client passes an answer
+// with status "000" on, and the proxy's WriteHeader panicked on it, leaving
+// the client with a dropped connection. With a body (net/http's path) as
+// without one (the proxy's own client), the client gets a 502 naming it.
+func TestUpstreamStatus000IsBadGateway(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				io.WriteString(c, "HTTP/1.1 000 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	cfg := testConfig()
+	cfg.Upstream = "http://" + ln.Addr().String()
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	proxy, _ := startProxy(t, cfg, newStaticSource())
+	for _, body := range []string{"", "Action=SendMessage"} {
+		resp, err := http.Post(proxy.URL+"/123456789012/q", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("body %q: %v (the proxy dropped the connection)", body, err)
+		}
+		code := errorCode(t, resp)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || code != CodeUpstreamFailed {
+			t.Errorf("body %q: status %d %s, want 502 %s", body, resp.StatusCode, code, CodeUpstreamFailed)
+		}
 	}
 }
 

@@ -58,10 +58,20 @@ func Handles(req *http.Request) bool {
 		len(req.Header["Upgrade"]) == 0
 }
 
-// RoundTrip implements http.RoundTripper. It does not modify req.
+// RoundTrip implements http.RoundTripper. It does not modify req. An
+// answer whose status is outside 100-999 is an error, whichever path it
+// came by: net/http's Transport passes "000" on, and the proxy's
+// WriteHeader would panic on it.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !Handles(req) {
-		return t.Fallback.RoundTrip(req)
+		resp, err := t.Fallback.RoundTrip(req)
+		if err == nil {
+			if err = checkStatus(resp.StatusCode); err != nil {
+				resp.Body.Close()
+				return nil, err
+			}
+		}
+		return resp, err
 	}
 	if req.Body != nil {
 		req.Body.Close() // http.NoBody; a RoundTripper closes what it is given
@@ -260,10 +270,8 @@ func (c *conn) roundTrip(ctx context.Context, req *http.Request) (*http.Response
 			}
 			return fail(err, true)
 		}
-		// net/http parses any three digits; a status outside 100-999
-		// would make the proxy's own WriteHeader panic.
-		if resp.StatusCode < 100 || resp.StatusCode > 999 {
-			return fail(fmt.Errorf("upstream answered with invalid status code %d", resp.StatusCode), true)
+		if err := checkStatus(resp.StatusCode); err != nil {
+			return fail(err, true)
 		}
 		// 1xx answers (103 Early Hints, a stray 100 Continue) come before
 		// the real one. 101 is only an answer to an Upgrade, which Handles
@@ -390,6 +398,15 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 		l.left -= int64(n)
 	}
 	return n, err
+}
+
+// checkStatus refuses a status outside 100-999: net/http's ReadResponse
+// parses any three digits, and WriteHeader panics on such a code.
+func checkStatus(code int) error {
+	if code < 100 || code > 999 {
+		return fmt.Errorf("upstream answered with invalid status code %d", code)
+	}
+	return nil
 }
 
 // timeoutError is the response header timeout, a net.Error that says so.

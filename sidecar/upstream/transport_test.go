@@ -386,6 +386,32 @@ func TestAnswersThatEndTheConnection(t *testing.T) {
 	}
 }
 
+// TestInvalidStatusRefused: an answer with a status outside 100-999 is an
+// error, on this transport's own path (a GET) and on net/http's (a PUT with
+// a body), where net/http would pass "000" on.
+func TestInvalidStatusRefused(t *testing.T) {
+	url, _ := rawServer(t, func(_ int, c net.Conn, br *bufio.Reader) {
+		if _, ok := readRequest(br); ok {
+			io.WriteString(c, "HTTP/1.1 000 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	tr := newTransport(t, nil)
+	for _, body := range []string{"", "a body"} {
+		req, _ := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
+		if body == "" {
+			req.Body, req.ContentLength = nil, 0
+		}
+		resp, err := tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("body %q: status %d passed on", body, resp.StatusCode)
+		}
+		if !strings.Contains(err.Error(), "invalid status code 0") {
+			t.Errorf("body %q: error %q does not name the status", body, err)
+		}
+	}
+}
+
 // hangingServer reads each request and never answers, until the test ends.
 func hangingServer(t *testing.T) string {
 	t.Helper()
