@@ -70,9 +70,8 @@ func runPacer() int {
 		return 1
 	}
 	type target struct {
-		client    *http.Client
-		slots     chan struct{}
-		latencies []time.Duration // of its successful requests
+		client *http.Client
+		slots  chan struct{}
 	}
 	k := len(job.URLs)
 	interval := time.Second / time.Duration(job.Rate*k)
@@ -84,11 +83,10 @@ func runPacer() int {
 				Transport: &http.Transport{MaxIdleConnsPerHost: job.Conns, MaxConnsPerHost: job.Conns, DisableCompression: true},
 				Timeout:   30 * time.Second,
 			},
-			slots:     make(chan struct{}, job.Conns),
-			latencies: make([]time.Duration, 0, n/k+1),
+			slots: make(chan struct{}, job.Conns),
 		}
 	}
-	latencies := make([]time.Duration, n)
+	latencies := make([]time.Duration, n) // request i went to target i%k; -1: failed
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range n {
@@ -122,15 +120,15 @@ func runPacer() int {
 	}
 	wg.Wait()
 	res := pacerResult{Elapsed: time.Since(start), Targets: make([]pacerTarget, k)}
+	succeeded := make([][]time.Duration, k)
 	for i, d := range latencies {
 		if d < 0 {
 			res.Targets[i%k].Errors++
 		} else {
-			targets[i%k].latencies = append(targets[i%k].latencies, d)
+			succeeded[i%k] = append(succeeded[i%k], d)
 		}
 	}
-	for i, t := range targets {
-		ok := t.latencies
+	for i, ok := range succeeded {
 		slices.Sort(ok)
 		res.Targets[i].OK = len(ok)
 		if len(ok) > 0 {
