@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -197,6 +199,13 @@ const (
 	bursts = "bursts" // hey's lockstep workers: rate/100 requests every 10 ms
 )
 
+// smallGET and proxyName name the load and the contender that the targets
+// are judged on.
+const (
+	smallGET  = "small GET (240 B)"
+	proxyName = "sigv4-sidecar"
+)
+
 // step is one row group of the report: a load at a rate, sent to each
 // contender in turn, -bench-reps times.
 type step struct {
@@ -275,7 +284,7 @@ func runProxyBench(work string) error {
 	proxied := func(name, label string) contender {
 		return contender{label, proxies[name].url(), proxies[name].pid()}
 	}
-	sidecarGET := proxied("auto", "sigv4-sidecar")
+	sidecarGET := proxied("auto", proxyName)
 	var steps []step
 	for _, rate := range []int{500, 1000, 2000} {
 		for _, arrive := range []string{paced, bursts} {
@@ -286,10 +295,10 @@ func runProxyBench(work string) error {
 					contender{"bare httputil.ReverseProxy, GOMAXPROCS=1", "http://" + bareAddr, bareCmd.Process.Pid},
 					contender{"direct, upstream GOMAXPROCS=1", "http://" + up1Addr, up1Cmd.Process.Pid})
 			}
-			steps = append(steps, step{load: "small GET (240 B)", method: http.MethodGet, path: "/bucket/small", rate: rate, arrivals: arrive, contenders: cs})
+			steps = append(steps, step{load: smallGET, method: http.MethodGet, path: "/bucket/small", rate: rate, arrivals: arrive, contenders: cs})
 		}
 	}
-	steps = append(steps, step{load: "small GET (240 B)", method: http.MethodGet, path: "/bucket/small", arrivals: "hey, 50 workers",
+	steps = append(steps, step{load: smallGET, method: http.MethodGet, path: "/bucket/small", arrivals: "hey, 50 workers",
 		contenders: []contender{direct, sidecarGET, proxied("go-default-procs", "sigv4-sidecar --max-procs 0 (Go's default)")}})
 	for _, put := range []struct{ load, proxy string }{
 		{"1 MiB PUT, default --payload auto (hashed in memory)", "auto"},
@@ -314,6 +323,7 @@ func runProxyBench(work string) error {
 	fmt.Fprintf(&sideReport, "Side by side: one pacer alternates its requests between the upstream straight and the contender, each at the step's rate, so both meet the machine in the same moments; the proxies forward to a second upstream process, so each upstream serves the step's rate. Each figure is the median over %d runs of the contender's figure against the upstream's in the same run: percentiles minus the upstream's, CPU per request divided by the upstream's.\n\n", *flagBenchReps)
 	fmt.Fprintln(&sideReport, "| load | rate (req/s) | contender | direct p99 | p50 added | p99 added | x upstream CPU | errors |")
 	fmt.Fprintln(&sideReport, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	tg := targets{side: map[int]sideRuns{}}
 	warmed := map[string]bool{}
 	for _, st := range steps {
 		runs, err := st.measure(warmed)
@@ -321,6 +331,7 @@ func runProxyBench(work string) error {
 			return err
 		}
 		st.report(runs, &report, &sideReport)
+		tg.add(st, runs)
 	}
 	fmt.Fprintf(&report, "\n%s", sideReport.String())
 	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above:")
@@ -340,8 +351,11 @@ func runProxyBench(work string) error {
 			return err
 		}
 		fmt.Fprintf(&report, "| up and down | %s | %.1f | %.1f MiB | %v |\n", payload, took.Seconds(), mib, mib < rssLimit>>20)
+		tg.rssMiB = append(tg.rssMiB, mib)
 		log.Printf("e2e bench: 1 GiB --payload %s: peak RSS %.1f MiB", payload, mib)
 	}
+	fmt.Fprintln(&report)
+	tg.report(&report)
 	fmt.Fprintf(&report, "\nLoad average at the end: %s.\n", loadAverage())
 	fmt.Print("\n" + report.String())
 	if *flagBenchOut != "" {
@@ -376,8 +390,8 @@ func (st step) measure(warmed map[string]bool) (stepRuns, error) {
 	}
 	runs := stepRuns{inTurn: make([][]loadResult, len(st.contenders)), sideBySide: make([][][2]loadResult, len(st.contenders))}
 	d := st.contenders[0]
-	for range *flagBenchReps {
-		if st.arrivals == paced {
+	for rep := range max(*flagBenchReps, *flagBenchSideReps) {
+		if st.arrivals == paced && rep < *flagBenchSideReps {
 			for i, c := range st.contenders[1:] {
 				rs, err := pace(pacerJob{URLs: []string{d.url + st.path, c.url + st.path}, Rate: st.rate, Duration: *flagBenchTime, Conns: 50},
 					map[string]int{d.name: d.pid, c.name: c.pid})
@@ -386,6 +400,9 @@ func (st step) measure(warmed map[string]bool) (stepRuns, error) {
 				}
 				runs.sideBySide[i+1] = append(runs.sideBySide[i+1], [2]loadResult(rs))
 			}
+		}
+		if rep >= *flagBenchReps {
+			continue
 		}
 		for i, c := range st.contenders {
 			var r loadResult
@@ -414,14 +431,7 @@ func (st step) measure(warmed map[string]bool) (stepRuns, error) {
 // side-by-side runs to side. Every figure is the median of its runs, and the
 // first contender (the upstream straight) is what the others are compared
 // with.
-func (st step) report(runs stepRuns, inTurn, side *strings.Builder) {
-	results := runs.inTurn
-	cpuOf := func(i int) float64 {
-		name := st.contenders[i].name
-		return median(results[i], func(r loadResult) float64 { return cpuPerK(r.cpu[name], r.requests) })
-	}
-	p50 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p50) }) }
-	p99 := func(i int) float64 { return median(results[i], func(r loadResult) float64 { return float64(r.p99) }) }
+func (st step) report(runs stepRuns, inTurn, sideOut *strings.Builder) {
 	rateName := "saturation"
 	if st.rate > 0 {
 		rateName = strconv.Itoa(st.rate)
@@ -429,37 +439,175 @@ func (st step) report(runs stepRuns, inTurn, side *strings.Builder) {
 	const d = 0
 	for i, c := range st.contenders {
 		errs := 0
-		for _, r := range results[i] {
+		for _, r := range runs.inTurn[i] {
 			errs += r.errors
 		}
+		m, md := st.turnMedians(runs, i), st.turnMedians(runs, d)
 		added50, added99 := "", ""
 		if i != d {
-			added50, added99 = ms(time.Duration(p50(i)-p50(d))), ms(time.Duration(p99(i)-p99(d)))
+			added50, added99 = ms(m.p50-md.p50), ms(m.p99-md.p99)
 		}
 		fmt.Fprintf(inTurn, "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %.3f | %.2f | %d |\n",
-			st.load, rateName, st.arrivals, c.name, median(results[i], func(r loadResult) float64 { return r.reqPerSec }),
-			ms(time.Duration(p50(i))), added50, ms(time.Duration(p99(i))), added99, cpuOf(i), cpuOf(i)/cpuOf(d), errs)
+			st.load, rateName, st.arrivals, c.name, m.reqPerSec,
+			ms(m.p50), added50, ms(m.p99), added99, m.cpu, m.cpu/md.cpu, errs)
 		log.Printf("e2e bench: %s at %s (%s), %s: p99 %s, %.3f ms CPU per request", st.load, rateName, st.arrivals, c.name,
-			ms(time.Duration(p99(i))), cpuOf(i))
+			ms(m.p99), m.cpu)
 
-		pairs := runs.sideBySide[i]
-		if len(pairs) == 0 {
+		side := sideFigures(runs.sideBySide[i], st.contenders[d].name, c.name)
+		if side == nil {
 			continue
 		}
-		added := func(pct func(loadResult) time.Duration) string {
-			return ms(time.Duration(median(pairs, func(r [2]loadResult) float64 { return float64(pct(r[1]) - pct(r[0])) })))
-		}
-		errs = 0
-		for _, r := range pairs {
-			errs += r[0].errors + r[1].errors
-		}
-		// Each one's CPU per request it served, in the same run.
-		cpuRatio := median(pairs, func(r [2]loadResult) float64 {
-			return cpuPerK(r[1].cpu[c.name], r[1].requests) / cpuPerK(r[0].cpu[st.contenders[d].name], r[0].requests)
+		fmt.Fprintf(sideOut, "| %s | %s | %s | %s | %s | %s | %.2f | %d |\n", st.load, rateName, c.name,
+			ms(side.medianOf(func(r sideRun) time.Duration { return r.directP99 })),
+			ms(side.medianOf(func(r sideRun) time.Duration { return r.added50 })),
+			ms(side.medianOf(func(r sideRun) time.Duration { return r.added99 })),
+			median(side, func(r sideRun) float64 { return r.cpuRatio }), side.errors())
+	}
+}
+
+// turnMedians are the medians of contender i's runs in turn; cpu is in CPU
+// seconds per 1,000 requests.
+type turnMedians struct {
+	reqPerSec, cpu float64
+	p50, p99       time.Duration
+}
+
+func (st step) turnMedians(runs stepRuns, i int) turnMedians {
+	rs, name := runs.inTurn[i], st.contenders[i].name
+	dur := func(f func(loadResult) time.Duration) time.Duration {
+		return time.Duration(median(rs, func(r loadResult) float64 { return float64(f(r)) }))
+	}
+	return turnMedians{
+		reqPerSec: median(rs, func(r loadResult) float64 { return r.reqPerSec }),
+		cpu:       median(rs, func(r loadResult) float64 { return cpuPerK(r.cpu[name], r.requests) }),
+		p50:       dur(func(r loadResult) time.Duration { return r.p50 }),
+		p99:       dur(func(r loadResult) time.Duration { return r.p99 }),
+	}
+}
+
+// sideRun is what one side-by-side run measured of a contender against the
+// upstream straight, in the same moments.
+type sideRun struct {
+	directP99        time.Duration
+	added50, added99 time.Duration // the contender's percentile minus the upstream's
+	cpuRatio         float64       // the contender's CPU per request over the upstream's
+	errs             int
+}
+
+type sideRuns []sideRun
+
+// sideFigures turns the side-by-side pairs (direct, contender) into per-run
+// figures; the CPU of each is taken from the process named dName or cName.
+// It returns nil for a step without side-by-side runs.
+func sideFigures(pairs [][2]loadResult, dName, cName string) sideRuns {
+	var rs sideRuns
+	for _, p := range pairs {
+		rs = append(rs, sideRun{
+			directP99: p[0].p99,
+			added50:   p[1].p50 - p[0].p50,
+			added99:   p[1].p99 - p[0].p99,
+			cpuRatio:  cpuPerK(p[1].cpu[cName], p[1].requests) / cpuPerK(p[0].cpu[dName], p[0].requests),
+			errs:      p[0].errors + p[1].errors,
 		})
-		fmt.Fprintf(side, "| %s | %s | %s | %s | %s | %s | %.2f | %d |\n", st.load, rateName, c.name,
-			ms(time.Duration(median(pairs, func(r [2]loadResult) float64 { return float64(r[0].p99) }))),
-			added(func(r loadResult) time.Duration { return r.p50 }), added(func(r loadResult) time.Duration { return r.p99 }), cpuRatio, errs)
+	}
+	return rs
+}
+
+func (rs sideRuns) medianOf(f func(sideRun) time.Duration) time.Duration {
+	return time.Duration(median(rs, func(r sideRun) float64 { return float64(f(r)) }))
+}
+
+func (rs sideRuns) errors() int {
+	n := 0
+	for _, r := range rs {
+		n += r.errs
+	}
+	return n
+}
+
+// The targets of the load benchmark on a 2-CPU machine; the third is
+// rssLimit, peak RSS in a 1 GiB transfer.
+const (
+	targetRate     = 1000             // req/s, at which p99 added is judged
+	targetP99Added = time.Millisecond // p99 latency added by the proxy
+	targetCPURatio = 2.0              // the proxy's CPU per small request over the upstream's
+)
+
+// targets is what the benchmark's targets are judged on: the proxy's small
+// GETs arriving evenly spaced, side by side with the upstream straight (the
+// arrivals whose rate is the step's, compared in the same moments), and its
+// peak RSS in 1 GiB transfers. hey's bursts are reported for scale.
+type targets struct {
+	side   map[int]sideRuns // per rate
+	bursts *turnFigures     // at targetRate, in turn
+	rssMiB []float64        // per payload mode
+}
+
+// turnFigures is a contender's in-turn medians against the upstream's.
+type turnFigures struct {
+	added99  time.Duration
+	cpuRatio float64
+}
+
+// add keeps what st measured of the proxy's small GET.
+func (tg *targets) add(st step, runs stepRuns) {
+	i := slices.IndexFunc(st.contenders, func(c contender) bool { return c.name == proxyName })
+	if st.load != smallGET || i < 0 {
+		return
+	}
+	switch st.arrivals {
+	case paced:
+		tg.side[st.rate] = sideFigures(runs.sideBySide[i], st.contenders[0].name, proxyName)
+	case bursts:
+		if st.rate == targetRate {
+			m, md := st.turnMedians(runs, i), st.turnMedians(runs, 0)
+			tg.bursts = &turnFigures{added99: m.p99 - md.p99, cpuRatio: m.cpu / md.cpu}
+		}
+	}
+}
+
+// report writes the verdict on each target, with the figures behind it.
+func (tg targets) report(w io.Writer) {
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	fmt.Fprintf(w, "Targets, judged on the small GET through %s, evenly spaced and side by side with the upstream straight (median over the runs; each run's figure in brackets):\n\n", proxyName)
+	if side := tg.side[targetRate]; len(side) > 0 {
+		added := side.medianOf(func(r sideRun) time.Duration { return r.added99 })
+		var each []string
+		for _, r := range side {
+			each = append(each, fmt.Sprintf("%+.2f", r.added99.Seconds()*1000))
+		}
+		fmt.Fprintf(w, "- p99 added at most %s at %d req/s: %+.2f ms (%s): %s\n", ms(targetP99Added), targetRate,
+			added.Seconds()*1000, strings.Join(each, ", "), verdict(added <= targetP99Added))
+	} else {
+		fmt.Fprintf(w, "- p99 added at most %s at %d req/s: not measured: NOT met\n", ms(targetP99Added), targetRate)
+	}
+	rates := slices.Sorted(maps.Keys(tg.side))
+	var cpus []string
+	cpuOK := len(rates) > 0
+	for _, rate := range rates {
+		ratio := median(tg.side[rate], func(r sideRun) float64 { return r.cpuRatio })
+		cpuOK = cpuOK && ratio <= targetCPURatio
+		var each []string
+		for _, r := range tg.side[rate] {
+			each = append(each, fmt.Sprintf("%.2f", r.cpuRatio))
+		}
+		cpus = append(cpus, fmt.Sprintf("%d req/s %.2fx (%s)", rate, ratio, strings.Join(each, ", ")))
+	}
+	fmt.Fprintf(w, "- CPU per request at most %.0fx the upstream's: %s: %s\n", targetCPURatio, strings.Join(cpus, "; "), verdict(cpuOK))
+	peak := 0.0
+	for _, mib := range tg.rssMiB {
+		peak = max(peak, mib)
+	}
+	fmt.Fprintf(w, "- peak RSS under %d MiB in 1 GiB transfers: at most %.1f MiB over %d payload modes: %s\n", rssLimit>>20, peak,
+		len(tg.rssMiB), verdict(len(tg.rssMiB) > 0 && peak < rssLimit>>20))
+	if tg.bursts != nil {
+		fmt.Fprintf(w, "\nFor scale, not judged: in hey's bursts of %d at %d req/s, in turn, p99 added %+.2f ms and %.2fx the upstream's CPU.\n",
+			targetRate/100, targetRate, tg.bursts.added99.Seconds()*1000, tg.bursts.cpuRatio)
 	}
 }
 
@@ -550,4 +698,63 @@ func loadAverage() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+// TestTargetsVerdict pins how the benchmark judges its targets: on the
+// median of the side-by-side runs, every rate's CPU, and the largest RSS.
+func TestTargetsVerdict(t *testing.T) {
+	runs := func(added99 []time.Duration, cpu []float64) sideRuns {
+		var rs sideRuns
+		for i := range added99 {
+			rs = append(rs, sideRun{added99: added99[i], cpuRatio: cpu[i]})
+		}
+		return rs
+	}
+	const msec = time.Millisecond
+	for _, tc := range []struct {
+		name string
+		tg   targets
+		want []string
+	}{{
+		name: "met: one run over the line does not move the median",
+		tg: targets{side: map[int]sideRuns{
+			500:  runs([]time.Duration{msec / 2, msec / 2, msec / 2}, []float64{1.9, 1.8, 2.3}),
+			1000: runs([]time.Duration{8 * msec / 10, 12 * msec / 10, 7 * msec / 10}, []float64{1.7, 1.6, 1.8}),
+		}, rssMiB: []float64{23.9, 63.9}},
+		want: []string{
+			"- p99 added at most 1.00 ms at 1000 req/s: +0.80 ms (+0.80, +1.20, +0.70): met",
+			"- CPU per request at most 2x the upstream's: 500 req/s 1.90x (1.90, 1.80, 2.30); 1000 req/s 1.70x (1.70, 1.60, 1.80): met",
+			"- peak RSS under 64 MiB in 1 GiB transfers: at most 63.9 MiB over 2 payload modes: met",
+		},
+	}, {
+		name: "not met: the median p99, one rate's CPU, the largest RSS",
+		tg: targets{side: map[int]sideRuns{
+			1000: runs([]time.Duration{11 * msec / 10, 9 * msec / 10, 12 * msec / 10}, []float64{1.7, 1.6, 1.8}),
+			2000: runs([]time.Duration{msec}, []float64{2.1}),
+		}, bursts: &turnFigures{added99: 3 * msec, cpuRatio: 2.3}, rssMiB: []float64{23.9, 64}},
+		want: []string{
+			"- p99 added at most 1.00 ms at 1000 req/s: +1.10 ms (+1.10, +0.90, +1.20): NOT met",
+			"1000 req/s 1.70x (1.70, 1.60, 1.80); 2000 req/s 2.10x (2.10): NOT met",
+			"at most 64.0 MiB over 2 payload modes: NOT met",
+			"in hey's bursts of 10 at 1000 req/s, in turn, p99 added +3.00 ms and 2.30x the upstream's CPU",
+		},
+	}, {
+		name: "nothing measured is not met",
+		tg:   targets{side: map[int]sideRuns{}},
+		want: []string{
+			"at 1000 req/s: not measured: NOT met",
+			"the upstream's: : NOT met",
+			"over 0 payload modes: NOT met",
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			tc.tg.report(&b)
+			for _, w := range tc.want {
+				if !strings.Contains(b.String(), w) {
+					t.Errorf("report lacks %q:\n%s", w, b.String())
+				}
+			}
+		})
+	}
 }

@@ -22,6 +22,7 @@ var (
 	flagBenchTime        = flag.Duration("bench-time", 5*time.Second, "with -proxy-bench: duration of each load run")
 	flagBenchSidecarArgs = flag.String("bench-sidecar-args", "", "with -proxy-bench: extra arguments for every benchmark proxy, space-separated (e.g. --body-memory=256KiB); the proxy must still log its \"listening\" line")
 	flagBenchReps        = flag.Int("bench-reps", 3, "with -proxy-bench: runs per load step and target; figures are medians")
+	flagBenchSideReps    = flag.Int("bench-side-reps", 5, "with -proxy-bench: side-by-side runs per paced step and target, on which the targets are judged; figures are medians")
 )
 
 // The servers every test shares, started once by TestMain.
