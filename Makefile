@@ -45,7 +45,7 @@ bench-signer:
 
 # Load test of the binary against a minimal upstream, next to the same load sent straight to it: fixed
 # rates evenly spaced (the suite's own pacer) and in hey's bursts (apt-get installed when missing), and
-# saturation; prints the Markdown table of BENCHMARKS.md "## Proxy".
+# saturation; prints the Markdown tables of BENCHMARKS.md "## Proxy" and the verdict on each target.
 BENCH_TIME ?= 5s
 bench-proxy:
 	$(GO) test -v -count=1 -tags e2e -run '^$$' -timeout 30m ./cmd/sigv4-sidecar/e2e/ -args -proxy-bench -bench-time $(BENCH_TIME)

@@ -320,7 +320,7 @@ func runProxyBench(work string) error {
 	fmt.Fprintln(&report, "| load | rate (req/s) | arrivals | contender | req/s | p50 | p50 added | p99 | p99 added | CPU s/1000 req | x upstream CPU | errors |")
 	fmt.Fprintln(&report, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var sideReport strings.Builder
-	fmt.Fprintf(&sideReport, "Side by side: one pacer alternates its requests between the upstream straight and the contender, each at the step's rate, so both meet the machine in the same moments; the proxies forward to a second upstream process, so each upstream serves the step's rate. Each figure is the median over %d runs of the contender's figure against the upstream's in the same run: percentiles minus the upstream's, CPU per request divided by the upstream's.\n\n", *flagBenchReps)
+	fmt.Fprintf(&sideReport, "Side by side: one pacer alternates its requests between the upstream straight and the contender, each at the step's rate, so both meet the machine in the same moments; the proxies forward to a second upstream process, so each upstream serves the step's rate. Each figure is the median over %d runs of the contender's figure against the upstream's in the same run: percentiles minus the upstream's, CPU per request divided by the upstream's.\n\n", *flagBenchSideReps)
 	fmt.Fprintln(&sideReport, "| load | rate (req/s) | contender | direct p99 | p50 added | p99 added | x upstream CPU | errors |")
 	fmt.Fprintln(&sideReport, "| --- | --- | --- | --- | --- | --- | --- | --- |")
 	tg := targets{side: map[int]sideRuns{}}
