@@ -375,7 +375,8 @@ type stepRuns struct {
 
 // measure sends the step's load to each contender in turn -bench-reps times,
 // and for paced steps also to each contender side by side with the upstream
-// straight. warmed records the contenders and methods already warmed up
+// straight -bench-side-reps times, a side-by-side round before each round in
+// turn while both last. warmed records the contenders and methods already warmed up
 // (connection pools, the proxy's key cache); measure adds to it.
 func (st step) measure(warmed map[string]bool) (stepRuns, error) {
 	pids := map[string]int{}
@@ -428,7 +429,7 @@ func (st step) measure(warmed map[string]bool) (stepRuns, error) {
 }
 
 // report writes the step's rows: the runs in turn to inTurn, the
-// side-by-side runs to side. Every figure is the median of its runs, and the
+// side-by-side runs to sideOut. Every figure is the median of its runs, and the
 // first contender (the upstream straight) is what the others are compared
 // with.
 func (st step) report(runs stepRuns, inTurn, sideOut *strings.Builder) {
