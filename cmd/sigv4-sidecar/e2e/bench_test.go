@@ -438,12 +438,13 @@ func (st step) report(runs stepRuns, inTurn, sideOut *strings.Builder) {
 		rateName = strconv.Itoa(st.rate)
 	}
 	const d = 0
+	md := st.turnMedians(runs, d)
 	for i, c := range st.contenders {
 		errs := 0
 		for _, r := range runs.inTurn[i] {
 			errs += r.errors
 		}
-		m, md := st.turnMedians(runs, i), st.turnMedians(runs, d)
+		m := st.turnMedians(runs, i)
 		added50, added99 := "", ""
 		if i != d {
 			added50, added99 = ms(m.p50-md.p50), ms(m.p99-md.p99)
@@ -518,6 +519,15 @@ func (rs sideRuns) medianOf(f func(sideRun) time.Duration) time.Duration {
 	return time.Duration(median(rs, func(r sideRun) float64 { return float64(f(r)) }))
 }
 
+// each lists f of every run, in order.
+func (rs sideRuns) each(f func(sideRun) string) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, f(r))
+	}
+	return strings.Join(out, ", ")
+}
+
 func (rs sideRuns) errors() int {
 	n := 0
 	for _, r := range rs {
@@ -578,12 +588,9 @@ func (tg targets) report(w io.Writer) {
 	fmt.Fprintf(w, "Targets, judged on the small GET through %s, evenly spaced and side by side with the upstream straight (median over the runs; each run's figure in brackets):\n\n", proxyName)
 	if side := tg.side[targetRate]; len(side) > 0 {
 		added := side.medianOf(func(r sideRun) time.Duration { return r.added99 })
-		var each []string
-		for _, r := range side {
-			each = append(each, fmt.Sprintf("%+.2f", r.added99.Seconds()*1000))
-		}
+		each := side.each(func(r sideRun) string { return fmt.Sprintf("%+.2f", r.added99.Seconds()*1000) })
 		fmt.Fprintf(w, "- p99 added at most %s at %d req/s: %+.2f ms (%s): %s\n", ms(targetP99Added), targetRate,
-			added.Seconds()*1000, strings.Join(each, ", "), verdict(added <= targetP99Added))
+			added.Seconds()*1000, each, verdict(added <= targetP99Added))
 	} else {
 		fmt.Fprintf(w, "- p99 added at most %s at %d req/s: not measured: NOT met\n", ms(targetP99Added), targetRate)
 	}
@@ -593,11 +600,8 @@ func (tg targets) report(w io.Writer) {
 	for _, rate := range rates {
 		ratio := median(tg.side[rate], func(r sideRun) float64 { return r.cpuRatio })
 		cpuOK = cpuOK && ratio <= targetCPURatio
-		var each []string
-		for _, r := range tg.side[rate] {
-			each = append(each, fmt.Sprintf("%.2f", r.cpuRatio))
-		}
-		cpus = append(cpus, fmt.Sprintf("%d req/s %.2fx (%s)", rate, ratio, strings.Join(each, ", ")))
+		each := tg.side[rate].each(func(r sideRun) string { return fmt.Sprintf("%.2f", r.cpuRatio) })
+		cpus = append(cpus, fmt.Sprintf("%d req/s %.2fx (%s)", rate, ratio, each))
 	}
 	fmt.Fprintf(w, "- CPU per request at most %.0fx the upstream's: %s: %s\n", targetCPURatio, strings.Join(cpus, "; "), verdict(cpuOK))
 	peak := 0.0
