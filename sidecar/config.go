@@ -295,9 +295,11 @@ func (c Config) compile() (*compiled, error) {
 			return nil, optionError("Upstream", c.Upstream, "must not carry a query or fragment")
 		}
 		if u.Port() != "" {
-			if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			port, ok := parsePort(u.Port())
+			if !ok {
 				return nil, optionError("Upstream", c.Upstream, "port must be 1-65535")
 			}
+			u.Host = net.JoinHostPort(u.Hostname(), port)
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
@@ -509,11 +511,12 @@ func parseConnectTo(s string) (connectRule, error) {
 	if err != nil || ah == "" {
 		return connectRule{}, fmt.Errorf("right side: want ADDR:PORT")
 	}
-	if p, err := strconv.Atoi(ap); err != nil || p < 1 || p > 65535 {
+	ap, ok = parsePort(ap)
+	if !ok {
 		return connectRule{}, fmt.Errorf("right side: port must be 1-65535")
 	}
 	if port != "" {
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		if r.port, ok = parsePort(port); !ok {
 			return connectRule{}, fmt.Errorf("left side: port must be 1-65535")
 		}
 	}
@@ -530,13 +533,36 @@ func validScopePart(s string) bool {
 	return s != ""
 }
 
+// parsePort reads a TCP port as RFC 3986 section 3.2.3 writes it: 1 to 5
+// ASCII digits, here also 1 to 65535. It returns the port without leading
+// zeros, the one spelling the allow check, the --connect-to match and the
+// dialler all compare. strconv.Atoi alone is not enough: it takes "+443",
+// which net/http then dials as written, so a rule for port 443 would not
+// apply to a request the allow check had taken for port 443.
+func parsePort(s string) (string, bool) {
+	if len(s) < 1 || len(s) > 5 {
+		return "", false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return "", false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	if n < 1 || n > 65535 {
+		return "", false
+	}
+	return strconv.Itoa(n), true
+}
+
 // validHostPort reports whether s is a DNS name or IP literal with an
 // optional :port, as allowed in a Host header.
 func validHostPort(s string) bool {
-	host, port := s, ""
+	host := s
 	if h, p, err := net.SplitHostPort(s); err == nil {
-		host, port = h, p
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		host = h
+		if _, ok := parsePort(p); !ok {
 			return false
 		}
 	} else if strings.Contains(s, ":") && !strings.HasPrefix(s, "[") {

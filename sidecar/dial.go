@@ -68,6 +68,11 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	if err != nil {
 		return nil, err
 	}
+	// The same reading of the port as the route's allow check and
+	// --connect-to match (parsePort): what was not checked is not dialled.
+	if canonical, ok := parsePort(port); !ok || canonical != port {
+		return nil, &net.AddrError{Err: "port must be 1 to 5 digits, 1-65535", Addr: addr}
+	}
 	if rule, ok := d.c.connectRuleFor(host, port); ok {
 		return d.net.DialContext(ctx, network, rule.addr)
 	}

@@ -92,7 +92,8 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 	}
 	host, port := raw, ""
 	if h, pt, err := net.SplitHostPort(raw); err == nil {
-		host, port = h, pt
+		host = h
+		port, _ = parsePort(pt) // validHostPort checked it
 	}
 	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
 	if port == "80" {

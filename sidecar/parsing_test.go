@@ -1,0 +1,48 @@
+package sidecar
+
+import (
+	"io"
+	"net/http"
+	"testing"
+)
+
+// TestHostPortWithSignIsRefused: strconv.Atoi reads "+443" as 443, so
+// "Host: sqs.us-east-1.amazonaws.com:+443" passed the allow check while the
+// dialler looked up port "+443", which the rule for port 443 did not match:
+// the catch-all rule's upstream got the signed request. A port is 1 to 5
+// ASCII digits, 1-65535, read once for the allow check, the --connect-to
+// match and the dialler.
+func TestHostPortWithSignIsRefused(t *testing.T) {
+	aws, other := newUpstream(t), newUpstream(t)
+	cfg := testConfig()
+	cfg.ConnectTo = []string{
+		"*.amazonaws.com:443=http://" + aws.Listener.Addr().String(),
+		":=http://" + other.Listener.Addr().String(),
+	}
+	proxy, _ := startProxy(t, cfg, newStaticSource())
+	for _, host := range []string{"sqs.us-east-1.amazonaws.com:+443", "sqs.us-east-1.amazonaws.com:-443", "sqs.us-east-1.amazonaws.com:443 ", "sqs.us-east-1.amazonaws.com:004430", "sqs.us-east-1.amazonaws.com:0"} {
+		resp := getViaHost(t, proxy.URL+"/123456789012/q", host)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(ErrorHeader) != CodeBadHost {
+			t.Errorf("Host %q: status %d %q (%s), want 400 %s", host, resp.StatusCode, resp.Header.Get(ErrorHeader), body, CodeBadHost)
+		}
+	}
+	if aws.count() != 0 || other.count() != 0 {
+		t.Fatalf("refused hosts reached an upstream: %d + %d requests", aws.count(), other.count())
+	}
+	// Leading zeros are digits: 00443 is port 443 for every reader.
+	for _, host := range []string{"sqs.us-east-1.amazonaws.com:443", "sqs.us-east-1.amazonaws.com:00443"} {
+		resp := getViaHost(t, proxy.URL+"/123456789012/q", host)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || aws.count() == 0 {
+			t.Fatalf("Host %q: status %d, want 200 from the *.amazonaws.com:443 rule's upstream", host, resp.StatusCode)
+		}
+		if got := aws.last(t); got.VerifyErr != nil || got.Host != "sqs.us-east-1.amazonaws.com" {
+			t.Errorf("Host %q: upstream saw Host %q: %v", host, got.Host, got.VerifyErr)
+		}
+	}
+	if other.count() != 0 {
+		t.Errorf("the catch-all rule's upstream got %d requests", other.count())
+	}
+}
