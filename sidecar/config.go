@@ -59,7 +59,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
 
 	// MaxProcs is process-wide: cmd/sigv4-sidecar applies it (Procs.Plan).
-	MaxProcs Procs `env:"MAX_PROCS" flag:"max-procs" envDefault:"auto" help:"CPUs that run the proxy at once (Go's GOMAXPROCS): auto (one while the proxy uses well under one CPU, Go's default while it needs more; the GOMAXPROCS variable wins when set), 0 (Go's default: the container's CPU limit, at least 2, else the machine's CPUs) or a number"`
+	MaxProcs Procs `env:"MAX_PROCS" flag:"max-procs" envDefault:"auto" help:"CPUs that run the proxy at once (Go's GOMAXPROCS): auto (one while the proxy uses well under one CPU, Go's default while it needs more; the GOMAXPROCS variable wins when set), 0 (Go's default: the container's CPU limit, at least 2, else the machine's CPUs) or a number up to 1024"`
 
 	LogFormat string `env:"LOG_FORMAT" flag:"log-format" envDefault:"json" help:"log format: json or text"`
 	LogLevel  string `env:"LOG_LEVEL" flag:"log-level" envDefault:"info" help:"log level: debug, info, warn or error"`
@@ -189,7 +189,15 @@ type Procs int
 // P while the load is light and Go's default while it is not.
 const ProcsAuto Procs = -1
 
-// UnmarshalText parses auto, 0 or a positive number.
+// MaxProcsLimit is the largest --max-procs. The Go runtime does not bound
+// GOMAXPROCS itself: 2147483647 ends in a slice-bounds panic, 1e8 in an
+// out-of-memory kill, and each P costs about 27 KiB even when idle (1024:
+// 30 MiB of RSS), while Ps beyond the CPUs there are only add scheduling.
+const MaxProcsLimit = 1024
+
+var errProcs = errors.New("must be auto, 0 (Go's default) or a number of CPUs from 1 to " + strconv.Itoa(MaxProcsLimit))
+
+// UnmarshalText parses auto, 0 or a number from 1 to MaxProcsLimit.
 func (p *Procs) UnmarshalText(text []byte) error {
 	s := strings.TrimSpace(string(text))
 	if strings.EqualFold(s, "auto") {
@@ -197,8 +205,8 @@ func (p *Procs) UnmarshalText(text []byte) error {
 		return nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return errors.New("must be auto, 0 (Go's default) or a number of CPUs")
+	if err != nil || n < 0 || n > MaxProcsLimit {
+		return errProcs
 	}
 	*p = Procs(n)
 	return nil
@@ -411,8 +419,8 @@ func (c Config) compile() (*compiled, error) {
 			return nil, optionError(d.field, d.value.String(), "must not be negative")
 		}
 	}
-	if c.MaxProcs < ProcsAuto {
-		return nil, optionError("MaxProcs", c.MaxProcs.String(), "must be auto, 0 (Go's default) or a number of CPUs")
+	if c.MaxProcs < ProcsAuto || c.MaxProcs > MaxProcsLimit {
+		return nil, optionError("MaxProcs", c.MaxProcs.String(), errProcs.Error())
 	}
 	if c.MaxIdleConnsPerHost < 0 {
 		return nil, optionError("MaxIdleConnsPerHost", strconv.Itoa(c.MaxIdleConnsPerHost), "must not be negative")
