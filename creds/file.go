@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 )
@@ -71,7 +70,7 @@ func (p *fileProvider) name() string {
 // Retrieve reads and parses the file. Errors name the file and the profile,
 // never a value read from it.
 func (p *fileProvider) Retrieve(context.Context) (Credentials, error) {
-	data, err := os.ReadFile(p.path)
+	data, err := ReadFile(p.path)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("--credentials-file: %w", err)
 	}
@@ -96,7 +95,7 @@ func (p *fileProvider) Retrieve(context.Context) (Credentials, error) {
 // read is not a change: the keys already held stay in use until a readable
 // new version appears.
 func (p *fileProvider) Changed() bool {
-	data, err := os.ReadFile(p.path)
+	data, err := ReadFile(p.path)
 	if err != nil {
 		return false
 	}

@@ -101,14 +101,14 @@ func loadSDKConfig(ctx context.Context, cfg Config, withProfile bool, extra ...f
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
 	}
 	opts = append(opts, extra...)
+	var webIdentity func(*stscreds.WebIdentityRoleOptions)
 	if cfg.STSRegion != "" || cfg.STSEndpoint != "" {
 		// The SDK builds its web identity STS client while it resolves
 		// credentials, before service options apply: hand it ours.
 		client := sts.New(cfg.stsOptions(stsRegionFromEnv(cfg.STSRegion)))
-		opts = append(opts, config.WithWebIdentityRoleCredentialOptions(func(o *stscreds.WebIdentityRoleOptions) {
-			o.Client = client
-		}))
+		webIdentity = func(o *stscreds.WebIdentityRoleOptions) { o.Client = client }
 	}
+	opts = append(opts, limitTokenFiles(webIdentity)...)
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		if withProfile && cfg.Profile != "" {

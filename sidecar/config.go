@@ -357,7 +357,7 @@ func (c Config) compile() (*compiled, error) {
 		out.connectTo = append(out.connectTo, rule)
 	}
 	if c.UpstreamCAFile != "" {
-		pem, err := os.ReadFile(c.UpstreamCAFile)
+		pem, err := creds.ReadFile(c.UpstreamCAFile)
 		if err != nil {
 			return nil, optionError("UpstreamCAFile", c.UpstreamCAFile, "cannot read: "+errorsReason(err))
 		}

@@ -3,6 +3,9 @@ package sidecar
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -44,5 +47,24 @@ func TestHostPortWithSignIsRefused(t *testing.T) {
 	}
 	if other.count() != 0 {
 		t.Errorf("the catch-all rule's upstream got %d requests", other.count())
+	}
+}
+
+// TestUpstreamCAFileLargerThan1MiBIsRefused: --upstream-ca-file /dev/zero
+// ended the start in "fatal error: out of memory". The file is read up to
+// 1 MiB; beyond, the start fails naming the option and the limit.
+func TestUpstreamCAFileLargerThan1MiBIsRefused(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "ca.pem")
+	pem := "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUZ2F0ZXdheXRlc3RjZXJ0aWZpY2F0ZTAKBggqhkjOPQQD\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(big, []byte(strings.Repeat(pem, 2<<20/len(pem)+1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{big, "/dev/zero"} {
+		cfg := testConfig()
+		cfg.UpstreamCAFile = path
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), `invalid --upstream-ca-file "`+path+`"`) || !strings.Contains(err.Error(), "larger than 1 MiB") {
+			t.Fatalf("--upstream-ca-file %s: %v, want an error naming the 1 MiB limit", path, err)
+		}
 	}
 }
