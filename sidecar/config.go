@@ -336,9 +336,18 @@ func (c Config) compile() (*compiled, error) {
 			out.allowPrefix = append(out.allowPrefix, pfx.Masked())
 			continue
 		}
-		if ip, err := netip.ParseAddr(strings.Trim(p, "[]")); err == nil {
+		bare := p
+		if len(p) > 2 && p[0] == '[' && p[len(p)-1] == ']' {
+			bare = p[1 : len(p)-1]
+		}
+		if ip, err := netip.ParseAddr(bare); err == nil {
 			out.allowPrefix = append(out.allowPrefix, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
 			continue
+		}
+		if what := addressLike(p); what != "" {
+			// Taken as a host name, "10.0.0.0/33" would match no host and
+			// the operator would never learn that the VPC is not allowed.
+			return nil, optionError("AllowHosts", p, "looks like "+what+" but is not a valid one")
 		}
 		if _, err := path.Match(p, ""); err != nil {
 			return nil, optionError("AllowHosts", p, "bad glob pattern")
@@ -539,6 +548,23 @@ func validScopePart(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// addressLike says what an --allow-hosts entry that did not parse as an IP
+// or CIDR looks like ("a CIDR", "an IP address"), or "" for a host name or
+// glob. No host name or glob over one holds '/' or ':', and no host name is
+// only digits and dots
+// (RFC 1123 section 2.1: the top label is not all numeric).
+func addressLike(p string) string {
+	switch {
+	case strings.Contains(p, "/"):
+		return "a CIDR"
+	case strings.Contains(p, ":"):
+		return "an IP address"
+	case strings.Trim(p, "0123456789.") == "":
+		return "an IP address"
+	}
+	return ""
 }
 
 // parsePort reads a TCP port as RFC 3986 section 3.2.3 writes it: 1 to 5
