@@ -200,7 +200,7 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 	switch {
 	case mode == PayloadUnsigned && (known || !s3):
 		if !known {
-			req.Body = &limitedBody{ReadCloser: req.Body, left: maxBody}
+			req.Body = newLimitedBody(req.Body, maxBody)
 		}
 		return bodyPlan{mode: PayloadUnsigned, hash: signer.UnsignedPayload}, nil
 	case mode == PayloadChunked && known:
@@ -291,14 +291,20 @@ func isObjectUpload(req *http.Request) bool {
 // --max-body.
 type limitedBody struct {
 	io.ReadCloser
-	left int64
+	limit, left int64
+}
+
+func newLimitedBody(body io.ReadCloser, limit int64) *limitedBody {
+	return &limitedBody{ReadCloser: body, limit: limit, left: limit}
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.left -= int64(n)
 	if b.left < 0 {
-		return n, &BodyTooLargeError{Limit: b.left + int64(n)}
+		// The limit, not what this read had left: that is 0 once earlier
+		// reads ended exactly on it, and "--max-body (0)" names no option.
+		return n, &BodyTooLargeError{Limit: b.limit}
 	}
 	return n, err
 }
