@@ -38,7 +38,7 @@ type Config struct {
 	Service    string   `env:"SERVICE" flag:"service" help:"signing name to use instead of the one derived from the host (e.g. s3, execute-api)"`
 	Region     string   `env:"REGION" flag:"region" help:"signing region to use instead of the one derived from the host"`
 	SignHost   string   `env:"SIGN_HOST" flag:"sign-host" help:"Host header to sign and send when the address dialled differs from it (an IP, a tunnel, a VPC endpoint name); also the TLS server name in fixed mode"`
-	ConnectTo  []string `env:"CONNECT_TO" flag:"connect-to" help:"HOST:PORT=ADDR:PORT, repeatable (comma-separated in the variable): dial ADDR:PORT for requests to HOST:PORT while signing for HOST. HOST may be a glob and PORT empty for any; ADDR:PORT may start with http:// to speak plain HTTP to it"`
+	ConnectTo  []string `env:"CONNECT_TO" flag:"connect-to" help:"HOST:PORT=ADDR:PORT, repeatable (comma-separated in the variable): dial ADDR:PORT for requests to HOST:PORT while signing for HOST. HOST may be a glob and PORT empty for any; ADDR:PORT may start with http:// to speak plain HTTP to it (or https:// for TLS), in fixed mode too, whatever --upstream's scheme"`
 
 	UpstreamCAFile        string        `env:"UPSTREAM_CA_FILE" flag:"upstream-ca-file" help:"PEM file of extra CA certificates trusted for upstream TLS, besides the system pool"`
 	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"10s" help:"limit on connecting to an upstream (TCP; the TLS handshake has --tls-handshake-timeout) (then 504)"`
@@ -244,6 +244,9 @@ type connectRule struct {
 	port        string // "" matches every port
 	addr        string // host:port to dial
 	plainHTTP   bool   // speak http, not https, to addr
+	// scheme is the one ADDR:PORT was written with, "" for none: then
+	// the request's own scheme is kept (https in host mode).
+	scheme string
 }
 
 func (r connectRule) matches(host, port string) bool {
@@ -269,6 +272,10 @@ type compiled struct {
 	fixedRegion  string
 	// bodyBudget is --body-memory-total, shared by every spool.
 	bodyBudget *memoryBudget
+	// fixedSignHost is the Host fixed mode signs and sends when a
+	// --connect-to rule changed the upstream's scheme (see
+	// applyConnectScheme); "" otherwise.
+	fixedSignHost string
 }
 
 // Validate checks every option and returns an *OptionError naming the first
@@ -365,6 +372,7 @@ func (c Config) compile() (*compiled, error) {
 		}
 		out.connectTo = append(out.connectTo, rule)
 	}
+	out.applyConnectScheme()
 	if c.UpstreamCAFile != "" {
 		pem, err := creds.ReadFile(c.UpstreamCAFile)
 		if err != nil {
@@ -501,6 +509,31 @@ func scopeFor(host, service, region string) (string, string, error) {
 	return service, region, nil
 }
 
+// applyConnectScheme lets a --connect-to rule that matches the fixed
+// upstream decide the scheme, as it does in host mode: --upstream
+// https://name with name:443=http://ADDR speaks plain HTTP to ADDR. The URL
+// keeps the port the rule matched, so that the dialler finds the rule
+// again, and the Host signed and sent stays the upstream's as written.
+func (c *compiled) applyConnectScheme() {
+	u := c.upstream
+	if u == nil {
+		return
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	rule, ok := c.connectRuleFor(u.Hostname(), port)
+	if !ok || rule.scheme == "" || rule.scheme == u.Scheme {
+		return
+	}
+	moved := *u
+	moved.Scheme = rule.scheme
+	moved.Host = net.JoinHostPort(u.Hostname(), port)
+	c.fixedSignHost = u.Host
+	c.upstream = &moved
+}
+
 func parseConnectTo(s string) (connectRule, error) {
 	from, to, ok := strings.Cut(s, "=")
 	if !ok {
@@ -520,9 +553,9 @@ func parseConnectTo(s string) (connectRule, error) {
 	}
 	to = strings.TrimSpace(to)
 	if rest, ok := strings.CutPrefix(to, "http://"); ok {
-		r.plainHTTP, to = true, rest
+		r.plainHTTP, r.scheme, to = true, "http", rest
 	} else if rest, ok := strings.CutPrefix(to, "https://"); ok {
-		to = rest
+		r.scheme, to = "https", rest
 	}
 	ah, ap, err := net.SplitHostPort(to)
 	if err != nil || ah == "" {

@@ -115,3 +115,29 @@ func TestUnsignedChunkedBodyOverMaxBodyNamesLimit(t *testing.T) {
 		t.Errorf("status %d %s, want 413 naming --max-body (1KiB)", resp.StatusCode, msg)
 	}
 }
+
+// TestConnectToPlainHTTPWithHTTPSUpstream: with --upstream https://NAME, a
+// rule NAME:443=http://ADDR was dialled but spoken to in TLS ("first record
+// does not look like a TLS handshake"). The rule decides the scheme, as in
+// host mode, and the Host signed and sent is still NAME.
+func TestConnectToPlainHTTPWithHTTPSUpstream(t *testing.T) {
+	up := newUpstream(t)
+	for _, rule := range []string{"sqs.us-east-1.amazonaws.com:443=http://", "*.amazonaws.com:=http://"} {
+		cfg := testConfig()
+		cfg.Upstream = "https://sqs.us-east-1.amazonaws.com"
+		cfg.ConnectTo = []string{rule + up.Listener.Addr().String()}
+		proxy, _ := startProxy(t, cfg, newStaticSource())
+		resp, err := http.Get(proxy.URL + "/123456789012/q?Action=GetQueueAttributes")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || up.count() == 0 {
+			t.Fatalf("--connect-to %s: status %d (%s), want 200 from the plain-HTTP address", rule, resp.StatusCode, body)
+		}
+		if got := up.last(t); got.VerifyErr != nil || got.Host != "sqs.us-east-1.amazonaws.com" || got.Service != "sqs" {
+			t.Errorf("--connect-to %s: upstream saw Host %q, service %q: %v", rule, got.Host, got.Service, got.VerifyErr)
+		}
+	}
+}

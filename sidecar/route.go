@@ -56,7 +56,11 @@ func (p *Proxy) fixedRoute(r *http.Request) (Route, error) {
 		return Route{}, &RequestError{Code: CodePathEscapesBase, Message: "the request path climbs out of the upstream's base path with .. segments"}
 	}
 	u := p.c.upstream
-	return Route{Scheme: u.Scheme, Host: u.Host, SignHost: p.c.cfg.SignHost, Service: p.c.fixedService, Region: p.c.fixedRegion}, nil
+	signHost := p.c.cfg.SignHost
+	if signHost == "" {
+		signHost = p.c.fixedSignHost
+	}
+	return Route{Scheme: u.Scheme, Host: u.Host, SignHost: signHost, Service: p.c.fixedService, Region: p.c.fixedRegion}, nil
 }
 
 // escapesRoot reports whether resolving the dot segments of p (RFC 3986
