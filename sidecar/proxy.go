@@ -323,6 +323,7 @@ func (r *responseRecorder) WriteHeader(code int) {
 		r.status = code
 		r.flushEach = isEventStream(r.Header()["Content-Type"])
 	}
+	lowerMetadataNames(r.Header())
 	r.ResponseWriter.WriteHeader(code)
 	if r.flushEach {
 		r.Flush()
@@ -339,6 +340,28 @@ func (r *responseRecorder) Write(b []byte) (int, error) {
 		r.Flush()
 	}
 	return n, err
+}
+
+// metaPrefix is how net/http spells the start of an S3 user-metadata
+// header name once it has canonicalized it (reading the upstream's answer,
+// and again in httputil.ReverseProxy's header copy).
+const metaPrefix = "X-Amz-Meta-"
+
+// lowerMetadataNames renames the X-Amz-Meta-* headers of h to lower case,
+// as S3 sends them: it stores metadata names in lower case, and clients
+// take the name from the header (the AWS CLI showed {"My-Key": "v"} for
+// x-amz-meta-my-key). Every other name goes out as net/http writes it: HTTP
+// names are case-insensitive, and only these carry data in their spelling.
+// The map is changed in place, by direct assignment, which net/http's
+// server writes as it is. Issue 14, item 5.
+func lowerMetadataNames(h http.Header) {
+	for k, v := range h {
+		if len(k) > len(metaPrefix) && k[:len(metaPrefix)] == metaPrefix {
+			lower := strings.ToLower(k)
+			delete(h, k)
+			h[lower] = append(h[lower], v...)
+		}
+	}
 }
 
 // isEventStream reports whether a response's Content-Type values name a
