@@ -97,12 +97,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, &CredentialsError{Err: fmt.Errorf("%w: credentials from %s expired at %s", creds.ErrNoCredentials, c.Source, c.Expires.UTC().Format(time.RFC3339))}
 	}
+	unsigned, err := UnsignedForValues(req.Header, t.c.unsignedHeader)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
 	keys := SigningKeys(c)
 	opts := signer.Options{
 		Service:         x.route.Service,
 		Region:          x.route.Region,
 		Time:            signingTime,
-		UnsignedHeaders: t.c.unsignedHeader,
+		UnsignedHeaders: unsigned,
 	}
 	s3 := signer.IsS3Family(x.route.Service)
 

@@ -180,9 +180,15 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	}
 	x.endpoint = scopeSource(host, cfg)
 	s3 := signer.IsS3Family(x.service)
+	// A value verifiers canonicalize differently is left unsigned, or
+	// refused, as the proxy does.
+	unsigned, err := sidecar.UnsignedForValues(req.Header, sidecar.UnsignedByDefault)
+	if err != nil {
+		return x, &exitError{code: 2, msg: err.Error()}
+	}
 	opts := signer.Options{
 		Service: x.service, Region: x.region, Time: er.time,
-		UnsignedHeaders: sidecar.UnsignedByDefault, Debug: true,
+		UnsignedHeaders: unsigned, Debug: true,
 	}
 	mode := cfg.PayloadMode(req, s3)
 	switch {
