@@ -87,20 +87,22 @@ func headerValueError(name, what string) error {
 func UnsignedForValues(h http.Header, base func(lowerName string) bool) (func(lowerName string) bool, error) {
 	var unsigned []string
 	for key, values := range h {
-		name := strings.ToLower(key)
-		if name == "host" || name == "content-length" || base(name) {
-			continue
-		}
+		what := ""
 		for _, v := range values {
-			what := ambiguousRune(v)
-			if what == "" {
-				continue
+			if what = ambiguousRune(v); what != "" {
+				break
 			}
-			if mustBeSigned(name) {
-				return nil, headerValueError(name, what)
-			}
+		}
+		if what == "" {
+			continue // the common case: no name lowered, nothing allocated
+		}
+		name := strings.ToLower(key)
+		switch {
+		case name == "host" || name == "content-length" || base(name):
+		case mustBeSigned(name):
+			return nil, headerValueError(name, what)
+		default:
 			unsigned = append(unsigned, name)
-			break
 		}
 	}
 	if len(unsigned) == 0 {
