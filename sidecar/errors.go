@@ -25,16 +25,15 @@ const ErrorHeader = "X-Sigv4-Sidecar-Error"
 
 // Stable error codes, written in the JSON body and in ErrorHeader.
 const (
-	CodeBadRequest        = "bad_request"            // 400: malformed request
-	CodeBadHost           = "bad_host"               // 400: missing or malformed target host
-	CodePathEscapesBase   = "path_escapes_base"      // 400: `..` climbs out of --upstream's path
-	CodeUnknownEndpoint   = "unknown_endpoint"       // 400: no service/region for the host
-	CodeBodyReadFailed    = "body_read_failed"       // 400: the client's body ended early or failed
-	CodeSigningFailed     = "signing_failed"         // 400: the signer refused the request
-	CodeHeaderValue       = "ambiguous_header_value" // 400: a must-sign header verifiers read differently
-	CodeHostNotAllowed    = "host_not_allowed"       // 403: host outside --allow-hosts
-	CodeAddressNotAllowed = "address_not_allowed"    // 403: loopback, link-local or private address
-	CodeBodyTooLarge      = "body_too_large"         // 413: body above --max-body
+	CodeBadRequest        = "bad_request"         // 400: malformed request
+	CodeBadHost           = "bad_host"            // 400: missing or malformed target host
+	CodePathEscapesBase   = "path_escapes_base"   // 400: `..` climbs out of --upstream's path
+	CodeUnknownEndpoint   = "unknown_endpoint"    // 400: no service/region for the host
+	CodeBodyReadFailed    = "body_read_failed"    // 400: the client's body ended early or failed
+	CodeSigningFailed     = "signing_failed"      // 400: the signer refused the request
+	CodeHostNotAllowed    = "host_not_allowed"    // 403: host outside --allow-hosts
+	CodeAddressNotAllowed = "address_not_allowed" // 403: loopback, link-local or private address
+	CodeBodyTooLarge      = "body_too_large"      // 413: body above --max-body
 	CodeUpstreamFailed    = "upstream_unreachable"
 	CodeNoCredentials     = "credentials_unavailable" // 503
 	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered

@@ -31,6 +31,10 @@ import (
 // and left out of the signature, which every verifier accepts whatever its
 // reading; a header that must be signed is refused instead.
 
+// CodeHeaderValue is the error code (400) of a header that must be signed
+// but whose value verifiers canonicalize differently.
+const CodeHeaderValue = "ambiguous_header_value"
+
 // ambiguousRune returns a description of the first character of v that
 // the readings above canonicalize differently, or "" when v reads the same
 // under all of them. ASCII without controls, the common case, is one pass
