@@ -229,6 +229,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.route = route
+	if x.target, err = p.requestTarget(r); err != nil {
+		_, x.errCode = writeError(rec, err)
+		return
+	}
 	// Keep the upstream's Content-Type exactly: without this net/http
 	// would sniff one when the upstream sent none.
 	rec.Header()["Content-Type"] = nil
@@ -249,7 +253,10 @@ func (b *countingBody) Read(p []byte) (int, error) {
 
 // rewrite builds the outbound request. httputil.ReverseProxy has already
 // removed hop-by-hop headers, those named in Connection, and X-Forwarded-*
-// from it.
+// from it, and re-encoded its query when the query held a ';' or a
+// malformed escape, dropping those pairs: the request target is set here
+// from the client's bytes instead (requestTarget), so the query and path go
+// out, and are signed, exactly as the client sent them.
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	out := pr.Out
@@ -264,8 +271,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if x.route.SignHost != "" {
 		out.Host = x.route.SignHost
 	}
-	out.URL.RawQuery = stripPresignParams(out.URL.RawQuery)
-	out.URL.ForceQuery = false
+	setWirePath(out.URL, x.target.path)
+	out.URL.RawQuery = x.target.query
+	out.URL.ForceQuery = x.target.forceQuery
 	for _, h := range ownAuthHeaders {
 		out.Header.Del(h)
 	}

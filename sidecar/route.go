@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -44,6 +45,11 @@ func (p *Proxy) route(r *http.Request) (Route, error) {
 				return Route{}, &RequestError{Code: CodeBadRequest, Message: "the Connection header names " + tok + ", a header the proxy signs or frames the body with; remove it from Connection"}
 			}
 		}
+	}
+	if n := len(r.Header["User-Agent"]); n > 1 {
+		// net/http writes the first User-Agent only (RFC 9110 makes it a
+		// single field): refused rather than one dropped.
+		return Route{}, &RequestError{Code: CodeBadRequest, Message: "the request has " + strconv.Itoa(n) + " User-Agent headers; HTTP allows one and the proxy would send only the first: send one"}
 	}
 	if p.c.upstream != nil {
 		return p.fixedRoute(r)
@@ -176,27 +182,168 @@ func (c *compiled) allowedIP(ip netip.Addr) bool {
 	return false
 }
 
-// presignParams are the query parameters of a presigned URL; a request
-// carrying them would be signed twice, so they are removed.
+// target is the request target the proxy forwards: the client's path and
+// query bytes, with only the fixed-mode base path put in front and the
+// presigned-URL parameters taken out (see requestTarget).
+type target struct {
+	// path goes on the request line as it is (see setWirePath).
+	path string
+	// query is the client's raw query less the presign parameters.
+	query string
+	// forceQuery keeps a bare "?" the client sent.
+	forceQuery bool
+}
+
+// requestTarget is what r's request target becomes upstream, or a 400 when
+// the proxy cannot forward it unchanged and sign it the way a verifying
+// server will read it. net/http's server keeps the client's bytes in
+// r.URL (RawPath, or Path when escaping it gives them back; RawQuery) and
+// has already refused control bytes and malformed escapes in the path.
+func (p *Proxy) requestTarget(r *http.Request) (target, error) {
+	if s := r.URL.Scheme; s != "" && (!strings.EqualFold(s, "http") && !strings.EqualFold(s, "https") || r.URL.Host == "" || r.URL.Opaque != "") {
+		// net/http's server takes any absolute URI ("x:", "mailto:a");
+		// the proxy forwards origin-form and http(s)://host/path only.
+		return target{}, &RequestError{Code: CodeBadRequest, Message: "the request target is neither /path nor http://host/path (scheme " + quote(s) + ")"}
+	}
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.EscapedPath()
+	}
+	if path != "" && path[0] != '/' {
+		return target{}, &RequestError{Code: CodeBadRequest, Message: "the request target " + quote(path) + " names no path: send /path (or http://host/path)"}
+	}
+	if p.c.upstream != nil {
+		path = joinBasePath(p.c.upstream.EscapedPath(), path)
+	}
+	if !setWirePath(&url.URL{}, path) {
+		return target{}, &RequestError{Code: CodeBadRequest, Message: "the request path " + quote(path) + " starts with // and holds bytes that must be percent-encoded (such as | { } ^ \" or non-ASCII): HTTP libraries cannot send it unchanged, so percent-encode them"}
+	}
+	query := stripPresignParams(r.URL.RawQuery)
+	if name, ok := malformedQueryParam(query); ok {
+		return target{}, &RequestError{Code: CodeBadRequest, Message: "the query parameter " + quote(name) + " has a '%' not followed by two hex digits: a SigV4 verifier cannot read it as the proxy would sign it, so the request is not forwarded; send '%' as %25"}
+	}
+	return target{path: path, query: query, forceQuery: r.URL.ForceQuery}, nil
+}
+
+// joinBasePath puts the fixed-mode upstream's (escaped) base path before
+// the client's path, as httputil.ProxyRequest.SetURL joins them.
+func joinBasePath(base, path string) string {
+	switch {
+	case base == "":
+		return path
+	case path == "":
+		return base + "/"
+	}
+	return base + path
+}
+
+// setWirePath makes u's request line carry path exactly: as RawPath when
+// net/http accepts it there, else as Opaque, which net/http writes as it is
+// and the signer reads as the wire path. Path holds the decoded form, for
+// logs. It reports false for the one form neither can carry: a path that
+// starts with "//" (Opaque would be read as an authority) and that net/http
+// would re-escape.
+func setWirePath(u *url.URL, path string) bool {
+	decoded, err := url.PathUnescape(path)
+	if err != nil {
+		return false
+	}
+	u.Path, u.RawPath, u.Opaque = decoded, path, ""
+	if u.EscapedPath() == path {
+		return true
+	}
+	if strings.HasPrefix(path, "//") {
+		return false
+	}
+	u.Opaque = path
+	return true
+}
+
+// malformedQueryParam returns the name of the first parameter of rawQuery
+// that holds a '%' not followed by two hex digits, decoded when its name
+// itself is well formed.
+func malformedQueryParam(rawQuery string) (string, bool) {
+	if !strings.Contains(rawQuery, "%") {
+		return "", false
+	}
+	for _, part := range strings.Split(rawQuery, "&") {
+		if validEscapes(part) {
+			continue
+		}
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		return name, true
+	}
+	return "", false
+}
+
+func validEscapes(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// presignParams are the query parameters of a SigV4 presigned URL (names
+// lowercased); a request carrying them would be signed twice, so they are
+// removed.
 var presignParams = map[string]bool{
 	"x-amz-algorithm": true, "x-amz-credential": true, "x-amz-date": true, "x-amz-expires": true,
 	"x-amz-signedheaders": true, "x-amz-signature": true, "x-amz-security-token": true,
 }
 
+// sigV2PresignParams are those of a SigV2 presigned URL (exact names, as S3
+// reads them), removed only when AWSAccessKeyId and Signature are both
+// there: an API's own Expires (or Signature) parameter stays.
+var sigV2PresignParams = map[string]bool{"AWSAccessKeyId": true, "Signature": true, "Expires": true}
+
 // stripPresignParams removes presigned-URL parameters from a raw query,
-// leaving every other parameter byte for byte as the client wrote it.
+// leaving every other byte as the client wrote it. Names are decoded first,
+// so %58-Amz-Signature is X-Amz-Signature.
 func stripPresignParams(rawQuery string) string {
-	if lower := strings.ToLower(rawQuery); !strings.Contains(lower, "x-amz-") && !strings.Contains(lower, "%2d") {
+	if rawQuery == "" {
+		return rawQuery
+	}
+	if lower := strings.ToLower(rawQuery); !strings.Contains(lower, "x-amz-") && !strings.Contains(rawQuery, "%") && !strings.Contains(rawQuery, "Signature") {
 		return rawQuery
 	}
 	parts := strings.Split(rawQuery, "&")
-	kept := parts[:0]
-	for _, part := range parts {
-		key, _, _ := strings.Cut(part, "=")
-		if k, err := url.QueryUnescape(key); err == nil {
-			key = k
+	names := make([]string, len(parts))
+	var hasKeyID, hasSignature, strip bool
+	for i, part := range parts {
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
 		}
-		if presignParams[strings.ToLower(key)] {
+		names[i] = name
+		switch {
+		case presignParams[strings.ToLower(name)]:
+			strip = true
+		case name == "AWSAccessKeyId":
+			hasKeyID = true
+		case name == "Signature":
+			hasSignature = true
+		}
+	}
+	sigV2 := hasKeyID && hasSignature
+	if !strip && !sigV2 {
+		return rawQuery
+	}
+	kept := parts[:0]
+	for i, part := range parts {
+		if presignParams[strings.ToLower(names[i])] || sigV2 && sigV2PresignParams[names[i]] {
 			continue
 		}
 		kept = append(kept, part)

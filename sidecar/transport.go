@@ -21,6 +21,8 @@ import (
 // run one after the other on the request's goroutine, so it needs no lock.
 type exchange struct {
 	route Route
+	// target is the path and query forwarded: the client's bytes.
+	target target
 	// spool is the buffered body, if the Transport had to buffer it. The
 	// handler closes it after the response, so a retry in the Transport can
 	// replay it with GetBody.
