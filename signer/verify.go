@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,7 +208,13 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 	if a.presigned {
 		drop = func(k string) bool { return k == "X-Amz-Signature" }
 	}
-	if err := sc.uriAndQuery(req, double, normalize, drop); err != nil {
+	canonReq := req
+	if u := receivedPath(req.URL); u != nil && req.RequestURI != "" {
+		r := *req
+		r.URL = u
+		canonReq = &r
+	}
+	if err := sc.uriAndQuery(canonReq, double, normalize, drop); err != nil {
 		return fail(ReasonMalformed, err.Error())
 	}
 	sc.query = sc.appendCanonicalQuery(sc.query[:0])
@@ -404,4 +411,25 @@ func sortedKeys(h http.Header) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// receivedPath returns a copy of u whose Opaque is the path a server
+// received (for a request a server read, with RequestURI set: a client's
+// request goes out as EscapedPath), when EscapedPath would not give those
+// bytes back. net/http's server keeps them in RawPath, but EscapedPath
+// re-escapes from the decoded Path once they hold a byte net/url escapes
+// itself (| { ^ " or non-ASCII), which turns %2F into / and changes the
+// canonical URI. It returns nil when EscapedPath is the received path
+// already, when RawPath does not decode to Path (not a server's), and for a
+// path starting with "//", which Opaque would read as an authority.
+func receivedPath(u *url.URL) *url.URL {
+	if u.Opaque != "" || u.RawPath == "" || strings.HasPrefix(u.RawPath, "//") || u.EscapedPath() == u.RawPath {
+		return nil
+	}
+	if p, err := url.PathUnescape(u.RawPath); err != nil || p != u.Path {
+		return nil
+	}
+	c := *u
+	c.Opaque = u.RawPath
+	return &c
 }
