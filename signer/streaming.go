@@ -39,6 +39,13 @@ type StreamingOptions struct {
 	// Unsigned selects STREAMING-UNSIGNED-PAYLOAD-TRAILER: chunks carry no
 	// signatures; Trailer is required.
 	Unsigned bool
+	// TrailerValue, when set, gives the trailer's value once the body has
+	// been read, instead of the checksum computed over it: a proxy that
+	// re-signs a client's upload forwards the client's checksum
+	// (ChunkDecoder.TrailerValue). An error from it, or a value whose
+	// length is not the algorithm's base64 length (the encoded length is
+	// announced before), fails the body with a *StreamError.
+	TrailerValue func() (string, error)
 }
 
 // checksum is one trailer algorithm: its hash and the length of its
@@ -221,6 +228,8 @@ func (e *StreamError) Error() string {
 
 func (e *StreamError) Unwrap() error { return e.Err }
 
+const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
 // chunkReader encodes its source as aws-chunked, signing each chunk with
 // the previous chunk's signature (the seed signature first).
 type chunkReader struct {
@@ -343,13 +352,18 @@ func (r *chunkReader) next() error {
 			return &StreamError{Reason: "reading body", Err: err}
 		}
 		r.remaining -= n
-		if r.sum != nil {
+		if r.sum != nil && r.so.TrailerValue == nil {
 			r.sum.Write(data)
 		}
 	} else {
+		// The source must end here; a source that fails at its end (a
+		// decoder that finds the framing wrong) fails the body, so the
+		// final chunk is never sent after it.
 		var one [1]byte
-		if got, _ := io.ReadFull(r.src, one[:]); got > 0 {
+		if got, err := io.ReadFull(r.src, one[:]); got > 0 {
 			return &StreamError{Reason: "body longer than decoded length (" + strconv.FormatInt(r.so.DecodedLength, 10) + " bytes)"}
+		} else if err != io.EOF {
+			return &StreamError{Reason: "reading body", Err: err}
 		}
 	}
 	signed := !r.so.Unsigned
@@ -380,7 +394,18 @@ func (r *chunkReader) next() error {
 		line := make([]byte, 0, 64)
 		line = append(line, r.so.Trailer...)
 		line = append(line, ':')
-		line = base64.StdEncoding.AppendEncode(line, r.sum.Sum(nil))
+		if r.so.TrailerValue != nil {
+			v, err := r.so.TrailerValue()
+			if err != nil {
+				return &StreamError{Reason: "reading trailer", Err: err}
+			}
+			if len(v) != checksums[r.so.Trailer].b64len || strings.Trim(v, base64Alphabet) != "" {
+				return &StreamError{Reason: "trailer " + r.so.Trailer + " value is not " + strconv.Itoa(checksums[r.so.Trailer].b64len) + " base64 characters"}
+			}
+			line = append(line, v...)
+		} else {
+			line = base64.StdEncoding.AppendEncode(line, r.sum.Sum(nil))
+		}
 		b = append(b, line...)
 		b = append(b, '\r', '\n')
 		if signed {
