@@ -137,6 +137,7 @@ func errorResponse(err error) (status int, code, message string) {
 		unknownCA  x509.UnknownAuthorityError
 		hostnameE  x509.HostnameError
 		openErr    *resilience.OpenError
+		framingErr *signer.FramingError
 	)
 	switch {
 	case errors.As(err, &reqErr):
@@ -153,6 +154,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, tooLarge.Error()
 	case errors.As(err, &maxBytes):
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, (&BodyTooLargeError{Limit: maxBytes.Limit}).Error()
+	case errors.As(err, &framingErr):
+		return http.StatusBadRequest, CodeBodyReadFailed, "the client's aws-chunked body is malformed, not forwarded whole: " + framingErr.Detail
 	case errors.As(err, &bodyErr):
 		return http.StatusBadRequest, CodeBodyReadFailed, bodyErr.Error()
 	case errors.As(err, &spoolErr):

@@ -233,6 +233,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, x.errCode = writeError(rec, err)
 		return
 	}
+	if x.chunked, err = clientChunkedForm(r.Header); err != nil {
+		_, x.errCode = writeError(rec, err)
+		return
+	}
 	// Keep the upstream's Content-Type exactly: without this net/http
 	// would sniff one when the upstream sent none.
 	rec.Header()["Content-Type"] = nil

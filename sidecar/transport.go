@@ -37,6 +37,9 @@ type exchange struct {
 	// credentialRetried is set once a request has been re-sent with fresh
 	// credentials after the upstream rejected the first ones.
 	credentialRetried bool
+	// chunked is the aws-chunked form the client sent its body in, if any
+	// (awschunked.go).
+	chunked clientChunked
 }
 
 type exchangeKey struct{}
@@ -121,7 +124,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	signStart := time.Now()
 	down := req
 	if plan.streaming {
-		if _, err := t.Signer.SignStreaming(req, keys, opts, signer.StreamingOptions{DecodedLength: plan.length}); err != nil {
+		if _, err := t.Signer.SignStreaming(req, keys, opts, plan.stream); err != nil {
 			closeBody(req)
 			return nil, err
 		}
@@ -133,7 +136,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		down = &sent
 	} else {
 		opts.PayloadHash = plan.hash
-		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload
+		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload || plan.hash == signer.StreamingUnsignedPayloadTrailer
 		if _, err := t.Signer.Sign(req, keys, opts); err != nil {
 			closeBody(req)
 			return nil, err
@@ -179,18 +182,22 @@ func drain(resp *http.Response) {
 
 // bodyPlan is how one request body is framed and signed.
 type bodyPlan struct {
-	mode      string // for logs: empty, unsigned, signed, chunked
+	mode      string // for logs: empty, unsigned, signed, chunked, client-aws-chunked[-resigned]
 	hash      string // payload hash when not streaming
-	streaming bool   // aws-chunked
-	length    int64  // decoded length when streaming
+	streaming bool   // aws-chunked, encoded by SignStreaming
+	stream    signer.StreamingOptions
 }
 
 // prepareBody chooses how req's body is signed (see --payload) and frames it
 // for the upstream: a body that must be hashed, or whose length must be
 // known, is spooled and replaced by a replayable reader with an exact
 // Content-Length. S3 rejects plain chunked uploads, so an S3 body of
-// unknown length is always spooled.
+// unknown length is always spooled. A client's own aws-chunked body is
+// framed as its form says, whatever --payload (awschunked.go).
 func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPlan, error) {
+	if x.chunked.payload != "" {
+		return t.prepareClientChunked(req, x.chunked)
+	}
 	cfg := t.c.cfg
 	maxBody := int64(cfg.MaxBody)
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
@@ -211,7 +218,7 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 		}
 		return bodyPlan{mode: PayloadUnsigned, hash: signer.UnsignedPayload}, nil
 	case mode == PayloadChunked && known:
-		return bodyPlan{mode: PayloadChunked, streaming: true, length: req.ContentLength}, nil
+		return bodyPlan{mode: PayloadChunked, streaming: true, stream: signer.StreamingOptions{DecodedLength: req.ContentLength}}, nil
 	}
 	// Hash it, or learn its length: spool, unless it is a replay of this
 	// request's spool already (a retry that re-signs).
@@ -238,7 +245,7 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 		return bodyPlan{mode: "empty", hash: signer.EmptyPayloadHash}, nil
 	}
 	if mode == PayloadChunked {
-		return bodyPlan{mode: PayloadChunked, streaming: true, length: sp.size}, nil
+		return bodyPlan{mode: PayloadChunked, streaming: true, stream: signer.StreamingOptions{DecodedLength: sp.size}}, nil
 	}
 	// Having read the whole body anyway, sign its hash: stronger than
 	// UNSIGNED-PAYLOAD and accepted everywhere.

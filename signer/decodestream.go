@@ -72,6 +72,11 @@ func (d *ChunkDecoder) TrailerValue() (string, error) {
 	return d.value, nil
 }
 
+// Buffered returns how many bytes the decoder has read from its source and
+// not parsed yet. A caller that forwards the source's bytes as they are
+// (the proxy's pass-through) sends only parsed ones.
+func (d *ChunkDecoder) Buffered() int { return d.src.Buffered() }
+
 // Read implements io.Reader, yielding the decoded payload.
 func (d *ChunkDecoder) Read(p []byte) (int, error) {
 	for d.inChunk == 0 {
