@@ -106,7 +106,7 @@ func (d *ChunkDecoder) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if d.inChunk == 0 {
-		if err := d.crlf("chunk " + strconv.Itoa(d.chunk) + " data"); err != nil {
+		if err := d.crlf(); err != nil {
 			// The chunk's bytes are returned; the error comes with the next
 			// Read, so the caller never sees a clean end.
 			d.err = err
@@ -119,13 +119,13 @@ func (d *ChunkDecoder) Read(p []byte) (int, error) {
 func (d *ChunkDecoder) fail(detail string) error { return &FramingError{Detail: detail} }
 
 // crlf consumes the CRLF that ends a chunk's data.
-func (d *ChunkDecoder) crlf(what string) error {
+func (d *ChunkDecoder) crlf() error {
 	var b [2]byte
 	if _, err := io.ReadFull(d.src, b[:]); err != nil {
-		return d.fail("body ended after " + what)
+		return d.fail("body ended after chunk " + strconv.Itoa(d.chunk) + " data")
 	}
 	if b != [2]byte{'\r', '\n'} {
-		return d.fail(what + " longer than its chunk size, or not followed by CRLF")
+		return d.fail("chunk " + strconv.Itoa(d.chunk) + " data longer than its chunk size, or not followed by CRLF")
 	}
 	return nil
 }
