@@ -517,3 +517,36 @@ func BenchmarkClientAwsChunkedResigned(b *testing.B) {
 		})
 	}
 }
+
+// FuzzFramingCheck: whatever the body and its announced form, the
+// pass-through forwards a prefix of the client's bytes, all of them only
+// when the decoder accepted the body, and when it fails, what it forwarded
+// is never itself a well-formed body of that form: an upstream never
+// receives a complete body the proxy found wrong. Seeded from the signer's
+// encoder.
+func FuzzFramingCheck(f *testing.F) {
+	for _, size := range []int{0, 1, signer.MinChunkSize + 3} {
+		c := newClientUpload(f, testPayload(size), signer.StreamingOptions{Unsigned: true, Trailer: "x-amz-checksum-crc32", ChunkSize: signer.MinChunkSize})
+		f.Add(c.body, int64(size), "x-amz-checksum-crc32", 7)
+		f.Add(append(append([]byte(nil), c.body...), "0\r\n\r\n"...), int64(size), "x-amz-checksum-crc32", 4096)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, decoded int64, trailer string, step int) {
+		if decoded < 0 || step <= 0 || step > 1<<20 {
+			return
+		}
+		o := signer.DecodeOptions{DecodedLength: decoded, Trailer: trailer}
+		out, err := readInSteps(newFramingCheck(io.NopCloser(bytes.NewReader(body)), o), step)
+		if !bytes.HasPrefix(body, out) {
+			t.Fatalf("forwarded bytes that are not the client's")
+		}
+		_, whole := io.ReadAll(signer.NewChunkDecoder(bytes.NewReader(out), o))
+		switch {
+		case err == nil && !bytes.Equal(out, body):
+			t.Fatalf("clean end after %d of %d bytes", len(out), len(body))
+		case err == nil && whole != nil:
+			t.Fatalf("forwarded a body the decoder refuses: %v", whole)
+		case err != nil && whole == nil:
+			t.Fatalf("failed (%v) after forwarding a complete well-formed body of %d bytes", err, len(out))
+		}
+	})
+}
