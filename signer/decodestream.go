@@ -3,6 +3,7 @@ package signer
 import (
 	"bufio"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -19,7 +20,7 @@ type DecodeOptions struct {
 	// headers are a bare size (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
 	Signed bool
 	// DecodedLength is X-Amz-Decoded-Content-Length: the chunk sizes must
-	// sum to it.
+	// sum to it. -1: not announced, not checked.
 	DecodedLength int64
 	// Trailer is the trailer X-Amz-Trailer announces, or "" for none: the
 	// trailer must be exactly that one line.
@@ -28,7 +29,11 @@ type DecodeOptions struct {
 
 // FramingError is an aws-chunked body whose framing does not match its
 // headers or the format. Detail never holds a signature.
-type FramingError struct{ Detail string }
+type FramingError struct {
+	Detail string
+	// Length: the chunk sizes do not add up to the decoded length.
+	Length bool
+}
 
 func (e *FramingError) Error() string { return "sigv4: aws-chunked body: " + e.Detail }
 
@@ -51,6 +56,10 @@ type ChunkDecoder struct {
 	value   string
 	done    bool
 	err     error
+
+	// For VerifyStreaming, which checks what the decoder only parses: the
+	// current chunk's signature and the trailer's.
+	chunkSig, trailerSig string
 }
 
 // NewChunkDecoder decodes src as o describes. o.Trailer is compared
@@ -161,6 +170,7 @@ func (d *ChunkDecoder) nextChunk() error {
 		if !hasExt || !ok || !isHexSignature(sig) {
 			return d.fail(what + " has no chunk-signature of 64 hex digits (STREAMING-AWS4-HMAC-SHA256-PAYLOAD chunks are signed)")
 		}
+		d.chunkSig = sig
 	} else if hasExt {
 		return d.fail(what + " has an extension; STREAMING-UNSIGNED-PAYLOAD-TRAILER chunks carry none")
 	}
@@ -171,16 +181,17 @@ func (d *ChunkDecoder) nextChunk() error {
 	if err != nil {
 		return d.fail(what + " size " + strconv.Quote(sizeHex) + " is not hex")
 	}
-	if size > uint64(d.left) {
-		return d.fail("chunk sizes add up to more than X-Amz-Decoded-Content-Length " + strconv.FormatInt(d.o.DecodedLength, 10))
+	known := d.o.DecodedLength >= 0
+	if known && size > uint64(d.left) || size > math.MaxInt64 {
+		return &FramingError{Detail: "chunk sizes add up to more than X-Amz-Decoded-Content-Length " + strconv.FormatInt(d.o.DecodedLength, 10), Length: true}
 	}
 	if size > 0 {
 		d.left -= int64(size)
 		d.inChunk = int64(size)
 		return nil
 	}
-	if d.left != 0 {
-		return d.fail("chunk sizes add up to " + strconv.FormatInt(d.o.DecodedLength-d.left, 10) + " bytes, X-Amz-Decoded-Content-Length says " + strconv.FormatInt(d.o.DecodedLength, 10))
+	if known && d.left != 0 {
+		return &FramingError{Detail: "chunk sizes add up to " + strconv.FormatInt(d.o.DecodedLength-d.left, 10) + " bytes, X-Amz-Decoded-Content-Length says " + strconv.FormatInt(d.o.DecodedLength, 10), Length: true}
 	}
 	if err := d.trailer(); err != nil {
 		return err
@@ -218,7 +229,7 @@ func (d *ChunkDecoder) trailer() error {
 			if !isHexSignature(strings.TrimSpace(value)) {
 				return d.fail("x-amz-trailer-signature is not 64 hex digits")
 			}
-			signed = true
+			signed, d.trailerSig = true, strings.TrimSpace(value)
 		case d.o.Trailer == "":
 			return d.fail("trailer " + strconv.Quote(name) + " without X-Amz-Trailer")
 		case name != d.o.Trailer || found:

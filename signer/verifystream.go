@@ -1,11 +1,11 @@
 package signer
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"hash"
 	"io"
 	"net/http"
@@ -38,17 +38,18 @@ func (s *Signer) VerifyStreaming(req *http.Request, lookup func(accessKeyID stri
 	}
 	cv := &chunkVerifier{
 		chain: chunkChain{key: v.key, amzDate: v.amzDate, prev: v.signature}, res: res, signed: mode != StreamingUnsignedPayloadTrailer,
-		declared: -1, h: sha256.New(),
+		h: sha256.New(),
 	}
+	o := DecodeOptions{Signed: cv.signed, DecodedLength: -1}
 	if d := req.Header.Get("X-Amz-Decoded-Content-Length"); d != "" {
 		n, err := strconv.ParseInt(d, 10, 64)
 		if err != nil || n < 0 {
 			return res, &VerifyError{Reason: ReasonMalformed, Detail: "X-Amz-Decoded-Content-Length " + strconv.Quote(d), Result: res}
 		}
-		cv.declared = n
+		o.DecodedLength = n
 	}
 	if t := strings.ToLower(strings.TrimSpace(req.Header.Get("X-Amz-Trailer"))); t != "" {
-		cv.trailer = t
+		o.Trailer = t
 		if c, ok := checksums[t]; ok {
 			cv.sum = c.new()
 		}
@@ -59,28 +60,25 @@ func (s *Signer) VerifyStreaming(req *http.Request, lookup func(accessKeyID stri
 	if body == nil {
 		body = http.NoBody
 	}
-	cv.src, cv.closer = bufio.NewReaderSize(body, 4096), body
+	cv.dec, cv.closer = NewChunkDecoder(body, o), body
 	req.Body = cv
 	return res, nil
 }
 
-// chunkVerifier decodes and checks an aws-chunked body.
+// chunkVerifier checks an aws-chunked body that its ChunkDecoder parses:
+// it holds each chunk until its signature is checked, then yields it.
 type chunkVerifier struct {
-	src      *bufio.Reader
-	closer   io.Closer
-	chain    chunkChain
-	res      Result
-	signed   bool
-	trailer  string    // expected trailer name, lowercase, or ""
-	sum      hash.Hash // checksum of the decoded payload, when the trailer is a known one
-	declared int64     // X-Amz-Decoded-Content-Length, or -1
-	total    int64
-	chunk    int
-	h        hash.Hash
-	buf      []byte
-	pending  []byte
-	done     bool
-	err      error
+	dec     *ChunkDecoder
+	closer  io.Closer
+	chain   chunkChain
+	res     Result
+	signed  bool
+	sum     hash.Hash // checksum of the decoded payload, when the trailer is a known one
+	h       hash.Hash
+	buf     []byte
+	pending []byte
+	done    bool
+	err     error
 }
 
 // Read implements io.Reader, yielding the decoded payload.
@@ -106,19 +104,16 @@ func (c *chunkVerifier) fail(r Reason, detail string) error {
 	return &VerifyError{Reason: r, Detail: detail, Result: c.res}
 }
 
-// line reads one CRLF-terminated line without its CRLF.
-func (c *chunkVerifier) line(what string) (string, error) {
-	l, err := c.src.ReadSlice('\n')
-	if err != nil {
-		if err == bufio.ErrBufferFull {
-			return "", c.fail(ReasonMalformed, what+" longer than 4096 bytes")
-		}
-		return "", c.fail(ReasonMalformed, "body ended inside "+what)
+// framing turns the decoder's error into the verifier's.
+func (c *chunkVerifier) framing(err error) error {
+	var fe *FramingError
+	switch {
+	case errors.As(err, &fe) && fe.Length:
+		return c.fail(ReasonPayloadMismatch, fe.Detail)
+	case errors.As(err, &fe):
+		return c.fail(ReasonMalformed, fe.Detail)
 	}
-	if len(l) < 2 || l[len(l)-2] != '\r' {
-		return "", c.fail(ReasonMalformed, what+" not terminated by CRLF")
-	}
-	return string(l[:len(l)-2]), nil
+	return c.fail(ReasonMalformed, "reading the body: "+err.Error())
 }
 
 // expectSignature checks sig against the chain's next signature and, when
@@ -132,125 +127,69 @@ func (c *chunkVerifier) expectSignature(algorithm string, dataHash []byte, sig, 
 	return nil
 }
 
+// next reads one whole chunk (its header through the decoder, which for
+// the final chunk also reads the trailer and the end of the body), checks
+// its signature and makes it pending.
 func (c *chunkVerifier) next() error {
-	what := "chunk " + strconv.Itoa(c.chunk)
-	head, err := c.line(what + " header")
-	if err != nil {
-		return err
+	d := c.dec
+	what := "chunk " + strconv.Itoa(d.chunk)
+	if err := d.nextChunk(); err != nil {
+		return c.framing(err)
 	}
-	sizeHex, ext, hasExt := strings.Cut(head, ";")
-	sig, hasSig := strings.CutPrefix(ext, "chunk-signature=")
-	switch {
-	case c.signed && (!hasSig || len(sig) != 64):
-		return c.fail(ReasonMalformed, what+" header "+strconv.Quote(head)+" has no chunk-signature")
-	case !c.signed && hasExt:
-		return c.fail(ReasonMalformed, what+" header "+strconv.Quote(head)+": unsigned chunks carry no extension")
-	}
-	size, err := strconv.ParseInt(sizeHex, 16, 64)
-	if err != nil || size < 0 || size > MaxChunkSize {
-		return c.fail(ReasonMalformed, what+" size "+strconv.Quote(sizeHex)+" is not hex up to 16 MiB")
+	size := d.inChunk
+	if size > MaxChunkSize {
+		return c.fail(ReasonMalformed, what+" size is above 16 MiB")
 	}
 	if int64(cap(c.buf)) < size {
 		c.buf = make([]byte, size)
 	}
 	data := c.buf[:size]
-	if _, err := io.ReadFull(c.src, data); err != nil {
-		return c.fail(ReasonMalformed, "body ended inside "+what)
+	if _, err := io.ReadFull(d, data); err != nil {
+		return c.framing(err)
+	}
+	if size > 0 && d.err != nil {
+		return c.framing(d.err) // the chunk's CRLF
 	}
 	if c.signed {
 		c.h.Reset()
 		c.h.Write(data)
 		var sum [sha256.Size]byte
-		if err := c.expectSignature(chunkAlgorithm, c.h.Sum(sum[:0]), sig, what); err != nil {
+		if err := c.expectSignature(chunkAlgorithm, c.h.Sum(sum[:0]), d.chunkSig, what); err != nil {
 			return err
 		}
-	}
-	c.total += size
-	if c.declared >= 0 && c.total > c.declared {
-		return c.fail(ReasonPayloadMismatch, "body longer than X-Amz-Decoded-Content-Length "+strconv.FormatInt(c.declared, 10))
 	}
 	if c.sum != nil {
 		c.sum.Write(data)
 	}
-	c.chunk++
 	if size > 0 {
-		if l, err := c.line(what + " end"); err != nil || l != "" {
-			if err == nil {
-				err = c.fail(ReasonMalformed, what+" data longer than its size")
-			}
-			return err
-		}
 		c.pending = data
 		return nil
 	}
 	return c.finish()
 }
 
-// finish reads the trailer after the final chunk and checks it, the
-// checksum and the decoded length.
+// finish checks the trailer after the final chunk, which the decoder has
+// read and found announced and well formed.
 func (c *chunkVerifier) finish() error {
 	c.done = true
 	defer c.chain.done()
-	var lines []string
-	trailerSig := ""
-	for {
-		l, err := c.line("trailer")
-		if err != nil {
-			return err
-		}
-		if l == "" {
-			break
-		}
-		name, value, ok := strings.Cut(l, ":")
-		if !ok {
-			return c.fail(ReasonMalformed, "trailer line without ':'")
-		}
-		name = strings.ToLower(strings.TrimSpace(name))
-		if name == "x-amz-trailer-signature" {
-			trailerSig = strings.TrimSpace(value)
-			continue
-		}
-		lines = append(lines, name+":"+strings.TrimSpace(value))
-	}
-	if _, err := c.src.ReadByte(); err != io.EOF {
-		return c.fail(ReasonMalformed, "bytes after the end of the aws-chunked body")
-	}
-	if c.declared >= 0 && c.total != c.declared {
-		return c.fail(ReasonPayloadMismatch, "body of "+strconv.FormatInt(c.total, 10)+" bytes, X-Amz-Decoded-Content-Length says "+strconv.FormatInt(c.declared, 10))
-	}
-	if c.trailer == "" {
-		if len(lines) > 0 || trailerSig != "" {
-			return c.fail(ReasonMalformed, "trailer without X-Amz-Trailer")
-		}
+	d := c.dec
+	if d.o.Trailer == "" {
 		return nil
 	}
-	var value string
-	found := false
-	for _, l := range lines {
-		if n, v, _ := strings.Cut(l, ":"); n == c.trailer {
-			value, found = v, true
-		}
-	}
-	if !found {
-		return c.fail(ReasonMalformed, "trailer "+c.trailer+" announced by X-Amz-Trailer is missing")
-	}
+	line := d.o.Trailer + ":" + d.value
 	if c.signed {
-		if len(trailerSig) != 64 {
-			return c.fail(ReasonMalformed, "no x-amz-trailer-signature")
-		}
 		c.h.Reset()
-		for _, l := range lines {
-			c.h.Write([]byte(l))
-			c.h.Write([]byte{'\n'})
-		}
+		c.h.Write([]byte(line))
+		c.h.Write([]byte{'\n'})
 		var sum [sha256.Size]byte
-		if err := c.expectSignature(trailerAlgorithm, c.h.Sum(sum[:0]), trailerSig, "trailer"); err != nil {
+		if err := c.expectSignature(trailerAlgorithm, c.h.Sum(sum[:0]), d.trailerSig, "trailer"); err != nil {
 			return err
 		}
 	}
 	if c.sum != nil {
-		if want := base64.StdEncoding.EncodeToString(c.sum.Sum(nil)); !bytes.Equal([]byte(want), []byte(value)) {
-			return c.fail(ReasonPayloadMismatch, c.trailer+" "+value+" but the payload's is "+want)
+		if want := base64.StdEncoding.EncodeToString(c.sum.Sum(nil)); !bytes.Equal([]byte(want), []byte(d.value)) {
+			return c.fail(ReasonPayloadMismatch, d.o.Trailer+" "+d.value+" but the payload's is "+want)
 		}
 	}
 	return nil
