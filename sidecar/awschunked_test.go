@@ -550,3 +550,31 @@ func FuzzFramingCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestClientAwsChunkedWithoutContentEncoding: an SDK that marks its
+// aws-chunked upload only with X-Amz-Content-Sha256 (no Content-Encoding)
+// is framed by that marker: passed through as it came, or re-signed with
+// Content-Encoding: aws-chunked, which S3 documents as required.
+func TestClientAwsChunkedWithoutContentEncoding(t *testing.T) {
+	up := newStreamVerifyingUpstream(t)
+	proxy := chunkedProxy(t, up.URL)
+	payload := testPayload(30000)
+	for _, tc := range []struct {
+		so     signer.StreamingOptions
+		wantCE string
+	}{
+		{signer.StreamingOptions{Unsigned: true, Trailer: "x-amz-checksum-crc32"}, ""},
+		{signer.StreamingOptions{}, "aws-chunked"},
+	} {
+		c := newClientUpload(t, payload, tc.so)
+		c.header.Del("Content-Encoding")
+		resp, body := sendTo(t, c.request(t, proxy, c.body, true))
+		got := up.uploads()[len(up.uploads())-1]
+		if resp.StatusCode != http.StatusOK || got.err != nil || !bytes.Equal(got.decoded, payload) {
+			t.Fatalf("%s: status %d %s; upstream %v", c.header.Get("X-Amz-Content-Sha256"), resp.StatusCode, body, got.err)
+		}
+		if ce := got.header.Get("Content-Encoding"); ce != tc.wantCE {
+			t.Errorf("%s: Content-Encoding %q, want %q", c.header.Get("X-Amz-Content-Sha256"), ce, tc.wantCE)
+		}
+	}
+}
