@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -78,12 +77,7 @@ func startBenchProxy(b testing.TB, upstream, payload string) string {
 	p.UseTelemetry(tel)
 	srv := httptest.NewUnstartedServer(p)
 	srv.Listener = framingListener{srv.Listener}
-	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if ci, ok := c.(*connInspector); ok {
-			return context.WithValue(ctx, smugglingKey{}, ci)
-		}
-		return ctx
-	}
+	srv.Config.ConnContext = withInspector
 	srv.Start()
 	b.Cleanup(srv.Close)
 	return srv.URL

@@ -177,11 +177,12 @@ func FuzzEscapesRoot(f *testing.F) {
 func FuzzConnInspector(f *testing.F) {
 	f.Add([]byte("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n"), 3)
 	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n1\r\na\r\n0\r\n\r\n"), 7)
+	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;x\r\na\r\n0\r\nT: v\r\n\r\nGET / HTTP/1.0\n\n"), 60)
 	f.Fuzz(func(t *testing.T, data []byte, split int) {
-		// Feeding in any split must give the same records as feeding whole,
-		// and never panic.
+		// Feeding in any split must hand on the same bytes and give the
+		// same records and failure as feeding whole, and never panic.
 		whole := &connInspector{}
-		whole.feed(data)
+		wholeN := whole.feed(data)
 		parts := &connInspector{}
 		if split < 0 {
 			split = -split
@@ -190,10 +191,12 @@ func FuzzConnInspector(f *testing.F) {
 		if len(data) > 0 {
 			cut = split % (len(data) + 1)
 		}
-		parts.feed(data[:cut])
-		parts.feed(data[cut:])
-		if whole.state != lost && parts.state != lost && !reflect.DeepEqual(whole.records, parts.records) {
-			t.Fatalf("records differ: %v vs %v", whole.records, parts.records)
+		partsN := parts.feed(data[:cut])
+		if partsN == cut {
+			partsN += parts.feed(data[cut:])
+		}
+		if wholeN != partsN || !reflect.DeepEqual(whole.records, parts.records) || !reflect.DeepEqual(whole.err, parts.err) {
+			t.Fatalf("whole: %d bytes, %v, %v; split at %d: %d bytes, %v, %v", wholeN, whole.records, whole.err, cut, partsN, parts.records, parts.err)
 		}
 	})
 }

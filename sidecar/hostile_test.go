@@ -177,20 +177,24 @@ func TestHostileInput(t *testing.T) {
 
 // TestContentLengthAndTransferEncodingKeepAlive checks the framing
 // inspector stays in step over a keep-alive connection: a clean request,
-// a conflicting one, then a clean chunked one on the same connection.
+// then a conflicting one, which is refused and closes the connection; a
+// clean chunked one then goes through on a new connection.
 func TestContentLengthAndTransferEncodingKeepAlive(t *testing.T) {
 	up := newUpstream(t)
 	cfg := testConfig()
 	cfg.Upstream = up.URL
 	cfg.Service, cfg.Region = "sqs", "us-east-1"
 	addr, _, _, _ := runServer(t, cfg, newStaticSource())
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	dial := func() (net.Conn, *bufio.Reader) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		return conn, bufio.NewReader(conn)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(conn)
+	conn, br := dial()
 	send := func(raw string) *http.Response {
 		t.Helper()
 		if _, err := io.WriteString(conn, raw); err != nil {
@@ -204,12 +208,16 @@ func TestContentLengthAndTransferEncodingKeepAlive(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	if r := send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"); r.StatusCode != 200 {
-		t.Fatalf("first request: %d", r.StatusCode)
+	if r := send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"); r.StatusCode != 200 || r.Close {
+		t.Fatalf("first request: %d (close %v)", r.StatusCode, r.Close)
 	}
-	if r := send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"); r.StatusCode != 400 {
-		t.Fatalf("conflicting request: %d, want 400", r.StatusCode)
+	if r := send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"); r.StatusCode != 400 || !r.Close {
+		t.Fatalf("conflicting request: %d (close %v), want 400 and Connection: close", r.StatusCode, r.Close)
 	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the connection stayed open after the conflicting request")
+	}
+	conn, br = dial()
 	if r := send("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n"); r.StatusCode != 200 {
 		t.Fatalf("third request: %d", r.StatusCode)
 	}

@@ -219,9 +219,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Service: x.route.Service, Region: x.route.Region, Status: status, Duration: d, RequestID: x.requestID,
 			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: rec.written})
 	}()
-	if rejected, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok && rejected.takeConflict(r.Method, r.RequestURI) {
-		_, x.errCode = writeError(rec, &RequestError{Code: CodeBadRequest, Message: "the request has both Content-Length and Transfer-Encoding (RFC 9112 section 6.3): send one of them"})
-		return
+	if ci, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok {
+		// framing.go: forward only what the client framed unambiguously;
+		// refusing closes the connection, so no request hidden behind this
+		// one, even one net/http has already read, is ever served.
+		if err := ci.admit(r.Method, r.RequestURI); err != nil {
+			_, x.errCode = writeError(closeAfter{rec}, err)
+			return
+		}
 	}
 	route, err := p.route(r)
 	if err != nil {
@@ -241,6 +246,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// would sniff one when the upstream sent none.
 	rec.Header()["Content-Type"] = nil
 	p.rp.ServeHTTP(rec, r)
+}
+
+// closeAfter makes net/http close the connection after this answer
+// (Connection: close, which writeError would clear if set earlier).
+type closeAfter struct{ http.ResponseWriter }
+
+func (w closeAfter) WriteHeader(status int) {
+	w.Header().Set("Connection", "close")
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // countingBody counts the request body bytes read, for metrics and logs.

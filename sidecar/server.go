@@ -96,12 +96,7 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
 		ErrorLog:          errLog,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if ci, ok := c.(*connInspector); ok {
-				return context.WithValue(ctx, smugglingKey{}, ci)
-			}
-			return ctx
-		},
+		ConnContext:       withInspector,
 	}
 	adminSrv := &http.Server{
 		Handler:           &Admin{Credentials: s.Credentials, Metrics: metrics},
