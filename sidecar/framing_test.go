@@ -2,12 +2,20 @@ package sidecar
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -191,4 +199,250 @@ func TestInspectorFailsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// strictMessage is one request as strictFrames frames it.
+type strictMessage struct {
+	method, target string
+	body           []byte
+}
+
+var (
+	strictRequestLine = regexp.MustCompile("^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\x00-\x20\x7f]+) HTTP/1\\.([01])$")
+	strictField       = regexp.MustCompile("^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\x00-\x08\x0a-\x1f\x7f]*?)[ \t]*$")
+	strictChunkSize   = regexp.MustCompile("^([0-9A-Fa-f]{1,15})[ \t]*(;[^\r\n]*)?$")
+)
+
+// strictFrames frames a client's byte stream by RFC 9112 alone, written
+// apart from the inspector and from net/http, and stops at the first
+// message it is not sure of: a line or version it does not know, an
+// obs-fold, Transfer-Encoding on HTTP/1.0 or beside Content-Length or other
+// than one "chunked", Content-Length values that differ, a chunk not ended
+// by CRLF, or a message cut short. What it returns is every request the
+// client framed unambiguously, in order.
+func strictFrames(data []byte) []strictMessage {
+	var out []strictMessage
+	s := string(data)
+	for {
+		m, rest, ok := strictFrame(s)
+		if !ok {
+			return out
+		}
+		out = append(out, m)
+		s = rest
+	}
+}
+
+func strictFrame(s string) (m strictMessage, rest string, ok bool) {
+	// A head: lines ending in LF (a CR before it dropped), up to an empty one.
+	headLine := func() (string, bool) {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			return "", false
+		}
+		line := strings.TrimSuffix(s[:i], "\r")
+		s = s[i+1:]
+		return line, true
+	}
+	line, ok := headLine()
+	if !ok {
+		return m, "", false
+	}
+	rl := strictRequestLine.FindStringSubmatch(line)
+	if rl == nil {
+		return m, "", false
+	}
+	m.method, m.target = rl[1], rl[2]
+	http10 := rl[3] == "0"
+	var lengths, encodings []string
+	for {
+		line, ok := headLine()
+		if !ok {
+			return m, "", false
+		}
+		if line == "" {
+			break
+		}
+		f := strictField.FindStringSubmatch(line)
+		if f == nil {
+			return m, "", false
+		}
+		switch strings.ToLower(f[1]) {
+		case "content-length":
+			lengths = append(lengths, f[2])
+		case "transfer-encoding":
+			encodings = append(encodings, f[2])
+		}
+	}
+	switch {
+	case len(encodings) > 0:
+		if http10 || len(lengths) > 0 || len(encodings) > 1 || !strings.EqualFold(encodings[0], "chunked") {
+			return m, "", false
+		}
+		for {
+			i := strings.Index(s, "\r\n")
+			if i < 0 {
+				return m, "", false
+			}
+			cs := strictChunkSize.FindStringSubmatch(s[:i])
+			if cs == nil {
+				return m, "", false
+			}
+			s = s[i+2:]
+			n, err := strconv.ParseInt(cs[1], 16, 64)
+			if err != nil {
+				return m, "", false
+			}
+			if n == 0 {
+				break
+			}
+			if int64(len(s)) < n+2 || s[n:n+2] != "\r\n" {
+				return m, "", false
+			}
+			m.body = append(m.body, s[:n]...)
+			s = s[n+2:]
+		}
+		for { // trailer fields, each ending in CRLF
+			i := strings.Index(s, "\r\n")
+			if i < 0 {
+				return m, "", false
+			}
+			field := s[:i]
+			s = s[i+2:]
+			if field == "" {
+				break
+			}
+			if strings.ContainsAny(field, "\r\n") || strictField.FindStringSubmatch(field) == nil {
+				return m, "", false
+			}
+		}
+	case len(lengths) > 0:
+		for _, l := range lengths[1:] {
+			if l != lengths[0] {
+				return m, "", false
+			}
+		}
+		n, err := strconv.ParseInt(lengths[0], 10, 64)
+		if err != nil || lengths[0][0] == '+' || int64(len(s)) < n {
+			return m, "", false
+		}
+		m.body = []byte(s[:n])
+		s = s[n:]
+	}
+	return m, s, true
+}
+
+// forwarded is what the recording upstream received of one request.
+type forwarded struct {
+	method, path string
+	body         []byte
+	signed       bool
+}
+
+// FuzzFramingAgainstNetHTTP writes arbitrary bytes, as one pipelining
+// client, to the proxy (the inspector on its listener, as serve runs it)
+// in front of an upstream that records what it receives, and checks that
+// the requests the upstream receives are, in order, requests that
+// strictFrames says the client framed: never a request hidden in another's
+// body or made of bytes framed two ways. Each input runs against its own
+// proxy and upstream on loopback, bounded by a 2 s read deadline.
+func FuzzFramingAgainstNetHTTP(f *testing.F) {
+	get := "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+	for _, seed := range []string{
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: v\r\n\r\n" + get,
+		// CL+TE and TE+CL.
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 35\r\n\r\n0\r\n\r\n" + get,
+		// HTTP/1.0 with Transfer-Encoding, then a conflicting request.
+		"GET /a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc" + get,
+		// Duplicate Content-Length, equal and not.
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\nabc" + get,
+		// Chunk-size oddities.
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0005 \r\nhello\r\n00\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 ;x\r\nhello\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nhello\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n" + get,
+		// obs-fold, in the head and in a trailer.
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n" + get,
+		// Bare LF in the head, in a chunk line and ending a trailer.
+		"POST /a HTTP/1.1\nHost: x\nContent-Length: 2\n\nhi" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\nhi\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n" + get,
+		// Bare CR, OPTIONS *, an unknown version.
+		"POST /a HTTP/1.1\r\nHost: x\rContent-Length: 2\r\n\r\nhi" + get,
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + get,
+		"POST /a HTTP/1.2\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + get,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64<<10 {
+			return // keep each iteration short; the shapes that matter are small
+		}
+		framed := strictFrames(data)
+
+		var mu sync.Mutex
+		var got []forwarded
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			got = append(got, forwarded{r.Method, r.URL.Path, body, strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ")})
+			mu.Unlock()
+			io.WriteString(w, "ok")
+		}))
+		defer up.Close()
+		cfg := testConfig()
+		cfg.Upstream, cfg.Service, cfg.Region = up.URL, "sqs", "us-east-1"
+		p, err := New(cfg, newStaticSource(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		// The client half-closes after its bytes, so the proxy serves
+		// every request it can frame and then closes; its handlers ignore
+		// that the client stopped sending, which would otherwise cancel a
+		// request before it is forwarded and hide what the proxy would do.
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.ServeHTTP(w, r.WithContext(context.WithoutCancel(r.Context())))
+		}))
+		srv.Listener = framingListener{srv.Listener}
+		srv.Config.ConnContext = withInspector
+		srv.Config.MaxHeaderBytes = int(cfg.MaxHeaderBytes)
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+		srv.Start()
+
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(2 * time.Second))
+		conn.Write(data)
+		conn.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, conn) // the answers, until the proxy closes
+		conn.Close()
+		srv.Close() // waits for the proxy's handlers
+		up.Close()  // and for the upstream's
+
+		mu.Lock()
+		defer mu.Unlock()
+		next := 0
+		for _, g := range got {
+			matched := false
+			for next < len(framed) && !matched {
+				m := framed[next]
+				next++
+				u, err := url.ParseRequestURI(m.target)
+				matched = err == nil && m.method == g.method && u.Path == g.path && bytes.Equal(m.body, g.body)
+			}
+			if !matched {
+				t.Fatalf("the upstream received %s %q with body %q (signed %v), which the client did not frame as the next request;\nframed: %+v\nreceived: %+v", g.method, g.path, g.body, g.signed, framed, got)
+			}
+		}
+	})
 }
