@@ -288,6 +288,9 @@ func (c *connInspector) feed(b []byte) int {
 			}
 			i += j + 1
 			c.line = c.line[:0]
+			if cap(c.line) > 64<<10 {
+				c.line = nil // one long line does not pin its buffer for the connection's life
+			}
 		}
 	}
 	return i

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -445,4 +446,57 @@ func FuzzFramingAgainstNetHTTP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestInspectorFraming feeds the inspector byte streams and checks what it
+// records and how much of each it hands on.
+func TestInspectorFraming(t *testing.T) {
+	clean := func(line string) headRecord { return headRecord{requestLine: line} }
+	chunkedHead := "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	optionsHead := "OPTIONS * HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+	tinyChunk := "1;" + strings.Repeat("e", 200) + "\r\nx\r\n"
+	cases := []struct {
+		name    string
+		in      string
+		records []headRecord
+		handed  int // bytes handed on; -1 for all
+	}{
+		{"Pipelined", "POST /a HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiGET /b?q HTTP/1.0\n\n", []headRecord{clean("POST /a"), clean("GET /b?q")}, -1},
+		{"EqualContentLengths", "POST /a HTTP/1.1\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nhi", []headRecord{clean("POST /a")}, -1},
+		{"ChunkedWithTrailer", "POST /a HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n2;x=y\r\nhi\r\n002 \r\nho\r\n0\r\nT: v\r\n\r\nGET /b HTTP/1.1\r\n\r\n", []headRecord{clean("POST /a"), clean("GET /b")}, -1},
+		{"OptionsStarIsNotRecorded", "OPTIONS * HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", []headRecord{clean("GET /b")}, -1},
+		{"UnicodeFoldIsNotTransferEncoding", "POST /a HTTP/1.1\r\nTran\u017ffer-Encoding: chunked\r\n\r\n", []headRecord{{"POST /a", "a header name that is not a token"}}, -1},
+		{"ContentLengthSign", "POST /a HTTP/1.1\r\nContent-Length: +2\r\n\r\nhi", []headRecord{{"POST /a", "Content-Length is not a decimal number"}}, -1},
+		{"HeaderNameWithSpace", "POST /a HTTP/1.1\r\nContent-Length : 2\r\n\r\nhi", []headRecord{{"POST /a", "a header name that is not a token"}}, -1},
+		{"TransferEncodingTwice", "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", []headRecord{{"POST /a", "more than one Transfer-Encoding header"}}, -1},
+		{"NothingRecordedAfterARefusal", "POST /a HTTP/1.2\r\n\r\nGET /b HTTP/1.1\r\n\r\n", []headRecord{{"POST /a", "the HTTP version is not HTTP/1.0 or HTTP/1.1"}}, -1},
+		// net/http answers OPTIONS * itself and reads on: the bytes after
+		// a refused one are withheld.
+		{"RefusedOptionsStarStops", optionsHead + "0\r\n\r\n", []headRecord{{"OPTIONS *", "Transfer-Encoding on an HTTP/1.0 request, which has no chunked coding (RFC 9112 section 6.1)"}}, len(optionsHead)},
+		// The rest are withheld from the byte that cannot be followed.
+		{"EmptyLineFirst", "\r\nGET / HTTP/1.1\r\n\r\n", nil, 1},
+		{"ChunkSizeSpaceBeforeExtension", chunkedHead + "2 ;x\r\nhi\r\n0\r\n\r\n", []headRecord{clean("POST /a")}, len(chunkedHead + "2 ;x\r")},
+		{"ChunkSizeTooLarge", chunkedHead + "10000000000\r\n", []headRecord{clean("POST /a")}, len(chunkedHead + "10000000000\r")},
+		{"ChunkEndBareLF", chunkedHead + "2\r\nhi\n0\r\n\r\n", []headRecord{clean("POST /a")}, len(chunkedHead + "2\r\nhi")},
+		{"TrailerBareLF", chunkedHead + "0\r\n\nGET /b HTTP/1.1\r\n\r\n", []headRecord{clean("POST /a")}, len(chunkedHead + "0\r\n")},
+		// Each chunk brings 186 bytes of framing beyond net/http's allowance;
+		// the 89th goes over 16 KiB.
+		{"TooMuchChunkFraming", chunkedHead + strings.Repeat(tinyChunk, 100), []headRecord{clean("POST /a")}, len(chunkedHead) + 88*len(tinyChunk) + len(tinyChunk) - len("\nx\r\n")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &connInspector{}
+			handed := c.feed([]byte(tc.in))
+			want := tc.handed
+			if want < 0 {
+				want = len(tc.in)
+			}
+			if handed != want || !reflect.DeepEqual(c.records, tc.records) {
+				t.Errorf("handed on %d bytes, recorded %q; want %d, %q", handed, c.records, want, tc.records)
+			}
+			if (handed < len(tc.in)) != (c.err != nil) {
+				t.Errorf("handed on %d of %d bytes with failure %v", handed, len(tc.in), c.err)
+			}
+		})
+	}
 }

@@ -24,7 +24,9 @@ type Server struct {
 	Metrics http.Handler
 	// Listening, if set, is called once both listeners are bound.
 	Listening func(proxyAddr, adminAddr net.Addr)
-	// Wrap, if set, wraps the proxy handler (telemetry, tracing).
+	// Wrap, if set, wraps the proxy handler (telemetry, tracing). It must
+	// pass every request on: the proxy is what refuses a request whose
+	// framing the inspector doubts (framing.go).
 	Wrap func(http.Handler) http.Handler
 	// OnSignatureRejected, if set, is called for every upstream answer that
 	// rejects a signature, with the AWS error code and the diagnosed cause
