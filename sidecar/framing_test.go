@@ -439,7 +439,10 @@ func FuzzFramingAgainstNetHTTP(f *testing.F) {
 				m := framed[next]
 				next++
 				u, err := url.ParseRequestURI(m.target)
-				matched = err == nil && m.method == g.method && u.Path == g.path && bytes.Equal(m.body, g.body)
+				// A target without a leading slash ("*") is joined to
+				// the upstream's path with one.
+				matched = err == nil && m.method == g.method && bytes.Equal(m.body, g.body) &&
+					strings.TrimPrefix(u.Path, "/") == strings.TrimPrefix(g.path, "/")
 			}
 			if !matched {
 				t.Fatalf("the upstream received %s %q with body %q (signed %v), which the client did not frame as the next request;\nframed: %+v\nreceived: %+v", g.method, g.path, g.body, g.signed, framed, got)
