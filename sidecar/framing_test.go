@@ -333,23 +333,11 @@ func strictFrame(s string) (m strictMessage, rest string, ok bool) {
 	return m, s, true
 }
 
-// forwarded is what the recording upstream received of one request.
-type forwarded struct {
-	method, path string
-	body         []byte
-	signed       bool
-}
-
-// FuzzFramingAgainstNetHTTP writes arbitrary bytes, as one pipelining
-// client, to the proxy (the inspector on its listener, as serve runs it)
-// in front of an upstream that records what it receives, and checks that
-// the requests the upstream receives are, in order, requests that
-// strictFrames says the client framed: never a request hidden in another's
-// body or made of bytes framed two ways. Each input runs against its own
-// proxy and upstream on loopback, bounded by a 2 s read deadline.
-func FuzzFramingAgainstNetHTTP(f *testing.F) {
+// smugglingSeeds are pipelined streams in the shapes of request
+// smuggling, each followed by a plain request.
+func smugglingSeeds() []string {
 	get := "GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
-	for _, seed := range []string{
+	return []string{
 		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + get,
 		"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-T: v\r\n\r\n" + get,
 		// CL+TE and TE+CL.
@@ -379,7 +367,25 @@ func FuzzFramingAgainstNetHTTP(f *testing.F) {
 		"POST /a HTTP/1.1\r\nHost: x\rContent-Length: 2\r\n\r\nhi" + get,
 		"OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + get,
 		"POST /a HTTP/1.2\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + get,
-	} {
+	}
+}
+
+// forwarded is what the recording upstream received of one request.
+type forwarded struct {
+	method, path string
+	body         []byte
+	signed       bool
+}
+
+// FuzzFramingAgainstNetHTTP writes arbitrary bytes, as one pipelining
+// client, to the proxy (the inspector on its listener, as serve runs it)
+// in front of an upstream that records what it receives, and checks that
+// the requests the upstream receives are, in order, requests that
+// strictFrames says the client framed: never a request hidden in another's
+// body or made of bytes framed two ways. Each input runs against its own
+// proxy and upstream on loopback, bounded by a 2 s read deadline.
+func FuzzFramingAgainstNetHTTP(f *testing.F) {
+	for _, seed := range smugglingSeeds() {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -502,4 +508,90 @@ func TestInspectorFraming(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzInspectorAgainstNetHTTP is FuzzFramingAgainstNetHTTP without the
+// proxy's other checks: one net/http server with the inspector on its
+// listener, whose handler admits each request as the proxy does and records
+// it once its body is read. With nothing else to refuse a request, what it
+// records on a connection must be exactly a prefix of what strictFrames
+// says the client framed (less OPTIONS *, which net/http answers itself):
+// a request net/http serves out of step with the inspector shows up as the
+// wrong request at its place.
+func FuzzInspectorAgainstNetHTTP(f *testing.F) {
+	for _, seed := range smugglingSeeds() {
+		f.Add([]byte(seed))
+	}
+	type connLog struct {
+		mu   sync.Mutex
+		got  []strictMessage
+		done chan struct{}
+	}
+	var conns sync.Map // the client's address -> *connLog
+	logFor := func(addr string) *connLog {
+		l, _ := conns.LoadOrStore(addr, &connLog{done: make(chan struct{})})
+		return l.(*connLog)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := r.Context().Value(smugglingKey{}).(*connInspector).admit(r.Method, r.RequestURI); err != nil {
+				closeAfter{w}.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return // never forwarded: the proxy needs the whole body
+			}
+			l := logFor(r.RemoteAddr)
+			l.mu.Lock()
+			l.got = append(l.got, strictMessage{r.Method, r.RequestURI, body})
+			l.mu.Unlock()
+		}),
+		ConnContext: withInspector,
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateClosed {
+				close(logFor(c.RemoteAddr().String()).done)
+			}
+		},
+		MaxHeaderBytes: int(testConfig().MaxHeaderBytes),
+		ErrorLog:       log.New(io.Discard, "", 0),
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	go srv.Serve(framingListener{ln})
+	f.Cleanup(func() { srv.Close() })
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var framed []strictMessage
+		for _, m := range strictFrames(data) {
+			if m.method != "OPTIONS" || m.target != "*" {
+				framed = append(framed, m)
+			}
+		}
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := logFor(conn.LocalAddr().String())
+		defer conns.Delete(conn.LocalAddr().String())
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.Write(data)
+		conn.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, conn)
+		conn.Close()
+		select {
+		case <-l.done: // every handler on the connection has returned
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server did not close the connection 10 s after the client did")
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for i, g := range l.got {
+			if i >= len(framed) || g.method != framed[i].method || g.target != framed[i].target || !bytes.Equal(g.body, framed[i].body) {
+				t.Fatalf("request %d served was %s %q with body %q, which the client did not frame there;\nframed: %q\nserved: %q", i, g.method, g.target, g.body, framed, l.got)
+			}
+		}
+	})
 }
