@@ -37,10 +37,11 @@ import (
 //
 // Where net/http's rules decide framing (net/http/transfer.go,
 // net/http/internal/chunked.go) the inspector accepts a subset of what they
-// accept and frames it the same way, so that a body error inside net/http
-// never leaves it reading a different next request than the inspector
-// expects. FuzzFramingAgainstNetHTTP checks this on pipelined streams. The
-// inspector never changes a byte it hands on.
+// accept and frames it the same way, so that the two never go out of step
+// even where net/http would read on after an error.
+// FuzzInspectorAgainstNetHTTP and FuzzFramingAgainstNetHTTP check this on
+// pipelined streams against a third, independent framer. The inspector
+// never changes a byte it hands on.
 
 type smugglingKey struct{}
 
