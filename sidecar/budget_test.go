@@ -110,7 +110,7 @@ func TestSpoolBodyBudget(t *testing.T) {
 			budget.reserve(taken)
 			body := testBody(tc.size)
 			limit := cmp.Or(tc.memLimit, memLimit)
-			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, limit, 1<<20, t.TempDir(), budget)
+			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, limit, 1<<20, t.TempDir(), budget, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,7 +140,7 @@ func TestSpoolBodyBudget(t *testing.T) {
 	for _, tc := range errorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			budget := newMemoryBudget(10 << 10)
-			_, err := spoolBody(tc.body, -1, memLimit, tc.maxBody, t.TempDir(), budget)
+			_, err := spoolBody(tc.body, -1, memLimit, tc.maxBody, t.TempDir(), budget, nil)
 			if !errors.As(err, tc.want) {
 				t.Fatalf("got %v, want %T", err, tc.want)
 			}
@@ -154,7 +154,7 @@ func TestSpoolBodyBudget(t *testing.T) {
 	}
 	t.Run("UnwritableDirAfterMemory", func(t *testing.T) {
 		budget := newMemoryBudget(600)
-		_, err := spoolBody(bytes.NewReader(testBody(900)), -1, memLimit, 1<<20, "/nonexistent-spool-dir", budget)
+		_, err := spoolBody(bytes.NewReader(testBody(900)), -1, memLimit, 1<<20, "/nonexistent-spool-dir", budget, nil)
 		var spoolErr *SpoolError
 		if !errors.As(err, &spoolErr) || budget.inUse() != 0 {
 			t.Errorf("got %v with %d bytes reserved, want *SpoolError and 0", err, budget.inUse())
@@ -186,7 +186,7 @@ func TestSpoolBodyBudgetConcurrent(t *testing.T) {
 			if i%2 == 1 {
 				hint = -1
 			}
-			sp, err := spoolBody(iotest.OneByteReader(bytes.NewReader(bodies[i])), hint, memLimit, 1<<20, dir, budget)
+			sp, err := spoolBody(iotest.OneByteReader(bytes.NewReader(bodies[i])), hint, memLimit, 1<<20, dir, budget, nil)
 			if err != nil {
 				t.Error(err)
 				return
@@ -388,7 +388,7 @@ func TestBodyMemoryTotalBoundsConcurrentRequests(t *testing.T) {
 func TestSpoolBlocksReusedOnlyAfterLastReader(t *testing.T) {
 	budget := newMemoryBudget(4 * spoolBlock)
 	first := bytes.Repeat([]byte("A"), spoolBlock)
-	a, err := spoolBody(bytes.NewReader(first), -1, 1<<20, 1<<20, t.TempDir(), budget)
+	a, err := spoolBody(bytes.NewReader(first), -1, 1<<20, 1<<20, t.TempDir(), budget, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,7 +397,7 @@ func TestSpoolBlocksReusedOnlyAfterLastReader(t *testing.T) {
 	if budget.inUse() != 0 {
 		t.Errorf("%d bytes reserved after Close", budget.inUse())
 	}
-	b, err := spoolBody(bytes.NewReader(bytes.Repeat([]byte("B"), spoolBlock)), -1, 1<<20, 1<<20, t.TempDir(), budget)
+	b, err := spoolBody(bytes.NewReader(bytes.Repeat([]byte("B"), spoolBlock)), -1, 1<<20, 1<<20, t.TempDir(), budget, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +409,7 @@ func TestSpoolBlocksReusedOnlyAfterLastReader(t *testing.T) {
 	b.Close()
 	// Now the next body may take them (a sync.Pool may also drop them,
 	// so the reuse itself is not asserted).
-	c, err := spoolBody(bytes.NewReader(bytes.Repeat([]byte("C"), 2*spoolBlock)), -1, 1<<20, 1<<20, t.TempDir(), budget)
+	c, err := spoolBody(bytes.NewReader(bytes.Repeat([]byte("C"), 2*spoolBlock)), -1, 1<<20, 1<<20, t.TempDir(), budget, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func BenchmarkSpoolBody(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				sp, err := spoolBody(bytes.NewReader(body), hint, 8<<20, 5<<30, dir, budget)
+				sp, err := spoolBody(bytes.NewReader(body), hint, 8<<20, 5<<30, dir, budget, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -50,6 +50,7 @@ type Config struct {
 	BodyMemoryTotal ByteSize `env:"BODY_MEMORY_TOTAL" flag:"body-memory-total" envDefault:"16MiB" help:"bytes of bodies held in memory at once across all requests; a body that cannot get its memory from what is left is spooled straight to its temporary file (it never waits). 0: no limit but --body-memory per body"`
 	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
 	SpoolDir        string   `env:"SPOOL_DIR" flag:"spool-dir" help:"directory of the temporary files bodies are spooled to (default: the system temporary directory)"`
+	SpoolTotal      ByteSize `env:"SPOOL_TOTAL" flag:"spool-total" help:"bytes all spool files may hold together (default: no limit but the disk's); a body that would pass it gets 503 spool_full with Retry-After, or 413 when it alone is larger, and its partial file is removed at once"`
 	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect and the W3C traceparent, tracestate and baggage"`
 	StripHeaders    []string `env:"STRIP_HEADERS" flag:"strip-headers" help:"comma-separated header names (globs allowed) removed from requests before signing"`
 
@@ -276,6 +277,8 @@ type compiled struct {
 	// --connect-to rule changed the upstream's scheme (see
 	// applyConnectScheme); "" otherwise.
 	fixedSignHost string
+	// spoolBudget is --spool-total: the same accounting, for file bytes.
+	spoolBudget *memoryBudget
 }
 
 // Validate checks every option and returns an *OptionError naming the first
@@ -395,6 +398,10 @@ func (c Config) compile() (*compiled, error) {
 		return nil, optionError("BodyMemoryTotal", c.BodyMemoryTotal.String(), "must not be negative")
 	}
 	out.bodyBudget = newMemoryBudget(int64(c.BodyMemoryTotal))
+	if c.SpoolTotal < 0 {
+		return nil, optionError("SpoolTotal", c.SpoolTotal.String(), "must not be negative")
+	}
+	out.spoolBudget = newMemoryBudget(int64(c.SpoolTotal))
 	if c.MaxBody <= 0 {
 		return nil, optionError("MaxBody", c.MaxBody.String(), "must be positive")
 	}

@@ -37,6 +37,7 @@ const (
 	CodeUpstreamFailed    = "upstream_unreachable"
 	CodeNoCredentials     = "credentials_unavailable" // 503
 	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered
+	CodeSpoolFull         = "spool_full"              // 503: --spool-total is spent
 	CodeUpstreamTimeout   = "upstream_timeout"        // 504
 	CodeCircuitOpen       = "circuit_open"            // 503: the upstream's breaker is open
 	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
@@ -107,6 +108,24 @@ type SpoolError struct{ Err error }
 func (e *SpoolError) Error() string { return "buffering the request body: " + e.Err.Error() }
 func (e *SpoolError) Unwrap() error { return e.Err }
 
+// SpoolFullError is a body that would take the spool files past
+// --spool-total. It is 503 with Retry-After while other bodies hold the
+// space, and 413 when the body's declared length alone is above the limit.
+type SpoolFullError struct {
+	Limit, InUse int64
+	// Declared is the body's declared length, -1 when unknown.
+	Declared int64
+}
+
+func (e *SpoolFullError) neverFits() bool { return e.Declared > e.Limit }
+
+func (e *SpoolFullError) Error() string {
+	if e.neverFits() {
+		return fmt.Sprintf("request body (%d bytes) is larger than --spool-total (%s), the disk all buffered bodies may use together", e.Declared, ByteSize(e.Limit))
+	}
+	return fmt.Sprintf("buffering the request body would take the spool files past --spool-total (%s, %s in use): retry later", ByteSize(e.Limit), ByteSize(e.InUse))
+}
+
 // CredentialsError is a request that cannot be signed for want of usable
 // credentials (503).
 type CredentialsError struct{ Err error }
@@ -129,6 +148,7 @@ func errorResponse(err error) (status int, code, message string) {
 		tooLarge   *BodyTooLargeError
 		bodyErr    *BodyReadError
 		spoolErr   *SpoolError
+		spoolFull  *SpoolFullError
 		credErr    *CredentialsError
 		signErr    *signer.SigningError
 		maxBytes   *http.MaxBytesError
@@ -158,6 +178,10 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusBadRequest, CodeBodyReadFailed, "the client's aws-chunked body is malformed, not forwarded whole: " + framingErr.Detail
 	case errors.As(err, &bodyErr):
 		return http.StatusBadRequest, CodeBodyReadFailed, bodyErr.Error()
+	case errors.As(err, &spoolFull) && spoolFull.neverFits():
+		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, spoolFull.Error()
+	case errors.As(err, &spoolFull):
+		return http.StatusServiceUnavailable, CodeSpoolFull, spoolFull.Error()
 	case errors.As(err, &spoolErr):
 		return http.StatusServiceUnavailable, CodeSpoolFailed, spoolErr.Error()
 	case errors.As(err, &credErr), errors.Is(err, creds.ErrNoCredentials):
@@ -199,6 +223,10 @@ func writeError(w http.ResponseWriter, err error) (status int, code string) {
 	var openErr *resilience.OpenError
 	if errors.As(err, &openErr) && openErr.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((openErr.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if code == CodeSpoolFull {
+		// Space comes back as the bodies holding it are sent.
+		h.Set("Retry-After", "1")
 	}
 	body, _ := json.Marshal(struct {
 		Code    string `json:"code"`

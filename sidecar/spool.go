@@ -31,6 +31,13 @@ type spool struct {
 	// this spool holds, given back by Close.
 	budget   *memoryBudget
 	reserved int64
+	// disk is --spool-total, the bytes all spool files may hold together;
+	// onDisk is how much of it this spool holds, given back by Close.
+	disk   *memoryBudget
+	onDisk int64
+	// declared is the body's declared length (-1 unknown), for the error
+	// that says it can never fit.
+	declared int64
 
 	// The blocks go back to the budget for reuse only once the spool is
 	// closed and no reader can still read them: a block reused while a
@@ -54,19 +61,24 @@ var spoolChunks = sync.Pool{New: func() any { return new([spoolChunk]byte) }}
 // memLimit bytes are held in memory, as long as budget (the process-wide
 // --body-memory-total; nil: none) can give them; the rest, or the whole
 // body when the budget cannot, goes to a temporary file in dir ("" for the
-// system default). It never waits for memory. More than maxBody bytes give
-// a *BodyTooLargeError, a failing body a *BodyReadError, a failing file a
-// *SpoolError; on error nothing stays reserved. body is not closed.
+// system default), as long as disk (the process-wide --spool-total; nil:
+// none) can hold them. It never waits for memory or disk. More than maxBody
+// bytes give a *BodyTooLargeError, a failing body a *BodyReadError, a
+// failing file a *SpoolError, a spent disk budget a *SpoolFullError; on
+// error nothing stays reserved and the file is gone. body is not closed.
 //
 // sizeHint is the body's declared length (-1 unknown): a body known to fit
 // reserves exactly its size at once (and goes straight to the file when the
 // budget cannot give it), one known not to goes straight to the file. A
 // body of unknown length reserves spoolBlock bytes at a time.
-func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, budget *memoryBudget) (_ *spool, err error) {
+func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, budget, disk *memoryBudget) (_ *spool, err error) {
 	if budget == nil {
 		budget = newMemoryBudget(0)
 	}
-	s := &spool{budget: budget}
+	if disk == nil {
+		disk = newMemoryBudget(0)
+	}
+	s := &spool{budget: budget, disk: disk, declared: sizeHint}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -139,6 +151,9 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 						return nil, err
 					}
 				}
+				if err := s.reserveDisk(s.size); err != nil {
+					return nil, err
+				}
 				if _, err := s.file.Write(p[:n]); err != nil {
 					return nil, &SpoolError{Err: err}
 				}
@@ -182,9 +197,34 @@ func (s *spool) addBlock(held, memLimit int64) int64 {
 	return n
 }
 
+// reserveDisk makes sure the spool holds at least total bytes of the disk
+// budget: the whole declared length at once when it is known (so a body
+// that cannot fit is refused before its bytes are read), else what has
+// been written so far.
+func (s *spool) reserveDisk(total int64) error {
+	if s.declared > total {
+		total = s.declared
+	}
+	if total <= s.onDisk {
+		return nil
+	}
+	if !s.disk.reserve(total - s.onDisk) {
+		return &SpoolFullError{Limit: s.disk.limit, InUse: s.disk.inUse(), Declared: s.declared}
+	}
+	s.onDisk = total
+	return nil
+}
+
 // toFile moves the body to an unlinked temporary file: what the blocks hold
 // so far is written to it and their memory goes back to the budget.
 func (s *spool) toFile(dir string) error {
+	var held int64
+	for _, b := range s.blocks {
+		held += int64(len(b))
+	}
+	if err := s.reserveDisk(held); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(dir, "sigv4-sidecar-body-*")
 	if err != nil {
 		return &SpoolError{Err: err}
@@ -282,6 +322,10 @@ func (s *spool) Close() error {
 		s.budget.release(s.reserved)
 	}
 	s.reserved = 0
+	if s.disk != nil {
+		s.disk.release(s.onDisk)
+	}
+	s.onDisk = 0
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true

@@ -33,7 +33,7 @@ func TestSpoolBody(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			body := testBody(tc.size)
-			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, memLimit, 1<<20, dir, nil)
+			sp, err := spoolBody(iotest.HalfReader(bytes.NewReader(body)), tc.hint, memLimit, 1<<20, dir, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,21 +60,21 @@ func TestSpoolBody(t *testing.T) {
 		})
 	}
 	t.Run("TooLarge", func(t *testing.T) {
-		_, err := spoolBody(bytes.NewReader(testBody(101)), -1, 10, 100, t.TempDir(), nil)
+		_, err := spoolBody(bytes.NewReader(testBody(101)), -1, 10, 100, t.TempDir(), nil, nil)
 		var tooLarge *BodyTooLargeError
 		if !errors.As(err, &tooLarge) {
 			t.Errorf("got %v, want *BodyTooLargeError", err)
 		}
 	})
 	t.Run("ReadError", func(t *testing.T) {
-		_, err := spoolBody(iotest.ErrReader(io.ErrUnexpectedEOF), -1, 10, 100, t.TempDir(), nil)
+		_, err := spoolBody(iotest.ErrReader(io.ErrUnexpectedEOF), -1, 10, 100, t.TempDir(), nil, nil)
 		var readErr *BodyReadError
 		if !errors.As(err, &readErr) {
 			t.Errorf("got %v, want *BodyReadError", err)
 		}
 	})
 	t.Run("UnwritableDir", func(t *testing.T) {
-		_, err := spoolBody(bytes.NewReader(testBody(100)), -1, 10, 1000, "/nonexistent-spool-dir", nil)
+		_, err := spoolBody(bytes.NewReader(testBody(100)), -1, 10, 1000, "/nonexistent-spool-dir", nil, nil)
 		var spoolErr *SpoolError
 		if !errors.As(err, &spoolErr) {
 			t.Errorf("got %v, want *SpoolError", err)

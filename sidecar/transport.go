@@ -225,7 +225,7 @@ func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPl
 	sp := x.spool
 	if r, ok := req.Body.(*spoolReader); !ok || r.from != sp || sp == nil {
 		var err error
-		sp, err = spoolBody(req.Body, req.ContentLength, int64(cfg.BodyMemory), maxBody, cfg.SpoolDir, t.c.bodyBudget)
+		sp, err = spoolBody(req.Body, req.ContentLength, int64(cfg.BodyMemory), maxBody, cfg.SpoolDir, t.c.bodyBudget, t.c.spoolBudget)
 		closeBody(req)
 		if err != nil {
 			return bodyPlan{}, err
