@@ -34,6 +34,7 @@ const (
 	CodeHostNotAllowed    = "host_not_allowed"    // 403: host outside --allow-hosts
 	CodeAddressNotAllowed = "address_not_allowed" // 403: loopback, link-local or private address
 	CodeBodyTooLarge      = "body_too_large"      // 413: body above --max-body
+	CodeBodyTimeout       = "body_timeout"        // 408: the body stalled past --body-read-timeout
 	CodeUpstreamFailed    = "upstream_unreachable"
 	CodeNoCredentials     = "credentials_unavailable" // 503
 	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered
@@ -102,6 +103,15 @@ type BodyReadError struct{ Err error }
 func (e *BodyReadError) Error() string { return "reading the request body: " + e.Err.Error() }
 func (e *BodyReadError) Unwrap() error { return e.Err }
 
+// BodyTimeoutError is a client body that brought no bytes for
+// --body-read-timeout (408). The connection is closed after the answer: what
+// the client sends next on it cannot be told apart from the rest of the body.
+type BodyTimeoutError struct{ Limit time.Duration }
+
+func (e *BodyTimeoutError) Error() string {
+	return fmt.Sprintf("the request body brought no bytes for --body-read-timeout (%s)", e.Limit)
+}
+
 // SpoolError is a body that could not be buffered for hashing (503).
 type SpoolError struct{ Err error }
 
@@ -147,6 +157,7 @@ func errorResponse(err error) (status int, code, message string) {
 		unknownEP  *endpoint.UnknownHostError
 		tooLarge   *BodyTooLargeError
 		bodyErr    *BodyReadError
+		bodySlow   *BodyTimeoutError
 		spoolErr   *SpoolError
 		spoolFull  *SpoolFullError
 		credErr    *CredentialsError
@@ -170,6 +181,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusBadRequest, CodeUnknownEndpoint, unknown.Error()
 	case errors.As(err, &unknownEP):
 		return http.StatusBadRequest, CodeUnknownEndpoint, unknownEP.Error()
+	case errors.As(err, &bodySlow):
+		return http.StatusRequestTimeout, CodeBodyTimeout, bodySlow.Error()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, tooLarge.Error()
 	case errors.As(err, &maxBytes):
@@ -223,6 +236,10 @@ func writeError(w http.ResponseWriter, err error) (status int, code string) {
 	var openErr *resilience.OpenError
 	if errors.As(err, &openErr) && openErr.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((openErr.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if code == CodeBodyTimeout {
+		// RFC 9110 section 15.5.9: the server closes the connection.
+		h.Set("Connection", "close")
 	}
 	if code == CodeSpoolFull {
 		// Space comes back as the bodies holding it are sent.

@@ -1,13 +1,18 @@
 package sidecar
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestSpoolTotalUnbounded: the spool files of all bodies together had no
@@ -108,5 +113,114 @@ func TestSpoolTotalUnbounded(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a body that fits once the space is free: %d", resp.StatusCode)
+	}
+}
+
+// TestSlowBodyHeldForever: a client that sent a body byte every 2 s, or an
+// Expect: 100-continue it never followed with its body, held its request,
+// its spool file and its connection for as long as it liked. With
+// --body-read-timeout, a body that stalls ends with 408, the connection
+// closes, its spool file goes at once and nothing is forwarded; a body that
+// keeps coming, however slowly, is never cut.
+func TestSlowBodyHeldForever(t *testing.T) {
+	const timeout = time.Second
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	cfg.Payload = PayloadSigned
+	cfg.BodyMemory = 4 << 10 // the stalled bodies below spill to files
+	cfg.BodyReadTimeout = timeout
+	proxyAddr, _, _, _ := runServer(t, cfg, newStaticSource())
+	filesBefore := spoolFilesOpen.Load()
+
+	// expect408 reads the answer on conn and then the connection's end.
+	expect408 := func(conn net.Conn, br *bufio.Reader) error {
+		conn.SetDeadline(time.Now().Add(60 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return fmt.Errorf("reading the answer: %v", err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestTimeout || resp.Header.Get(ErrorHeader) != CodeBodyTimeout || !resp.Close {
+			return fmt.Errorf("answer %d %s (close %v): %s; want 408 %s and Connection: close", resp.StatusCode, resp.Header.Get(ErrorHeader), resp.Close, msg, CodeBodyTimeout)
+		}
+		if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			return fmt.Errorf("the connection stayed open after the 408 (read %d, %v)", n, err)
+		}
+		return nil
+	}
+
+	const slow = 50
+	start := time.Now()
+	errs := make(chan error, slow)
+	for range slow {
+		conn, err := net.Dial("tcp", proxyAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		head := "POST /q HTTP/1.1\r\nHost: q\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+		if _, err := conn.Write(append([]byte(head), testBody(8<<10)...)); err != nil {
+			t.Fatal(err)
+		}
+		go func() { errs <- expect408(conn, bufio.NewReader(conn)) }()
+	}
+	dropped := 0
+	for range slow {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		} else {
+			dropped++
+		}
+	}
+	t.Logf("%d of %d stalled bodies answered 408 and closed, %s after they stalled (--body-read-timeout %s)", dropped, slow, time.Since(start).Round(10*time.Millisecond), timeout)
+
+	// Expect: 100-continue, then nothing.
+	conn, err := net.Dial("tcp", proxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "PUT /q HTTP/1.1\r\nHost: q\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(conn)
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("after Expect: 100-continue: %q %v", line, err)
+	}
+	for line := ""; line != "\r\n"; {
+		if line, err = br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := expect408(conn, br); err != nil {
+		t.Errorf("Expect: 100-continue without a body: %v", err)
+	}
+
+	if n := up.count(); n != 0 {
+		t.Errorf("the upstream received %d requests whose bodies never arrived", n)
+	}
+	if !eventually(func() bool { return spoolFilesOpen.Load() == filesBefore }) {
+		t.Errorf("%d spool files still open after the stalled bodies", spoolFilesOpen.Load()-filesBefore)
+	}
+
+	// A body that trickles in, one byte every 50 ms for twice the timeout,
+	// keeps resetting it.
+	pr, pw := io.Pipe()
+	go func() {
+		for range 40 {
+			time.Sleep(timeout / 20)
+			pw.Write([]byte("x"))
+		}
+		pw.Close()
+	}()
+	resp, err := http.Post("http://"+proxyAddr+"/q", "application/octet-stream", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(up.last(t).Body) != 40 {
+		t.Errorf("a slow but steady body: %d, upstream got %d bytes", resp.StatusCode, len(up.last(t).Body))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -197,6 +198,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var bodyIn *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		bodyIn = &countingBody{ReadCloser: r.Body}
+		if d := p.c.cfg.BodyReadTimeout; d > 0 {
+			bodyIn.deadline, bodyIn.timeout = http.NewResponseController(w), d
+		}
 		r.Body = bodyIn
 	}
 	defer func() {
@@ -257,15 +261,37 @@ func (w closeAfter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-// countingBody counts the request body bytes read, for metrics and logs.
+// countingBody counts the request body bytes read, for metrics and logs,
+// and enforces --body-read-timeout: each read must bring bytes within
+// timeout of its start, so a body that keeps coming is never cut, and one
+// that stalls (a slow-loris client, an Expect: 100-continue never followed
+// by its body) fails with a *BodyTimeoutError instead of holding the
+// request, its spool and its connection for as long as the client likes.
 type countingBody struct {
 	io.ReadCloser
 	n int64
+	// deadline is the client connection's; nil when there is no timeout.
+	deadline *http.ResponseController
+	timeout  time.Duration
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
+	if b.deadline != nil {
+		_ = b.deadline.SetReadDeadline(time.Now().Add(b.timeout))
+	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
+	if b.deadline != nil && err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = &BodyTimeoutError{Limit: b.timeout}
+		} else {
+			// Done with the body: net/http now reads the connection in the
+			// background to notice a client that goes away, and a deadline
+			// left behind would end a long response (a Lambda invoke) as
+			// if the client had.
+			_ = b.deadline.SetReadDeadline(time.Time{})
+		}
+	}
 	return n, err
 }
 
