@@ -11,8 +11,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
 // TestSpoolTotalUnbounded: the spool files of all bodies together had no
@@ -222,5 +225,100 @@ func TestSlowBodyHeldForever(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || len(up.last(t).Body) != 40 {
 		t.Errorf("a slow but steady body: %d, upstream got %d bytes", resp.StatusCode, len(up.last(t).Body))
+	}
+}
+
+// TestMetricCardinalityFollowsHost: 10,000 Host values a client chose took
+// /metrics from 50 series to 106,050, since every label value came from the
+// host (a service name that was only the host's first label, a region its
+// partition's pattern merely matched, the breaker's host). After 10,000
+// distinct hosts of every shape, the proxy's series stay under a bound
+// fixed by the labelled pairs, whatever the hosts were.
+func TestMetricCardinalityFollowsHost(t *testing.T) {
+	// At most 64 labelled service and region pairs plus "other": per pair
+	// 6 status classes of a counter and two 18-series histograms, 2 byte
+	// counters, 4 retry reasons, a breaker gauge and 3 transition states
+	// (232), plus the signing histogram by service and the unlabelled ones.
+	const maxSeries = 65*232 + 65*18 + 100
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fail" {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(up.Close)
+	cfg := testConfig()
+	cfg.ConnectTo = []string{"*:=http://" + up.Listener.Addr().String()}
+	cfg.Resilience.RetryAttempts = 1
+	cfg.Resilience.BreakerFailures = 1
+	cfg.Resilience.BreakerOpen = time.Minute
+	p, err := New(cfg, newStaticSource(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	srv, tel := serveObserved(t, p, telemetry.Options{Observers: p.Observers()})
+	metrics := httptest.NewServer(tel.MetricsHandler())
+	t.Cleanup(metrics.Close)
+	series := func() int {
+		resp, err := http.Get(metrics.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		n := 0
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "sigv4_sidecar_") {
+				n++
+			}
+		}
+		return n
+	}
+
+	services := []string{"sqs", "sns", "dynamodb", "kinesis", "lambda", "s3", "sts", "logs", "monitoring", "events", "states", "ssm", "secretsmanager", "kms", "ecr"}
+	regions := []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-central-1", "ap-south-1", "ap-northeast-1", "sa-east-1"}
+	hostFor := func(i int) (host, path string) {
+		switch i % 5 {
+		case 0: // a service name nobody signs with
+			return fmt.Sprintf("svc%d.us-east-1.amazonaws.com", i), "/"
+		case 1: // a region only the pattern matches
+			return fmt.Sprintf("sqs.us-east-%d.amazonaws.com", i), "/"
+		case 2: // a bucket per request
+			return fmt.Sprintf("bucket-%d.s3.us-west-2.amazonaws.com", i), "/"
+		case 3: // real services in real regions: 150 pairs
+			return fmt.Sprintf("%s.%s.amazonaws.com", services[i/5%len(services)], regions[i/5/len(services)%len(regions)]), "/"
+		default: // an API per request, each failing: a breaker per host
+			return fmt.Sprintf("api%d.execute-api.eu-west-1.amazonaws.com", i), "/fail"
+		}
+	}
+	const hosts = 10000
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range jobs {
+				host, path := hostFor(i)
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+				req.Host = host
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	for i := range hosts {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	n := series()
+	t.Logf("%d sigv4_sidecar_ series after %d distinct hosts (bound %d)", n, hosts, maxSeries)
+	if n > maxSeries {
+		t.Errorf("%d series after %d distinct hosts, want at most %d", n, hosts, maxSeries)
 	}
 }

@@ -518,10 +518,10 @@ func TestObserveBreakerChangeLoggedAndCounted(t *testing.T) {
 	metrics := httptest.NewServer(tel.MetricsHandler())
 	t.Cleanup(metrics.Close)
 	fam := scrapeMetrics(t, metrics.URL)
-	if n := counterValue(t, fam, telemetry.MetricBreakerTransitions, map[string]string{"server_address": host, "state": "open"}); n != 1 {
+	if n := counterValue(t, fam, telemetry.MetricBreakerTransitions, map[string]string{"aws_service": "sqs", "cloud_region": "us-east-1", "state": "open"}); n != 1 {
 		t.Errorf("%s{state=open} = %v, want 1", telemetry.MetricBreakerTransitions, n)
 	}
-	if m := metricWith(t, fam, telemetry.MetricBreakerState, map[string]string{"server_address": host}); m.GetGauge().GetValue() != 2 {
+	if m := metricWith(t, fam, telemetry.MetricBreakerState, map[string]string{"aws_service": "sqs", "cloud_region": "us-east-1"}); m.GetGauge().GetValue() != 2 {
 		t.Errorf("%s = %v, want 2 (open)", telemetry.MetricBreakerState, m.GetGauge().GetValue())
 	}
 }

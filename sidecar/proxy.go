@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"os"
@@ -133,10 +134,11 @@ func (p *Proxy) Observers() telemetry.Observers {
 			s := p.keys.Stats()
 			return s.Hits, s.Misses
 		},
-		BreakerStates: func() map[string]int {
-			out := map[string]int{}
+		BreakerStates: func() []telemetry.BreakerState {
+			var out []telemetry.BreakerState
 			for host, state := range p.breakers.States() {
-				out[host] = int(state)
+				service, region := p.scopeOfHost(host)
+				out = append(out, telemetry.BreakerState{Service: service, Region: region, State: int(state)})
 			}
 			return out
 		},
@@ -177,8 +179,23 @@ func (p *Proxy) skewCorrected(req *http.Request, offset time.Duration) {
 	p.log.Warn("clock skew corrected from the upstream's Date: signing with an offset", "host", req.URL.Host, "offset", offset.String())
 }
 
+// scopeOfHost is the service and region requests to an upstream host (a
+// breaker's key: the URL's host[:port]) are signed for, for the metrics,
+// which never carry the host itself; empty when there are none.
+func (p *Proxy) scopeOfHost(host string) (service, region string) {
+	if p.c.upstream != nil {
+		return p.c.fixedService, p.c.fixedRegion
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	service, region, _ = scopeFor(host, p.c.cfg.Service, p.c.cfg.Region)
+	return service, region
+}
+
 func (p *Proxy) breakerChanged(ch resilience.StateChange) {
-	p.tel.BreakerChanged(context.Background(), ch.Host, ch.To.String())
+	service, region := p.scopeOfHost(ch.Host)
+	p.tel.BreakerChanged(context.Background(), service, region, ch.To.String())
 	p.log.Warn("circuit breaker changed state", "host", ch.Host, "from", ch.From.String(), "to", ch.To.String())
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
@@ -60,6 +61,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.Telemetry != nil {
 		opts := *s.Telemetry
 		fillObservers(&opts.Observers, proxy.Observers())
+		// The operator's own signing name and region are label values
+		// too; anything else must be known to the endpoint table.
+		opts.Services = append(slices.Clip(opts.Services), cfg.Service)
+		opts.Regions = append(slices.Clip(opts.Regions), cfg.Region)
 		tel, err := telemetry.New(ctx, opts)
 		if err != nil {
 			return err

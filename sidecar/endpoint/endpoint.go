@@ -263,3 +263,47 @@ func isIPv4(h string) bool {
 	}
 	return true
 }
+
+// IsSigningName reports whether name is a signing name the generated data
+// knows: one of botocore's, or one a rule of this package signs with. A
+// name the generic rule took from an unknown host's first label is not.
+// Metrics use it to keep a client-chosen name out of their labels. Safe for
+// concurrent use.
+func IsSigningName(name string) bool { return knownNames()[name] }
+
+// IsRegion reports whether region is one a partition lists, or one a host
+// of the generated table signs with: not merely one its partition's region
+// pattern matches. Safe for concurrent use.
+func IsRegion(region string) bool { return knownRegions()[region] }
+
+// ruleSigningNames are the signing names rules.go gives besides those of
+// the data.
+var ruleSigningNames = []string{"s3", "s3-object-lambda", "s3-outposts", "s3express", "execute-api", "lambda",
+	"es", "aoss", "cloudsearch", "neptune-db", "iotdata", "appsync", "aps"}
+
+var knownNames = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, name := range signingNames {
+		m[name] = true
+	}
+	for _, e := range hosts() {
+		m[e.SigningName] = true
+	}
+	for _, name := range ruleSigningNames {
+		m[name] = true
+	}
+	return m
+})
+
+var knownRegions = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range partitions {
+		for _, r := range p.regions {
+			m[r] = true
+		}
+	}
+	for _, e := range hosts() {
+		m[e.Region] = true
+	}
+	return m
+})

@@ -367,3 +367,27 @@ func BenchmarkResolve(b *testing.B) {
 		})
 	}
 }
+
+// TestKnownNamesAndRegions: what the table and the rules sign with is
+// known; what a client can put in a host's labels is not.
+func TestKnownNamesAndRegions(t *testing.T) {
+	for _, host := range []string{"sqs.us-east-1.amazonaws.com", "bucket.s3.eu-west-1.amazonaws.com", "abc.execute-api.ap-south-1.amazonaws.com",
+		"bedrock-runtime.us-west-2.amazonaws.com", "iam.amazonaws.com", "x.lambda-url.us-east-1.on.aws"} {
+		e, err := Resolve(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !IsSigningName(e.SigningName) || !IsRegion(e.Region) {
+			t.Errorf("%s: %s %s not known", host, e.SigningName, e.Region)
+		}
+	}
+	for _, host := range []string{"attacker-chosen-7.us-east-1.amazonaws.com", "sqs.us-east-98765.amazonaws.com"} {
+		e, err := Resolve(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if IsSigningName(e.SigningName) && IsRegion(e.Region) {
+			t.Errorf("%s: %s %s both known", host, e.SigningName, e.Region)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
 )
 
 // The metric names as Prometheus shows them (the OpenTelemetry instrument
@@ -56,7 +58,7 @@ type instruments struct {
 	requestDuration, upstreamDuration, signingDuration metric.Float64Histogram
 }
 
-func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
+func newInstruments(m metric.Meter, obs Observers, routes *routeAttrsCache) (instruments, error) {
 	var in instruments
 	var errs []error
 	counter := func(dst *metric.Int64Counter, name, unit, desc string) {
@@ -71,7 +73,7 @@ func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
 		errs = append(errs, err)
 	}
 	counter(&in.requests, "sigv4_sidecar_requests", "{request}", "Proxied requests, by AWS service, region and the status class answered to the client.")
-	counter(&in.breakerTransitions, "sigv4_sidecar_breaker_transitions", "{transition}", "Circuit breaker state changes, by upstream host and new state.")
+	counter(&in.breakerTransitions, "sigv4_sidecar_breaker_transitions", "{transition}", "Circuit breaker state changes, by the upstream host's service and region and the new state.")
 	counter(&in.retries, "sigv4_sidecar_retries", "{retry}", "Upstream attempts after the first, by service, region and reason (transport, 5xx, throttled, clock-skew).")
 	counter(&in.skewCorrections, "sigv4_sidecar_clock_skew_corrections", "{correction}", "Times an upstream's Date reset the signing clock offset.")
 	counter(&in.requestBytes, "sigv4_sidecar_request_body", "By", "Request body bytes received from clients and forwarded.")
@@ -122,10 +124,17 @@ func newInstruments(m metric.Meter, obs Observers) (instruments, error) {
 	}
 	if obs.BreakerStates != nil {
 		_, err := m.Int64ObservableGauge("sigv4_sidecar_breaker_state", metric.WithUnit("{state}"),
-			metric.WithDescription("Circuit breaker state by upstream host: 1 half-open, 2 open; a closed host is absent."),
+			metric.WithDescription("Worst circuit breaker state among the upstream hosts of a service and region: 1 half-open, 2 open; absent while all are closed."),
 			metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-				for host, state := range obs.BreakerStates() {
-					o.Observe(int64(state), metric.WithAttributes(keyHost.String(host)))
+				// By service and region, never by host: in host mode the
+				// hosts are the client's choice (every S3 bucket is one).
+				worst := map[*routeAttrs]int{}
+				for _, b := range obs.BreakerStates() {
+					r := routes.get(b.Service, b.Region)
+					worst[r] = max(worst[r], b.State)
+				}
+				for r, state := range worst {
+					o.Observe(int64(state), r.sr)
 				}
 				return nil
 			}))
@@ -174,9 +183,11 @@ func classIndex(status int) int {
 // passed to an instrument would escape, so per request they cost several
 // allocations and most of the time a measurement takes.
 type routeAttrs struct {
-	// sr is service and region; byClass adds each status class; service is
+	// The label values.
+	service, region string
+	// sr is service and region; byClass adds each status class; srvc is
 	// the service alone.
-	sr, service metric.MeasurementOption
+	sr, srvc metric.MeasurementOption
 	byClass     [len(statusClasses)]metric.MeasurementOption
 	// The same as the variadic slices the instruments take.
 	srAdd         []metric.AddOption
@@ -187,11 +198,12 @@ type routeAttrs struct {
 
 func newRouteAttrs(service, region string) *routeAttrs {
 	r := &routeAttrs{
+		service: service, region: region,
 		sr:      metric.WithAttributeSet(attribute.NewSet(keyService.String(service), keyRegion.String(region))),
-		service: metric.WithAttributeSet(attribute.NewSet(keyService.String(service))),
+		srvc:    metric.WithAttributeSet(attribute.NewSet(keyService.String(service))),
 	}
 	r.srAdd = []metric.AddOption{r.sr}
-	r.serviceRecord = []metric.RecordOption{r.service}
+	r.serviceRecord = []metric.RecordOption{r.srvc}
 	for i, class := range statusClasses {
 		r.byClass[i] = metric.WithAttributeSet(attribute.NewSet(keyService.String(service), keyRegion.String(region), keyStatusClass.String(class)))
 		r.byClassAdd[i] = []metric.AddOption{r.byClass[i]}
@@ -202,25 +214,64 @@ func newRouteAttrs(service, region string) *routeAttrs {
 
 type routeKey struct{ service, region string }
 
-// maxRouteAttrs bounds the cache of routeAttrs. Past it (host mode reaching
-// that many service and region pairs) options are built per measurement, as
-// they would be without a cache.
-const maxRouteAttrs = 1024
+// LabelOther is the label value of a service or region outside the bounded
+// sets (see routeAttrsCache).
+const LabelOther = "other"
 
-// routeAttrsCache maps service and region to their routeAttrs. Reads take no
-// lock: the map is replaced, never changed, when a pair is added. Safe for
-// concurrent use.
+// MaxLabelledRoutes bounds the service and region pairs that get labels of
+// their own; the pairs seen after them are counted under LabelOther for
+// both. A sidecar talks to a handful; a gateway in host mode to more, and a
+// client that picks its hosts to as many as the table allows.
+const MaxLabelledRoutes = 64
+
+// routeAttrsCache maps service and region to their routeAttrs, and is the
+// one place that bounds those labels: the set of values a client can make
+// appear is fixed, whatever hosts it sends. A service is its own label when
+// the endpoint table knows it as a signing name or the operator named it
+// (--service), a region when a partition lists it or the operator named it
+// (--region); anything else, such as the first label of an unknown host the
+// generic rule signs with, or a region its partition's pattern merely
+// matches, is LabelOther. Empty stays empty (a request refused before it
+// was routed). The first MaxLabelledRoutes pairs get their own entry.
+//
+// Reads take no lock: the map is replaced, never changed, when a pair is
+// added. Safe for concurrent use.
 type routeAttrsCache struct {
 	m  atomic.Pointer[map[routeKey]*routeAttrs]
 	mu sync.Mutex // serializes additions
+	// services and regions are the operator's own values, known besides
+	// the endpoint table's; set before first use.
+	services, regions map[string]bool
+	overflow          *routeAttrs // LabelOther for both, built on first need
+	// overflowed holds the pairs that found the map full, so that they too
+	// are answered without the lock.
+	overflowed sync.Map // routeKey -> struct{}
+}
+
+func (c *routeAttrsCache) serviceLabel(s string) string {
+	if s == "" || c.services[s] || endpoint.IsSigningName(s) {
+		return s
+	}
+	return LabelOther
+}
+
+func (c *routeAttrsCache) regionLabel(r string) string {
+	if r == "" || c.regions[r] || endpoint.IsRegion(r) {
+		return r
+	}
+	return LabelOther
 }
 
 func (c *routeAttrsCache) get(service, region string) *routeAttrs {
-	k := routeKey{service, region}
+	k := routeKey{c.serviceLabel(service), c.regionLabel(region)}
+	service, region = k.service, k.region
 	if m := c.m.Load(); m != nil {
 		if r, ok := (*m)[k]; ok {
 			return r
 		}
+	}
+	if _, ok := c.overflowed.Load(k); ok {
+		return c.overflow
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -231,10 +282,14 @@ func (c *routeAttrsCache) get(service, region string) *routeAttrs {
 	if r, ok := old[k]; ok {
 		return r
 	}
-	r := newRouteAttrs(service, region)
-	if len(old) >= maxRouteAttrs {
-		return r
+	if len(old) >= MaxLabelledRoutes {
+		if c.overflow == nil {
+			c.overflow = newRouteAttrs(LabelOther, LabelOther)
+		}
+		c.overflowed.Store(k, struct{}{})
+		return c.overflow
 	}
+	r := newRouteAttrs(service, region)
 	next := make(map[routeKey]*routeAttrs, len(old)+1)
 	for k, v := range old {
 		next[k] = v
@@ -282,16 +337,18 @@ func (t *Telemetry) Retried(ctx context.Context, service, region, reason string)
 	if t == nil {
 		return
 	}
-	t.inst.retries.Add(ctx, 1, metric.WithAttributes(keyService.String(service), keyRegion.String(region), keyReason.String(reason)))
+	r := t.routes.get(service, region)
+	t.inst.retries.Add(ctx, 1, metric.WithAttributes(keyService.String(r.service), keyRegion.String(r.region), keyReason.String(reason)))
 }
 
-// BreakerChanged counts one breaker state change of host to state
-// ("closed", "half-open", "open").
-func (t *Telemetry) BreakerChanged(ctx context.Context, host, state string) {
+// BreakerChanged counts one breaker state change to state ("closed",
+// "half-open", "open") of a host signed for service and region.
+func (t *Telemetry) BreakerChanged(ctx context.Context, service, region, state string) {
 	if t == nil {
 		return
 	}
-	t.inst.breakerTransitions.Add(ctx, 1, metric.WithAttributes(keyHost.String(host), keyState.String(state)))
+	r := t.routes.get(service, region)
+	t.inst.breakerTransitions.Add(ctx, 1, metric.WithAttributes(keyService.String(r.service), keyRegion.String(r.region), keyState.String(state)))
 }
 
 // SkewCorrected counts one clock correction; the offset itself is observed

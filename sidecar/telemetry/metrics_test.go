@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,7 +71,9 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 		Credentials: func() CredentialStats {
 			return CredentialStats{Refreshes: 4, Failures: 1, Expires: expires, CanExpire: true}
 		},
-		BreakerStates: func() map[string]int { return map[string]int{"sqs.eu-west-1.amazonaws.com": 2} },
+		BreakerStates: func() []BreakerState {
+			return []BreakerState{{Service: "sqs", Region: "eu-west-1", State: 2}, {Service: "sqs", Region: "eu-west-1", State: 1}}
+		},
 		ClockOffset:   func() time.Duration { return -3500 * time.Millisecond },
 		SignatureRejections: func() map[string]uint64 {
 			return map[string]uint64{"wrong-secret": 3, "clock-skew": 1}
@@ -88,7 +91,7 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	tel.UpstreamAttempt(ctx, "s3", "us-east-1", 200, 25*time.Millisecond)
 	tel.Signed(ctx, "s3", 40*time.Microsecond)
 	tel.Retried(ctx, "s3", "us-east-1", "throttled")
-	tel.BreakerChanged(ctx, "sqs.eu-west-1.amazonaws.com", "open")
+	tel.BreakerChanged(ctx, "sqs", "eu-west-1", "open")
 	tel.SkewCorrected(ctx)
 
 	fam := scrape(t, tel)
@@ -148,10 +151,10 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 	if v := gauge(MetricCredentialExpiry, nil); v <= 3000 || v > 3600 {
 		t.Errorf("%s = %v, want about 3600", MetricCredentialExpiry, v)
 	}
-	if v := gauge(MetricBreakerState, map[string]string{"server_address": "sqs.eu-west-1.amazonaws.com"}); v != 2 {
-		t.Errorf("%s = %v, want 2 (open)", MetricBreakerState, v)
+	if v := gauge(MetricBreakerState, map[string]string{"aws_service": "sqs", "cloud_region": "eu-west-1"}); v != 2 {
+		t.Errorf("%s = %v, want 2 (the worst of open and half-open)", MetricBreakerState, v)
 	}
-	if v := counter(MetricBreakerTransitions, map[string]string{"state": "open"}); v != 1 {
+	if v := counter(MetricBreakerTransitions, map[string]string{"aws_service": "sqs", "cloud_region": "eu-west-1", "state": "open"}); v != 1 {
 		t.Errorf("%s = %v, want 1", MetricBreakerTransitions, v)
 	}
 	if v := counter(MetricRetries, with(s3, "reason", "throttled")); v != 1 {
@@ -186,7 +189,7 @@ func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
 	tel, err := New(ctx, Options{Getenv: noEnv, Observers: Observers{
 		KeyCache:            func() (uint64, uint64) { return 0, 0 },
 		Credentials:         func() CredentialStats { return CredentialStats{CanExpire: true, Expires: time.Now().Add(time.Minute)} },
-		BreakerStates:       func() map[string]int { return map[string]int{"h": 1} },
+		BreakerStates:       func() []BreakerState { return []BreakerState{{Service: "s3", Region: "r", State: 1}} },
 		ClockOffset:         func() time.Duration { return 0 },
 		SignatureRejections: func() map[string]uint64 { return map[string]uint64{"wrong-secret": 1} },
 	}})
@@ -198,7 +201,7 @@ func TestMetricNamesAreTheDocumentedOnes(t *testing.T) {
 	tel.UpstreamAttempt(ctx, "s3", "r", 200, 0)
 	tel.Signed(ctx, "s3", 0)
 	tel.Retried(ctx, "s3", "r", "5xx")
-	tel.BreakerChanged(ctx, "h", "half-open")
+	tel.BreakerChanged(ctx, "s3", "r", "half-open")
 	tel.SkewCorrected(ctx)
 	fam := scrape(t, tel)
 	for _, name := range []string{MetricRequests, MetricRequestDuration, MetricUpstreamDuration, MetricSigningDuration,
@@ -227,7 +230,7 @@ func TestNilTelemetry(t *testing.T) {
 	tel.UpstreamAttempt(ctx, "s3", "r", 200, 0)
 	tel.Signed(ctx, "s3", 0)
 	tel.Retried(ctx, "s3", "r", "5xx")
-	tel.BreakerChanged(ctx, "h", "open")
+	tel.BreakerChanged(ctx, "s3", "r", "open")
 	tel.SkewCorrected(ctx)
 	tel.Inject(ctx, http.Header{})
 	req := httptest.NewRequest("GET", "/", nil)
@@ -263,25 +266,72 @@ func TestRequestMetricsAllocateNothing(t *testing.T) {
 	}
 }
 
-// Past maxRouteAttrs service and region pairs, measurements still carry the
-// right labels (built per call instead of cached); a request without an
-// answer is status class "error".
-func TestRequestMetricsPastTheCache(t *testing.T) {
+// Past MaxLabelledRoutes service and region pairs, a new pair is counted
+// under "other" for both, while the pairs already labelled keep their
+// labels; a request without an answer is status class "error".
+func TestRequestMetricsPastTheLabelledRoutes(t *testing.T) {
 	ctx := context.Background()
-	tel, err := New(ctx, Options{Getenv: noEnv})
+	var regions []string
+	for i := range MaxLabelledRoutes {
+		regions = append(regions, "r"+strconv.Itoa(i))
+	}
+	tel, err := New(ctx, Options{Getenv: noEnv, Regions: regions})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tel.Shutdown(ctx) })
-	for i := range maxRouteAttrs {
-		tel.routes.get("svc", strconv.Itoa(i))
+	for _, r := range regions {
+		tel.RequestDone(ctx, "s3", r, 200, time.Millisecond, 1, 2)
 	}
 	tel.RequestDone(ctx, "sqs", "eu-north-1", 0, time.Millisecond, 1, 2)
 	tel.RequestDone(ctx, "sqs", "eu-north-1", 0, time.Millisecond, 1, 2)
-	if m := find(t, scrape(t, tel), MetricRequests, map[string]string{"aws_service": "sqs", "cloud_region": "eu-north-1", "status_class": "error"}); m == nil || m.GetCounter().GetValue() != 2 {
-		t.Errorf("%s{sqs,eu-north-1,error} = %v, want 2", MetricRequests, m)
+	fam := scrape(t, tel)
+	if m := find(t, fam, MetricRequests, map[string]string{"aws_service": LabelOther, "cloud_region": LabelOther, "status_class": "error"}); m == nil || m.GetCounter().GetValue() != 2 {
+		t.Errorf("%s{other,other,error} = %v, want 2", MetricRequests, m)
 	}
-	if n := len(*tel.routes.m.Load()); n != maxRouteAttrs {
-		t.Errorf("%d cached pairs, want at most %d", n, maxRouteAttrs)
+	if m := find(t, fam, MetricRequests, map[string]string{"aws_service": "s3", "cloud_region": "r7", "status_class": "2xx"}); m == nil || m.GetCounter().GetValue() != 1 {
+		t.Errorf("%s{s3,r7,2xx} = %v, want 1", MetricRequests, m)
+	}
+	if n := len(*tel.routes.m.Load()); n > MaxLabelledRoutes {
+		t.Errorf("%d labelled pairs, want at most %d", n, MaxLabelledRoutes)
+	}
+}
+
+// TestMetricLabelsFollowTheClient: a service or region the endpoint table
+// does not know (the first label of an unknown host, a region its
+// partition's pattern merely matches) is "other", never the client's
+// string; the operator's own --service and --region stay themselves.
+func TestMetricLabelsFollowTheClient(t *testing.T) {
+	ctx := context.Background()
+	tel, err := New(ctx, Options{Getenv: noEnv, Services: []string{"my-api"}, Regions: []string{"local"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tel.Shutdown(ctx) })
+	tel.RequestDone(ctx, "attacker-chosen-1", "us-east-1", 200, 0, 0, 0)
+	tel.RequestDone(ctx, "sqs", "us-east-98765", 200, 0, 0, 0)
+	tel.RequestDone(ctx, "my-api", "local", 200, 0, 0, 0)
+	tel.Retried(ctx, "attacker-chosen-2", "us-east-98765", "5xx")
+	tel.BreakerChanged(ctx, "attacker-chosen-3", "us-east-1", "open")
+	fam := scrape(t, tel)
+	for _, want := range []struct {
+		name            string
+		service, region string
+	}{
+		{MetricRequests, LabelOther, "us-east-1"}, {MetricRequests, "sqs", LabelOther}, {MetricRequests, "my-api", "local"},
+		{MetricRetries, LabelOther, LabelOther}, {MetricBreakerTransitions, LabelOther, "us-east-1"},
+	} {
+		if find(t, fam, want.name, map[string]string{"aws_service": want.service, "cloud_region": want.region}) == nil {
+			t.Errorf("%s{%s,%s} missing", want.name, want.service, want.region)
+		}
+	}
+	for _, f := range fam {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if strings.Contains(l.GetValue(), "attacker") || strings.Contains(l.GetValue(), "98765") {
+					t.Errorf("%s carries the client's %s=%q", f.GetName(), l.GetName(), l.GetValue())
+				}
+			}
+		}
 	}
 }

@@ -37,14 +37,23 @@ type Observers struct {
 	// Credentials returns the credential source's counters and expiry
 	// (creds.Cache.Status).
 	Credentials func() CredentialStats
-	// BreakerStates returns the state of every upstream host whose breaker is
-	// not closed, as a number: 1 half-open, 2 open (resilience.State).
-	BreakerStates func() map[string]int
+	// BreakerStates returns every upstream breaker that is not closed, each
+	// with the service and region its host is signed for.
+	BreakerStates func() []BreakerState
 	// ClockOffset returns the offset added to the local clock for signing.
 	ClockOffset func() time.Duration
 	// SignatureRejections returns how many upstream answers rejected a
 	// signature since start, by diagnosed cause (Proxy.SignatureRejections).
 	SignatureRejections func() map[string]uint64
+}
+
+// BreakerState is one upstream host's breaker, as the breaker metric sees
+// it: no host, which a client may choose, only the service and region it
+// is signed for, and its state as a number (resilience.State: 1 half-open,
+// 2 open).
+type BreakerState struct {
+	Service, Region string
+	State           int
 }
 
 // CredentialStats is what the credential metrics observe.
@@ -64,6 +73,10 @@ type Options struct {
 	// Version is the service.version resource attribute.
 	Version   string
 	Observers Observers
+	// Services and Regions are label values allowed besides those the
+	// endpoint table knows: the operator's --service and --region (see
+	// routeAttrsCache).
+	Services, Regions []string
 	// SpanExporters receive every span synchronously, besides OTLP (tests use
 	// tracetest.NewInMemoryExporter).
 	SpanExporters []sdktrace.SpanExporter
@@ -184,11 +197,22 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		t.tracer = t.tracerProvider.Tracer(ScopeName)
 	}
 
-	if t.inst, err = newInstruments(t.meterProvider.Meter(ScopeName), opts.Observers); err != nil {
+	t.routes.services, t.routes.regions = setOf(opts.Services), setOf(opts.Regions)
+	if t.inst, err = newInstruments(t.meterProvider.Meter(ScopeName), opts.Observers, &t.routes); err != nil {
 		t.Shutdown(ctx)
 		return nil, err
 	}
 	return t, nil
+}
+
+func setOf(values []string) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range values {
+		if v != "" {
+			m[v] = true
+		}
+	}
+	return m
 }
 
 // otlpWanted reads the standard variables for one signal (TRACES, METRICS).
