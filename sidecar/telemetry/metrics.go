@@ -188,7 +188,7 @@ type routeAttrs struct {
 	// sr is service and region; byClass adds each status class; srvc is
 	// the service alone.
 	sr, srvc metric.MeasurementOption
-	byClass     [len(statusClasses)]metric.MeasurementOption
+	byClass  [len(statusClasses)]metric.MeasurementOption
 	// The same as the variadic slices the instruments take.
 	srAdd         []metric.AddOption
 	byClassAdd    [len(statusClasses)][]metric.AddOption
@@ -199,8 +199,8 @@ type routeAttrs struct {
 func newRouteAttrs(service, region string) *routeAttrs {
 	r := &routeAttrs{
 		service: service, region: region,
-		sr:      metric.WithAttributeSet(attribute.NewSet(keyService.String(service), keyRegion.String(region))),
-		srvc:    metric.WithAttributeSet(attribute.NewSet(keyService.String(service))),
+		sr:   metric.WithAttributeSet(attribute.NewSet(keyService.String(service), keyRegion.String(region))),
+		srvc: metric.WithAttributeSet(attribute.NewSet(keyService.String(service))),
 	}
 	r.srAdd = []metric.AddOption{r.sr}
 	r.serviceRecord = []metric.RecordOption{r.srvc}

@@ -74,7 +74,7 @@ func TestMetricsScrapedAndParsed(t *testing.T) {
 		BreakerStates: func() []BreakerState {
 			return []BreakerState{{Service: "sqs", Region: "eu-west-1", State: 2}, {Service: "sqs", Region: "eu-west-1", State: 1}}
 		},
-		ClockOffset:   func() time.Duration { return -3500 * time.Millisecond },
+		ClockOffset: func() time.Duration { return -3500 * time.Millisecond },
 		SignatureRejections: func() map[string]uint64 {
 			return map[string]uint64{"wrong-secret": 3, "clock-skew": 1}
 		},
