@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,10 @@ type Transport struct {
 	// MaxIdlePerHost is the number of idle connections kept per host; 0 or
 	// less keeps none.
 	MaxIdlePerHost int
+	// MaxIdle is the number of idle connections kept across all hosts; past
+	// it the connection idle longest (in host mode, most often one to a host
+	// used once) is closed. 0 or less: no cap but MaxIdlePerHost's.
+	MaxIdle int
 	// IdleTimeout closes a connection idle this long; 0 means never.
 	IdleTimeout time.Duration
 	// ResponseHeaderTimeout limits the wait for a response's header once the
@@ -42,6 +47,7 @@ type Transport struct {
 
 	mu   sync.Mutex
 	idle map[string][]*conn // per host:port, most recently used last
+	lru  list.List          // every idle *conn, the one idle longest first
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -107,6 +113,7 @@ func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	t.lru.Init()
 	t.mu.Unlock()
 	for _, conns := range idle {
 		for _, c := range conns {
@@ -151,6 +158,10 @@ func (t *Transport) takeIdle(addr string) *conn {
 	c := conns[len(conns)-1]
 	conns[len(conns)-1] = nil
 	t.idle[addr] = conns[:len(conns)-1]
+	if len(conns) == 1 {
+		delete(t.idle, addr)
+	}
+	t.lru.Remove(c.lruElem)
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
 	}
@@ -170,6 +181,7 @@ func (t *Transport) putIdle(c *conn) {
 		t.idle = map[string][]*conn{}
 	}
 	t.idle[c.addr] = append(t.idle[c.addr], c)
+	c.lruElem = t.lru.PushBack(c)
 	if t.IdleTimeout > 0 {
 		if c.idleTimer == nil {
 			c.idleTimer = time.AfterFunc(t.IdleTimeout, func() { t.expire(c) })
@@ -177,13 +189,49 @@ func (t *Transport) putIdle(c *conn) {
 			c.idleTimer.Reset(t.IdleTimeout)
 		}
 	}
+	var evicted *conn
+	if t.MaxIdle > 0 && t.lru.Len() > t.MaxIdle {
+		evicted = t.lru.Front().Value.(*conn)
+		t.removeIdleLocked(evicted)
+	}
 	t.mu.Unlock()
+	if evicted != nil {
+		evicted.close()
+	}
+}
+
+// CloseOldestIdle closes the connection that has been idle longest, of any
+// host, and reports whether there was one: it frees a descriptor for a new
+// connection when they run short.
+func (t *Transport) CloseOldestIdle() bool {
+	t.mu.Lock()
+	var oldest *conn
+	if e := t.lru.Front(); e != nil {
+		oldest = e.Value.(*conn)
+		t.removeIdleLocked(oldest)
+	}
+	t.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	oldest.close()
+	return true
 }
 
 // expire closes c if it is still idle (it may have been taken for a
 // request just as its timer fired).
 func (t *Transport) expire(c *conn) {
 	t.mu.Lock()
+	found := t.removeIdleLocked(c)
+	t.mu.Unlock()
+	if found {
+		c.close()
+	}
+}
+
+// removeIdleLocked takes c out of the pool, if it is there, and reports
+// whether it was. t.mu must be held.
+func (t *Transport) removeIdleLocked(c *conn) bool {
 	conns := t.idle[c.addr]
 	i := -1
 	for j, idle := range conns {
@@ -192,14 +240,17 @@ func (t *Transport) expire(c *conn) {
 			break
 		}
 	}
-	if i >= 0 {
-		t.idle[c.addr] = append(conns[:i], conns[i+1:]...)
-		conns[len(conns)-1] = nil
+	if i < 0 {
+		return false
 	}
-	t.mu.Unlock()
-	if i >= 0 {
-		c.close()
+	t.idle[c.addr] = append(conns[:i], conns[i+1:]...)
+	conns[len(conns)-1] = nil
+	if len(t.idle[c.addr]) == 0 {
+		// In host mode most hosts are seen once: keep no empty entry each.
+		delete(t.idle, c.addr)
 	}
+	t.lru.Remove(c.lruElem)
+	return true
 }
 
 // conn is one HTTP/1.1 connection. Only the request that holds it (taken
@@ -215,6 +266,7 @@ type conn struct {
 	// connection: a failure after that may be its keep-alive timeout.
 	reused    bool
 	idleTimer *time.Timer
+	lruElem   *list.Element // in Transport.lru while idle
 }
 
 // exchangeError is a failed exchange, with how far it got: what the retry

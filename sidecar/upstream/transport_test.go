@@ -626,3 +626,41 @@ func TestDialsHostWithDefaultPort(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleConnectionsUncappedAcrossHosts: every distinct host kept its own
+// idle connection, so 10,000 hosts left 10,000 descriptors open. MaxIdle
+// caps the pool across hosts, closing the connection idle longest: a host
+// used again keeps its connection, the one used once loses it.
+func TestIdleConnectionsUncappedAcrossHosts(t *testing.T) {
+	ok := func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }
+	a, aConns := countingServer(t, ok)
+	b, bConns := countingServer(t, ok)
+	c, _ := countingServer(t, ok)
+	tr := newTransport(t, nil)
+	tr.MaxIdle = 2
+	for _, url := range []string{a.URL, b.URL, a.URL, c.URL} {
+		get(t, tr, "GET", url)
+	}
+	if n := tr.idleCount(); n != 2 {
+		t.Errorf("%d idle connections, want MaxIdle (2)", n)
+	}
+	get(t, tr, "GET", a.URL)
+	get(t, tr, "GET", b.URL)
+	if n := aConns.Load(); n != 1 {
+		t.Errorf("the host used most recently opened %d connections, want 1 (kept)", n)
+	}
+	if n := bConns.Load(); n != 2 {
+		t.Errorf("the host idle longest opened %d connections, want 2 (its first closed)", n)
+	}
+	if !tr.CloseOldestIdle() || tr.idleCount() != 1 {
+		t.Errorf("CloseOldestIdle left %d idle connections, want 1", tr.idleCount())
+	}
+	tr.CloseIdleConnections()
+	if tr.CloseOldestIdle() {
+		t.Error("CloseOldestIdle found a connection in an empty pool")
+	}
+	get(t, tr, "GET", c.URL)
+	if n := tr.idleCount(); n != 1 {
+		t.Errorf("%d idle connections after the pool was emptied and used again, want 1", n)
+	}
+}
