@@ -44,6 +44,8 @@ type Config struct {
 	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"10s" help:"limit on connecting to an upstream (TCP; the TLS handshake has --tls-handshake-timeout) (then 504)"`
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" flag:"response-header-timeout" envDefault:"0s" help:"limit on waiting for an upstream's response headers once the request is sent (then 504); 0: none, the client's own timeout applies"`
 	MaxIdleConnsPerHost   int           `env:"MAX_IDLE_CONNS_PER_HOST" flag:"max-idle-conns-per-host" envDefault:"64" help:"idle upstream connections kept per host for reuse"`
+	MaxIdleConns          int           `env:"MAX_IDLE_CONNS" flag:"max-idle-conns" envDefault:"256" help:"idle upstream connections kept across all hosts (by each of the two upstream clients, the proxy's own HTTP/1.1 one and Go's); past it the connection idle longest, most often one to a host used once, is closed"`
+	MaxUpstreamConns      int           `env:"MAX_UPSTREAM_CONNS" flag:"max-upstream-conns" envDefault:"0" help:"upstream connections open at once, idle and in use; past it idle ones are closed to make room, and a request that still finds none gets 503 upstream_connections_exhausted with Retry-After. 0: derived from the open-file limit (RLIMIT_NOFILE, which Go raises to its hard limit at start) less a reserve of a quarter, at least 64, for listeners, client connections, spool files and logs"`
 
 	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https; over http aws-chunked for S3 uploads larger than --body-memory; a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked for S3 PutObject and UploadPart)"`
 	BodyMemory      ByteSize `env:"BODY_MEMORY" flag:"body-memory" envDefault:"8MiB" help:"bytes of a body held in memory while it is hashed; beyond, it is spooled to a temporary file"`
@@ -280,6 +282,9 @@ type compiled struct {
 	fixedSignHost string
 	// spoolBudget is --spool-total: the same accounting, for file bytes.
 	spoolBudget *memoryBudget
+	// upstreamConns is --max-upstream-conns, shared by both upstream
+	// clients.
+	upstreamConns *connBudget
 }
 
 // Validate checks every option and returns an *OptionError naming the first
@@ -450,6 +455,13 @@ func (c Config) compile() (*compiled, error) {
 	if c.MaxIdleConnsPerHost < 0 {
 		return nil, optionError("MaxIdleConnsPerHost", strconv.Itoa(c.MaxIdleConnsPerHost), "must not be negative")
 	}
+	if c.MaxIdleConns < 1 {
+		return nil, optionError("MaxIdleConns", strconv.Itoa(c.MaxIdleConns), "must be at least 1")
+	}
+	if c.MaxUpstreamConns < 0 {
+		return nil, optionError("MaxUpstreamConns", strconv.Itoa(c.MaxUpstreamConns), "must not be negative (0: derived from the open-file limit)")
+	}
+	out.upstreamConns = &connBudget{limit: upstreamConnBudget(c.MaxUpstreamConns)}
 	switch c.LogFormat {
 	case "json", "text":
 	default:

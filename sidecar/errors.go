@@ -36,12 +36,13 @@ const (
 	CodeBodyTooLarge      = "body_too_large"      // 413: body above --max-body
 	CodeBodyTimeout       = "body_timeout"        // 408: the body stalled past --body-read-timeout
 	CodeUpstreamFailed    = "upstream_unreachable"
-	CodeNoCredentials     = "credentials_unavailable" // 503
-	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered
-	CodeSpoolFull         = "spool_full"              // 503: --spool-total is spent
-	CodeUpstreamTimeout   = "upstream_timeout"        // 504
-	CodeCircuitOpen       = "circuit_open"            // 503: the upstream's breaker is open
-	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
+	CodeNoCredentials     = "credentials_unavailable"        // 503
+	CodeSpoolFailed       = "spool_failed"                   // 503: the body could not be buffered
+	CodeSpoolFull         = "spool_full"                     // 503: --spool-total is spent
+	CodeUpstreamTimeout   = "upstream_timeout"               // 504
+	CodeCircuitOpen       = "circuit_open"                   // 503: the upstream's breaker is open
+	CodeConnsExhausted    = "upstream_connections_exhausted" // 503: --max-upstream-conns are all open
+	CodeClientCanceled    = "client_canceled"                // the client went away; nobody reads it
 )
 
 // RequestError is a request the proxy refuses as malformed (400).
@@ -136,6 +137,16 @@ func (e *SpoolFullError) Error() string {
 	return fmt.Sprintf("buffering the request body would take the spool files past --spool-total (%s, %s in use): retry later", ByteSize(e.Limit), ByteSize(e.InUse))
 }
 
+// UpstreamConnectionsExhaustedError is a request that needed a new upstream
+// connection while --max-upstream-conns were all open, and none idle could
+// be closed to make room (503, Retry-After). It is not a transport error:
+// the upstream was never tried, so neither a retry nor the breaker counts it.
+type UpstreamConnectionsExhaustedError struct{ Limit int64 }
+
+func (e *UpstreamConnectionsExhaustedError) Error() string {
+	return fmt.Sprintf("all %d upstream connections allowed are in use (--max-upstream-conns, derived from the open-file limit when 0): retry later", e.Limit)
+}
+
 // CredentialsError is a request that cannot be signed for want of usable
 // credentials (503).
 type CredentialsError struct{ Err error }
@@ -160,6 +171,7 @@ func errorResponse(err error) (status int, code, message string) {
 		bodySlow   *BodyTimeoutError
 		spoolErr   *SpoolError
 		spoolFull  *SpoolFullError
+		connsOut   *UpstreamConnectionsExhaustedError
 		credErr    *CredentialsError
 		signErr    *signer.SigningError
 		maxBytes   *http.MaxBytesError
@@ -201,6 +213,8 @@ func errorResponse(err error) (status int, code, message string) {
 		return http.StatusServiceUnavailable, CodeNoCredentials, credentialsMessage(err)
 	case errors.As(err, &openErr):
 		return http.StatusServiceUnavailable, CodeCircuitOpen, openErr.Error()
+	case errors.As(err, &connsOut):
+		return http.StatusServiceUnavailable, CodeConnsExhausted, connsOut.Error()
 	case errors.As(err, &signErr):
 		return http.StatusBadRequest, CodeSigningFailed, signErr.Error()
 	case errors.Is(err, context.Canceled):
@@ -241,8 +255,8 @@ func writeError(w http.ResponseWriter, err error) (status int, code string) {
 		// RFC 9110 section 15.5.9: the server closes the connection.
 		h.Set("Connection", "close")
 	}
-	if code == CodeSpoolFull {
-		// Space comes back as the bodies holding it are sent.
+	if code == CodeSpoolFull || code == CodeConnsExhausted {
+		// Space and connections come back as the requests holding them end.
 		h.Set("Retry-After", "1")
 	}
 	body, _ := json.Marshal(struct {

@@ -12,9 +12,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
@@ -320,5 +322,147 @@ func TestMetricCardinalityFollowsHost(t *testing.T) {
 	t.Logf("%d sigv4_sidecar_ series after %d distinct hosts (bound %d)", n, hosts, maxSeries)
 	if n > maxSeries {
 		t.Errorf("%d series after %d distinct hosts, want at most %d", n, hosts, maxSeries)
+	}
+}
+
+// TestUpstreamConnectionBudget: nothing bounded the upstream connections
+// open at once, so distinct hosts used descriptors until none were left and
+// every request failed. With --max-upstream-conns, both upstream clients
+// (plain HTTP through the proxy's own, TLS through net/http's) draw on one
+// budget: while every connection is in use, a request that needs a new one
+// gets 503 upstream_connections_exhausted with Retry-After, is never sent,
+// and counts against no breaker; once connections are idle, they are
+// closed to make room, so a stream of new hosts goes on within the budget.
+func TestUpstreamConnectionBudget(t *testing.T) {
+	const budget = 4
+	hold := make(chan struct{})
+	arrived := make(chan struct{}, budget)
+	respond := func(w http.ResponseWriter, r *http.Request, rec received) {
+		if r.URL.Path == "/hold" {
+			arrived <- struct{}{}
+			<-hold
+		}
+		if rec.VerifyErr != nil {
+			http.Error(w, rec.VerifyErr.Error(), http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, "ok")
+	}
+	plain := newUpstream(t)
+	secure, caFile := newTLSUpstream(t)
+	plain.respond, secure.respond = respond, respond
+	cfg := testConfig()
+	cfg.ConnectTo = []string{
+		"*.execute-api.us-east-1.amazonaws.com:=http://" + plain.Listener.Addr().String(),
+		"*.s3.us-east-1.amazonaws.com:=" + secure.Listener.Addr().String(),
+	}
+	cfg.UpstreamCAFile = caFile
+	cfg.MaxUpstreamConns = budget
+	cfg.Resilience.RetryAttempts = 1
+	cfg.Resilience.BreakerFailures = 1
+	p, err := New(cfg, newStaticSource(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.Close() })
+	hostFor := func(i int) string {
+		if i%2 == 0 {
+			return fmt.Sprintf("api%d.execute-api.us-east-1.amazonaws.com", i)
+		}
+		return fmt.Sprintf("bucket-%d.s3.us-east-1.amazonaws.com", i)
+	}
+	get := func(host, path string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	done := make(chan int, budget)
+	for i := range budget {
+		go func() { done <- get(hostFor(i), "/hold").StatusCode }()
+	}
+	for range budget {
+		<-arrived
+	}
+	for _, host := range []string{hostFor(100), hostFor(101)} {
+		resp := get(host, "/")
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(ErrorHeader) != CodeConnsExhausted || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s with every connection in use: %d %s Retry-After %q; want 503 %s with Retry-After",
+				host, resp.StatusCode, resp.Header.Get(ErrorHeader), resp.Header.Get("Retry-After"), CodeConnsExhausted)
+		}
+		if state := p.breakers.State(host); state != resilience.Closed {
+			t.Errorf("%s: breaker %s after a request the proxy never sent", host, state)
+		}
+	}
+	if n := plain.count() + secure.count(); n != budget {
+		t.Errorf("the upstreams received %d requests, want the %d held", n, budget)
+	}
+	close(hold)
+	for range budget {
+		if status := <-done; status != http.StatusOK {
+			t.Errorf("a held request ended %d", status)
+		}
+	}
+
+	// New hosts, one after the other: each finds the budget spent by idle
+	// connections, which are closed to make room. A connection net/http is
+	// still putting back may not be closable at once: the client does what
+	// Retry-After says.
+	for i := 200; i < 240; i++ {
+		var resp *http.Response
+		for try := 0; try < 50; try++ {
+			if resp = get(hostFor(i), "/"); resp.StatusCode != http.StatusServiceUnavailable {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", hostFor(i), resp.StatusCode, resp.Header.Get(ErrorHeader))
+		}
+		if n := p.c.upstreamConns.inUse(); n > budget {
+			t.Fatalf("%d upstream connections open, budget %d", n, budget)
+		}
+	}
+}
+
+// TestUpstreamConnectionBudgetFollowsOpenFileLimit: --max-upstream-conns 0
+// takes the budget from RLIMIT_NOFILE (which the Go runtime has raised to
+// its hard limit), keeping a quarter of it, at least 64, in reserve.
+func TestUpstreamConnectionBudgetFollowsOpenFileLimit(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	if rl.Cur != rl.Max && rl.Max <= 1<<40 {
+		t.Errorf("soft RLIMIT_NOFILE %d below the hard %d: the Go runtime raises it at start", rl.Cur, rl.Max)
+	}
+	p, err := New(testConfig(), newStaticSource(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	want := int64(0) // an unlimited RLIMIT_NOFILE: no budget
+	if limit := int64(min(rl.Cur, 1<<24)); rl.Cur <= 1<<40 {
+		want = limit - max(64, limit/4)
+	}
+	if got := p.c.upstreamConns.limit; got != want {
+		t.Errorf("budget %d with RLIMIT_NOFILE %d, want %d", got, rl.Cur, want)
+	}
+	for _, tc := range []struct{ nofile, want int64 }{{1024, 768}, {256, 192}, {100, 36}, {70, 16}, {1 << 20, 786432}} {
+		if got := budgetFor(tc.nofile); got != tc.want {
+			t.Errorf("RLIMIT_NOFILE %d: budget %d, want %d", tc.nofile, got, tc.want)
+		}
+	}
+	cfg := testConfig()
+	cfg.MaxUpstreamConns = 10
+	if p, err := New(cfg, newStaticSource(), nil); err != nil || p.c.upstreamConns.limit != 10 {
+		t.Errorf("--max-upstream-conns 10: %v", err)
 	}
 }

@@ -400,7 +400,7 @@ func testConfig() Config {
 	return Config{
 		Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
 		Payload: PayloadAuto, BodyMemory: 8 << 20, MaxBody: 5 << 30, MaxHeaderBytes: 64 << 10,
-		DialTimeout: 5 * time.Second, MaxIdleConnsPerHost: 8,
+		DialTimeout: 5 * time.Second, MaxIdleConnsPerHost: 8, MaxIdleConns: 256,
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, ShutdownTimeout: 10 * time.Second,
 		LogFormat: "json", LogLevel: "debug",
 		Resilience: resilience.DefaultConfig(),

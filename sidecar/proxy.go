@@ -75,10 +75,14 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 		Dial:                   base.DialContext,
 		Fallback:               base,
 		MaxIdlePerHost:         base.MaxIdleConnsPerHost,
+		MaxIdle:                base.MaxIdleConns,
 		IdleTimeout:            base.IdleConnTimeout,
 		ResponseHeaderTimeout:  base.ResponseHeaderTimeout,
 		MaxResponseHeaderBytes: base.MaxResponseHeaderBytes,
 	}
+	// When the connection budget is spent, the connection idle longest goes
+	// first; net/http can only close all of its idle ones at once.
+	c.upstreamConns.reclaim = []func(){func() { upstreams.CloseOldestIdle() }, base.CloseIdleConnections}
 	p := &Proxy{c: c, log: log, upstreams: upstreams, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
 	p.breakers = resilience.NewBreakers(cfg.Resilience, p.breakerChanged)
 	p.transport = &Transport{

@@ -352,11 +352,11 @@ func newBaseTransport(c *compiled) (*http.Transport, error) {
 	d := &dialer{c: c, net: net.Dialer{Timeout: c.cfg.DialTimeout, KeepAlive: 30 * time.Second}, resolver: net.DefaultResolver}
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            d.DialContext,
+		DialContext:            c.upstreamConns.dial(d.DialContext),
 		TLSClientConfig:        tlsConfig,
 		TLSHandshakeTimeout:    c.cfg.DialTimeout,
 		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           0,
+		MaxIdleConns:           c.cfg.MaxIdleConns,
 		MaxIdleConnsPerHost:    c.cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
 		ResponseHeaderTimeout:  c.cfg.ResponseHeaderTimeout,
