@@ -174,7 +174,7 @@ func TestUpstreamConnectionsUncappedAcrossHosts(t *testing.T) {
 				}
 				if status, body := get(fmt.Sprintf("bucket-%d.s3.%s.amazonaws.com", i, region)); status != http.StatusOK {
 					notOKMu.Lock()
-					notOK[strconv.Itoa(status)+" "+strings.Fields(body+" -")[0]]++
+					notOK[strconv.Itoa(status)+" "+strings.Fields(body + " -")[0]]++
 					notOKMu.Unlock()
 				}
 			}
