@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateMessages checks each bad option stops the start with one line
@@ -44,6 +45,10 @@ func TestValidateMessages(t *testing.T) {
 		{func(c *Config) { c.LogLevel = "loud" }, `invalid --log-level "loud"`},
 		{func(c *Config) { c.SpoolDir = filepath.Join(dir, "nope") }, `invalid --spool-dir`},
 		{func(c *Config) { c.MaxHeaderBytes = 10 }, `invalid --max-header-bytes "10": must be at least 1KiB`},
+		{func(c *Config) { c.MaxIdleConns = 0 }, `invalid --max-idle-conns "0": must be at least 1`},
+		{func(c *Config) { c.MaxUpstreamConns = -1 }, `invalid --max-upstream-conns "-1": must not be negative`},
+		{func(c *Config) { c.BodyReadTimeout = -time.Second }, `invalid --body-read-timeout "-1s": must not be negative`},
+		{func(c *Config) { c.SpoolTotal = -1 }, `invalid --spool-total "-1": must not be negative`},
 	}
 	for _, tc := range cases {
 		cfg := testConfig()
