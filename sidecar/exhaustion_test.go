@@ -258,7 +258,7 @@ func TestMetricCardinalityFollowsHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	srv, tel := serveObserved(t, p, telemetry.Options{Observers: p.Observers()})
+	_, tel := serveObserved(t, p, telemetry.Options{Observers: p.Observers()})
 	metrics := httptest.NewServer(tel.MetricsHandler())
 	t.Cleanup(metrics.Close)
 	series := func() int {
@@ -300,16 +300,12 @@ func TestMetricCardinalityFollowsHost(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for i := range jobs {
+				// Straight to the handler: the client and server
+				// around it would only add to the test's time.
 				host, path := hostFor(i)
-				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+				req := httptest.NewRequest(http.MethodGet, path, nil)
 				req.Host = host
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Error(err)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				p.ServeHTTP(httptest.NewRecorder(), req)
 			}
 		})
 	}
