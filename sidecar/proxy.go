@@ -225,6 +225,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = bodyIn
 	}
 	defer func() {
+		if bodyIn != nil {
+			bodyIn.handlerDone()
+		}
 		if x.spool != nil {
 			x.spool.Close()
 		}
@@ -288,17 +291,24 @@ func (w closeAfter) WriteHeader(status int) {
 // that stalls (a slow-loris client, an Expect: 100-continue never followed
 // by its body) fails with a *BodyTimeoutError instead of holding the
 // request, its spool and its connection for as long as the client likes.
+//
+// net/http's Transport may still read the body from its write loop after
+// the handler has returned; by then the connection may carry the client's
+// next request, so deadlines are only touched while the handler runs.
 type countingBody struct {
 	io.ReadCloser
 	n int64
 	// deadline is the client connection's; nil when there is no timeout.
 	deadline *http.ResponseController
 	timeout  time.Duration
+
+	mu       sync.Mutex
+	finished bool // the handler returned: leave the connection alone
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	if b.deadline != nil {
-		_ = b.deadline.SetReadDeadline(time.Now().Add(b.timeout))
+		b.withDeadline(func() { _ = b.deadline.SetReadDeadline(time.Now().Add(b.timeout)) })
 	}
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
@@ -310,10 +320,26 @@ func (b *countingBody) Read(p []byte) (int, error) {
 			// background to notice a client that goes away, and a deadline
 			// left behind would end a long response (a Lambda invoke) as
 			// if the client had.
-			_ = b.deadline.SetReadDeadline(time.Time{})
+			b.withDeadline(func() { _ = b.deadline.SetReadDeadline(time.Time{}) })
 		}
 	}
 	return n, err
+}
+
+// withDeadline runs set unless the handler has returned.
+func (b *countingBody) withDeadline(set func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.finished {
+		set()
+	}
+}
+
+// handlerDone is called as the handler returns.
+func (b *countingBody) handlerDone() {
+	b.mu.Lock()
+	b.finished = true
+	b.mu.Unlock()
 }
 
 // rewrite builds the outbound request. httputil.ReverseProxy has already
