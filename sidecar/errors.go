@@ -36,13 +36,12 @@ const (
 	CodeBodyTooLarge      = "body_too_large"      // 413: body above --max-body
 	CodeBodyTimeout       = "body_timeout"        // 408: the body stalled past --body-read-timeout
 	CodeUpstreamFailed    = "upstream_unreachable"
-	CodeNoCredentials     = "credentials_unavailable"        // 503
-	CodeSpoolFailed       = "spool_failed"                   // 503: the body could not be buffered
-	CodeSpoolFull         = "spool_full"                     // 503: --spool-total is spent
-	CodeUpstreamTimeout   = "upstream_timeout"               // 504
-	CodeCircuitOpen       = "circuit_open"                   // 503: the upstream's breaker is open
-	CodeConnsExhausted    = "upstream_connections_exhausted" // 503: --max-upstream-conns are all open
-	CodeClientCanceled    = "client_canceled"                // the client went away; nobody reads it
+	CodeNoCredentials     = "credentials_unavailable" // 503
+	CodeSpoolFailed       = "spool_failed"            // 503: the body could not be buffered
+	CodeSpoolFull         = "spool_full"              // 503: --spool-total is spent
+	CodeUpstreamTimeout   = "upstream_timeout"        // 504
+	CodeCircuitOpen       = "circuit_open"            // 503: the upstream's breaker is open
+	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
 )
 
 // RequestError is a request the proxy refuses as malformed (400).
@@ -136,6 +135,9 @@ func (e *SpoolFullError) Error() string {
 	}
 	return fmt.Sprintf("buffering the request body would take the spool files past --spool-total (%s, %s in use): retry later", ByteSize(e.Limit), ByteSize(e.InUse))
 }
+
+// CodeConnsExhausted is UpstreamConnectionsExhaustedError's code (503).
+const CodeConnsExhausted = "upstream_connections_exhausted"
 
 // UpstreamConnectionsExhaustedError is a request that needed a new upstream
 // connection while --max-upstream-conns were all open, and none idle could
