@@ -44,7 +44,8 @@ type CacheOptions struct {
 	FetchTimeout time.Duration
 	// ExpiredWait bounds how long Retrieve waits for a fetch once the
 	// held credentials have expired (the source has been failing, or the
-	// machine slept through the planned refresh): long enough for a
+	// machine slept through the planned refresh), or while none has ever
+	// been fetched and the last fetch failed: long enough for a
 	// healthy source to answer, short enough that requests fail fast
 	// while it is down.
 	ExpiredWait time.Duration
@@ -177,9 +178,10 @@ func (c *Cache) Retrieve(ctx context.Context) (Credentials, error) {
 		return e.creds, nil
 	}
 	wait := ctx
-	if e != nil && e.creds.Expired(time.Now()) {
-		// Expired means the source has been failing: answer soon rather
-		// than hold every request for a fetch that is likely to fail too.
+	if e != nil && e.creds.Expired(time.Now()) || e == nil && c.failing() {
+		// Expired, or nothing yet after a failed fetch, means the source
+		// has been failing: answer soon rather than hold every request for
+		// a fetch that is likely to fail too.
 		var cancel context.CancelFunc
 		wait, cancel = context.WithTimeout(ctx, c.opts.ExpiredWait)
 		defer cancel()
@@ -192,6 +194,13 @@ func (c *Cache) Retrieve(ctx context.Context) (Credentials, error) {
 		return e.creds, nil
 	}
 	return Credentials{}, c.unavailable(e)
+}
+
+// failing reports whether the last fetch failed.
+func (c *Cache) failing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.consecutive > 0
 }
 
 // Invalidate drops the credentials with this access key id, when they are
@@ -220,6 +229,17 @@ func (c *Cache) Invalidate(accessKeyID string) {
 func (c *Cache) Ready() bool {
 	e := c.cur.Load()
 	return e != nil && !e.creds.Expired(time.Now())
+}
+
+// NotReady returns why Ready is false, without fetching: the *ExpiredError
+// a Retrieve would end with (the source, the expiry if any, the last fetch
+// error). Nil when Ready. Cheap: for /readyz.
+func (c *Cache) NotReady() error {
+	e := c.cur.Load()
+	if e != nil && !e.creds.Expired(time.Now()) {
+		return nil
+	}
+	return c.unavailable(e)
 }
 
 // Status is a snapshot of a Cache for /readyz, metrics and diagnostics.
@@ -401,8 +421,11 @@ func (c *Cache) fetch(f *flight) {
 		case c.expiredLog:
 			c.expiredLog = false
 			c.log.Info("credentials recovered", "credentials", v)
-		case prev != nil:
-			// The first value is Load's to announce, in its one line.
+		case prev == nil:
+			// One line for the first value, whether it came at once or
+			// after failures (Start: the proxy is serving 503 meanwhile).
+			c.log.Info("credentials loaded", "credentials", v)
+		default:
 			c.log.Debug("credentials refreshed", "credentials", v, "next_refresh", c.nextRefresh)
 		}
 	}

@@ -93,16 +93,52 @@ type Source interface {
 }
 
 // Load builds the credential source Config describes (Resolve), wraps it in a
-// Cache, retrieves the first credentials and logs one line naming the source,
-// the access key id's last four characters and the expiry.
+// Cache and retrieves the first credentials; the Cache logs one line naming
+// the source, the access key id's last four characters and the expiry.
 //
 // The Source returned is a *Cache: assert it for Ready, Status and Close.
 // Load fails when the configuration is invalid (the error names the option)
 // or when no credentials can be retrieved at start (the error wraps
-// ErrNoCredentials): failing at start is clearer than a sidecar that answers
-// 503 to everything. ctx bounds the first retrieval only; the Cache's
-// background refresh lives until Close.
+// ErrNoCredentials): for callers that cannot do without them (check, and
+// serve with --exit-without-credentials). ctx bounds the first retrieval
+// only; the Cache's background refresh lives until Close.
 func Load(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
+	c, err := newLoadCache(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := firstRetrieve(ctx, c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Start is Load for a server that must come up without credentials: it
+// fails only on an invalid configuration. It waits for the first fetch (or
+// ctx) and, when that fetch fails, logs one WARN saying that requests get
+// 503 until a fetch succeeds, and returns the Cache anyway. The Cache keeps
+// fetching in the background with its backoff; the first success is logged
+// ("credentials loaded") and from then on Retrieve and Ready succeed. Close
+// the Cache when done.
+//
+// A pod whose credential agent or STS is briefly down at start then serves
+// (and answers /readyz 503) instead of exiting into a crash loop whose
+// restart back-off outlasts the outage.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
+	c, err := newLoadCache(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Retrieve(ctx); err != nil {
+		c.log.Warn("no AWS credentials at start: every request is answered 503 credentials_unavailable and /readyz 503 until a fetch succeeds; fetching again in the background",
+			"source", providerName(c.provider), "error", err)
+	}
+	return c, nil
+}
+
+// newLoadCache resolves cfg and starts a Cache on it, logging to log.
+func newLoadCache(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -110,14 +146,7 @@ func Load(ctx context.Context, cfg Config, log *slog.Logger) (Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := NewCache(p, CacheOptions{Log: log})
-	first, err := firstRetrieve(ctx, c)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	log.Info("credentials loaded", "credentials", first)
-	return c, nil
+	return NewCache(p, CacheOptions{Log: log}), nil
 }
 
 // loadAttempts is how many fetches Load makes before it gives up: a

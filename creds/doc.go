@@ -6,12 +6,14 @@
 // value kept when a refresh fails. The proxy only ever asks it for the
 // current value.
 //
-// Load builds a Source from a Config; it is a *Cache. The proxy uses it so:
+// Load builds a Source from a Config and fails without credentials; Start
+// builds the same *Cache and returns it even when the first fetch fails. The
+// proxy uses it so:
 //
 //   - Retrieve for every request. An error wraps ErrNoCredentials (an
 //     *ExpiredError once the held credentials have expired and the source
 //     keeps failing): answer 503, fail closed.
-//   - Ready for /readyz, Status for metrics; Close at shutdown.
+//   - Ready and NotReady for /readyz, Status for metrics; Close at shutdown.
 //   - When the upstream answers with an error code IsCredentialRejection
 //     accepts, Invalidate the access key id the request was signed with,
 //     then Retrieve again (it waits for the new credentials) and retry once

@@ -54,7 +54,15 @@ func (a *Admin) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rd, ok := a.Credentials.(interface{ Ready() bool }); ok && !rd.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "no unexpired credentials yet"})
+		reason := "no unexpired credentials yet"
+		// A Cache says why: the source and its last fetch error, as a
+		// request's 503 does (no secret: creds keeps them out of errors).
+		if nr, ok := a.Credentials.(interface{ NotReady() error }); ok {
+			if err := nr.NotReady(); err != nil {
+				reason = err.Error()
+			}
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": reason})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

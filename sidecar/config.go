@@ -72,6 +72,10 @@ type Config struct {
 	// DebugSigning: issue 8; the lines are written by sidecar/diagnostics.go.
 	DebugSigning bool `env:"DEBUG_SIGNING" flag:"debug-signing" envDefault:"false" help:"log every request's canonical request and string to sign (session token hidden), to compare with what AWS computed"`
 
+	// ExitWithoutCredentials: issue 15. By default serve starts without
+	// credentials and answers 503 until a fetch succeeds.
+	ExitWithoutCredentials bool `env:"EXIT_WITHOUT_CREDENTIALS" flag:"exit-without-credentials" envDefault:"false" help:"exit at start when no credentials can be fetched (three attempts) instead of serving 503 credentials_unavailable and /readyz 503 until a background fetch succeeds"`
+
 	creds.Config
 	// Resilience holds the breaker, retry, clock-skew, TLS-handshake and
 	// idle-connection options; its zero value turns them off.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"runtime"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
@@ -37,7 +38,7 @@ func runServe(ctx context.Context, inv invocation) error {
 	case fixed > 0:
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(fixed))
 	}
-	src, err := creds.Load(ctx, cfg.Config, log)
+	src, err := loadServeCredentials(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -49,4 +50,20 @@ func runServe(ctx context.Context, inv invocation) error {
 		Telemetry: &telemetry.Options{Version: version},
 	}
 	return srv.Run(ctx)
+}
+
+// loadServeCredentials starts the credentials cache. Without credentials at
+// start serve comes up all the same (503 credentials_unavailable, /readyz
+// 503, fetching in the background) unless --exit-without-credentials asks
+// for the fail-fast start: in Kubernetes an exit is a crash loop whose
+// back-off outlasts a short outage of the credential agent or STS.
+func loadServeCredentials(ctx context.Context, cfg sidecar.Config, log *slog.Logger) (creds.Source, error) {
+	if cfg.ExitWithoutCredentials {
+		return creds.Load(ctx, cfg.Config, log)
+	}
+	c, err := creds.Start(ctx, cfg.Config, log)
+	if err != nil {
+		return nil, err // not a typed nil *Cache in the interface
+	}
+	return c, nil
 }

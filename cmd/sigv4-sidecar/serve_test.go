@@ -94,6 +94,7 @@ func serveInProcess(t *testing.T, args, environ []string) (map[string]any, *sync
 		}
 		select {
 		case err := <-done:
+			stopped = true // serve has returned: the cleanup must not wait for it again
 			t.Fatalf("serve returned %v without a listening line:\n%s", err, stderr)
 		case <-deadline:
 			t.Fatalf("no listening line:\n%s", stderr)
