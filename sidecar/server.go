@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
@@ -112,6 +114,8 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          errLog,
 	}
 
+	warnAtStart(log, cfg, proxyLn.Addr(), adminLn.Addr())
+
 	errc := make(chan error, 2)
 	go func() { errc <- proxySrv.Serve(framingListener{proxyLn}) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
@@ -141,6 +145,55 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnAtStart logs one WARN for each choice of the operator that lets
+// someone else use the proxy's credentials (README "Security"): host mode
+// with an allow-list that holds a whole AWS DNS suffix, where anyone can own
+// a host (an API Gateway id, a Lambda function URL, an S3 bucket) and so
+// receive a signed request with its session token; and a listener that is
+// not on loopback.
+func warnAtStart(log *slog.Logger, cfg Config, proxyAddr, adminAddr net.Addr) {
+	if cfg.Upstream == "" {
+		if broad := broadAllowHosts(cfg.AllowHosts); len(broad) > 0 {
+			log.Warn("host mode signs for every host under AWS's DNS suffixes (the default --allow-hosts), "+
+				"including hosts anyone can own there (API Gateway ids, Lambda function URLs, S3 buckets): a client of the proxy can send a signed request, session token included, to their owner. "+
+				"Narrow --allow-hosts to your own endpoints, e.g. --allow-hosts 'sqs.eu-west-1.amazonaws.com,my-bucket.s3.eu-west-1.amazonaws.com'",
+				"allow_hosts", strings.Join(broad, ","))
+		}
+	}
+	if !isLoopback(proxyAddr) {
+		log.Warn("the proxy listener is not on loopback: anyone who can reach "+proxyAddr.String()+" can have requests signed with the proxy's credentials. "+
+			"Keep --listen on 127.0.0.1, or let only your clients reach it (a NetworkPolicy)", "proxy_addr", proxyAddr.String())
+	}
+	if !isLoopback(adminAddr) {
+		log.Warn("the admin listener is not on loopback: anyone who can reach "+adminAddr.String()+" can read /metrics and /readyz (the credentials' source and expiry, the upstream hosts) and make the proxy fetch credentials. "+
+			"Keep --admin-listen on 127.0.0.1, or let only your probes and scraper reach it (a NetworkPolicy)", "admin_addr", adminAddr.String())
+	}
+}
+
+// broadAllowHosts returns the patterns of allow (the default when empty)
+// that allow a whole AWS DNS suffix.
+func broadAllowHosts(allow []string) []string {
+	suffixes := endpoint.DefaultAllowHosts()
+	if len(allow) == 0 {
+		return suffixes
+	}
+	var broad []string
+	for _, p := range allow {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if p == "*" || slices.Contains(suffixes, p) {
+			broad = append(broad, p)
+		}
+	}
+	return broad
+}
+
+// isLoopback reports whether a bound listener address is a loopback one
+// (0.0.0.0 and :: are every address, not loopback).
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func mode(cfg Config) string {
