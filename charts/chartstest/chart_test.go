@@ -294,7 +294,7 @@ func checkGateway(t *testing.T, ms manifests, name string) {
 	if p := containerPort(c, "admin"); p != admin {
 		t.Errorf("containerPort admin = %d, SIGV4_ADMIN_LISTEN port %d", p, admin)
 	}
-	for probe, want := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz"} {
+	for probe, want := range map[*corev1.Probe]string{c.LivenessProbe: "/healthz", c.ReadinessProbe: "/readyz", c.StartupProbe: "/readyz"} {
 		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want || probe.HTTPGet.Port.StrVal != "admin" {
 			t.Errorf("probe %+v, want GET %s on the admin port", probe, want)
 		}

@@ -186,6 +186,12 @@ The proxy container. Argument: dict with
   env:
     {{- include "sigv4-sidecar.env" . | trim | nindent 4 }}
   {{- if eq .role "gateway" }}
+  # /readyz is 503 until credentials are held (the proxy starts without them and keeps fetching).
+  startupProbe:
+    httpGet:
+      path: /readyz
+      port: admin
+    {{- with $v.probes.startup }}{{ toYaml . | nindent 4 }}{{ end }}
   livenessProbe:
     httpGet:
       path: /healthz
