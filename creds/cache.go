@@ -186,7 +186,7 @@ func (c *Cache) Retrieve(ctx context.Context) (Credentials, error) {
 		wait, cancel = context.WithTimeout(ctx, c.opts.ExpiredWait)
 		defer cancel()
 	}
-	if err := c.refresh(wait, false); err != nil && ctx.Err() != nil {
+	if err := c.refresh(wait, fetchForReader); err != nil && ctx.Err() != nil {
 		return Credentials{}, fmt.Errorf("waiting for credentials: %w", ctx.Err())
 	}
 	e = c.cur.Load()
@@ -360,12 +360,26 @@ func (c *Cache) unavailable(e *entry) error {
 	return err
 }
 
+// fetchReason says why refresh is called.
+type fetchReason int
+
+const (
+	// fetchForReader: Retrieve found nothing usable. When a fetch that
+	// ended meanwhile left usable credentials, none starts: a caller that
+	// was descheduled between its look and refresh must not fetch again.
+	fetchForReader fetchReason = iota
+	// fetchPlanned: the background loop's refresh ahead of expiry or retry.
+	fetchPlanned
+	// fetchChanged: the source says it changed; fetch even while backing off.
+	fetchChanged
+)
+
 // refresh joins the fetch under way or starts one, and waits for it or for
-// ctx. Unless force is set, it starts none while a failed fetch asked to
-// back off, and returns the last error instead. The fetch itself runs on
-// the Cache's context: a caller that gives up does not abort it for the
-// others.
-func (c *Cache) refresh(ctx context.Context, force bool) error {
+// ctx. Unless why is fetchChanged, it starts none while a failed fetch
+// asked to back off, and returns the last error instead. The fetch itself
+// runs on the Cache's context: a caller that gives up does not abort it
+// for the others.
+func (c *Cache) refresh(ctx context.Context, why fetchReason) error {
 	c.mu.Lock()
 	f := c.flight
 	if f == nil {
@@ -373,7 +387,11 @@ func (c *Cache) refresh(ctx context.Context, force bool) error {
 			c.mu.Unlock()
 			return errClosed
 		}
-		if !force && c.consecutive > 0 && time.Now().Before(c.nextAttempt) {
+		if e := c.cur.Load(); why == fetchForReader && e != nil && !e.invalidated && !e.creds.Expired(time.Now()) {
+			c.mu.Unlock()
+			return nil
+		}
+		if why != fetchChanged && c.consecutive > 0 && time.Now().Before(c.nextAttempt) {
 			err := c.lastErr
 			c.mu.Unlock()
 			return err
@@ -552,11 +570,11 @@ func (c *Cache) run() {
 			return
 		case <-c.wake:
 		case <-timer.C:
-			c.refresh(c.ctx, false)
+			c.refresh(c.ctx, fetchPlanned)
 		case <-poll:
 			if detector.Changed() {
 				c.log.Debug("credentials source changed; re-reading", "source", providerName(c.provider))
-				c.refresh(c.ctx, true)
+				c.refresh(c.ctx, fetchChanged)
 			}
 		}
 	}

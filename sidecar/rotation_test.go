@@ -247,11 +247,19 @@ func keyIDOf(authorization string) string {
 	return id
 }
 
-// generations returns how many distinct generations were accepted.
-func (u *keyUpstream) generations() int {
+// newest returns the newest generation accepted, 0 before any. Generations
+// only count up, so "the newest is at least N" is a state a test can wait
+// for; how many distinct ones were accepted depends on scheduling (a
+// generation that lives between two polls of a loaded machine is never
+// used) and is no assertion.
+func (u *keyUpstream) newest() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.accepted)
+	newest := 0
+	for g := range u.accepted {
+		newest = max(newest, g)
+	}
+	return newest
 }
 
 func (u *keyUpstream) counts() (accepted int, rejected map[string]int) {
@@ -523,12 +531,14 @@ func TestContainerEndpointRotationUnderLoad(t *testing.T) {
 	t.Cleanup(func() { cache.Close() })
 	proxy := rotationProxy(t, up, cache, PayloadSigned, logs, secretsUpTo(func() int { return s.generation(time.Now()) }))
 
-	load := runLoad(t, proxy, 4, func() bool { return up.generations() > rotations }, 90*time.Second)
+	// Generation numbers follow the clock: accepting generation rotations+1
+	// means the load ran across at least that many rotations.
+	load := runLoad(t, proxy, 4, func() bool { return up.newest() > rotations }, 90*time.Second)
 
 	accepted, rejected := up.counts()
-	gens := up.generations()
+	gens := up.newest()
 	if gens <= rotations {
-		t.Errorf("upstream accepted %d generations (%d rotations), want at least %d rotations", gens, gens-1, rotations)
+		t.Errorf("upstream accepted generations up to %d, want at least %d: the load did not follow the rotations", gens, rotations+1)
 	}
 	if load.failed.Load() != 0 {
 		t.Errorf("%d of %d requests failed, want 0", load.failed.Load(), load.requests.Load())
@@ -620,8 +630,8 @@ func TestContainerEndpointOutage(t *testing.T) {
 			t.Errorf("during the outage: %d %q, want 503 %s", status, code, CodeNoCredentials)
 		}
 	}
-	if status, _, body := get(admin.URL + "/readyz"); status != 503 || !strings.Contains(string(body), "no unexpired credentials") {
-		t.Errorf("/readyz during the outage: %d %s, want 503, no unexpired credentials", status, body)
+	if status, _, body := get(admin.URL + "/readyz"); status != 503 || !strings.Contains(string(body), "container-endpoint") || !strings.Contains(string(body), "expired at") {
+		t.Errorf("/readyz during the outage: %d %s, want 503 naming the source and when its credentials expired", status, body)
 	}
 	if n := up.requests() - before; n != 0 {
 		t.Errorf("%d requests reached the upstream without credentials", n)
@@ -631,7 +641,7 @@ func TestContainerEndpointOutage(t *testing.T) {
 	endpoint.failing.Store(false)
 	recovered := false
 	var afterOutage int
-	for deadline := time.Now().Add(30 * time.Second); !recovered && time.Now().Before(deadline); afterOutage++ {
+	for deadline := time.Now().Add(time.Minute); !recovered && time.Now().Before(deadline); afterOutage++ {
 		status, _, _ := get(proxy + "/bucket/outage")
 		recovered = status == 200
 		if !recovered {
@@ -639,7 +649,7 @@ func TestContainerEndpointOutage(t *testing.T) {
 		}
 	}
 	if !recovered {
-		t.Fatal("the proxy did not recover within 30s of the endpoint answering again")
+		t.Fatal("the proxy did not recover within a minute of the endpoint answering again")
 	}
 	if status, _, body := get(admin.URL + "/readyz"); status != 200 {
 		t.Errorf("/readyz after recovery: %d %s", status, body)
@@ -650,12 +660,22 @@ func TestContainerEndpointOutage(t *testing.T) {
 
 // TestCredentialsFileRotationUnderLoad: static keys in --credentials-file
 // are replaced atomically (rename) during a load; the upstream accepts only
-// the newest key, and the previous one for a short grace. No request fails.
+// the newest key, and the previous one until the next rotation. No request
+// fails, and the newest key is used after the last rotation.
+//
+// It once counted the generations the upstream accepted and wanted every
+// one: when two rotations land between two polls of the file (a loaded
+// machine), one key is never used, and the test failed with "upstream
+// accepted 10 generations, want 11". Which keys were used in between is
+// scheduling; what the proxy promises is no failure and the newest key.
 func TestCredentialsFileRotationUnderLoad(t *testing.T) {
 	const (
 		rotations = 10
 		every     = 500 * time.Millisecond
-		grace     = 300 * time.Millisecond
+		// The previous key stays active until the next rotation: a request
+		// retried with keys read fresh from the file fails only if two
+		// rotations pass before it reaches the upstream.
+		grace = every
 	)
 	dir := isolateAWSEnvironment(t)
 	path := filepath.Join(dir, "mounted-secret", "credentials")
@@ -707,7 +727,7 @@ func TestCredentialsFileRotationUnderLoad(t *testing.T) {
 	load := runLoad(t, proxy, 4, func() bool {
 		select {
 		case <-rotated:
-			return up.generations() > rotations
+			return up.newest() == rotations+1
 		default:
 			return false
 		}
@@ -715,8 +735,8 @@ func TestCredentialsFileRotationUnderLoad(t *testing.T) {
 	<-rotated
 
 	accepted, rejected := up.counts()
-	if gens := up.generations(); gens <= rotations {
-		t.Errorf("upstream accepted %d generations, want %d", gens, rotations+1)
+	if newest := up.newest(); newest != rotations+1 {
+		t.Errorf("after the last rotation the upstream accepted keys up to generation %d, want the newest, %d", newest, rotations+1)
 	}
 	if load.failed.Load() != 0 {
 		t.Errorf("%d of %d requests failed, want 0", load.failed.Load(), load.requests.Load())
