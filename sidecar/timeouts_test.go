@@ -21,8 +21,11 @@ func TestServerTimeoutsCloseClientConnections(t *testing.T) {
 	cfg := testConfig()
 	cfg.Upstream = up.URL
 	cfg.Service, cfg.Region = "sqs", "us-east-1"
-	cfg.ReadHeaderTimeout = 200 * time.Millisecond
-	cfg.IdleTimeout = 200 * time.Millisecond
+	// Long enough that a loaded machine still reads a request sent whole
+	// within them (at 200 ms a stalled server read could miss the first
+	// request of the IdleTimeout case), far below the guard.
+	cfg.ReadHeaderTimeout = time.Second
+	cfg.IdleTimeout = time.Second
 	addr, _, _, _ := runServer(t, cfg, newStaticSource())
 	const guard = 20 * time.Second
 

@@ -11,6 +11,12 @@ import (
 	"time"
 )
 
+// openLong is an open period no pause of a loaded machine outlasts between a
+// test opening a breaker and checking that it refuses: with a few
+// milliseconds the breaker could turn half-open in between. Tests wait for
+// half-open by polling, so this is how long they wait, not a bound.
+const openLong = time.Second
+
 func breakerConfig(failures int, open time.Duration) Config {
 	c := DefaultConfig()
 	c.BreakerFailures = failures
@@ -23,7 +29,7 @@ func breakerConfig(failures int, open time.Duration) Config {
 // open period ends, and closes when the probe succeeds.
 func TestBreakerOpenHalfOpenClosed(t *testing.T) {
 	var rec recorder
-	breakers := NewBreakers(breakerConfig(3, 50*time.Millisecond), rec.record)
+	breakers := NewBreakers(breakerConfig(3, openLong), rec.record)
 	var hits atomic.Int32
 	status := atomic.Int32{}
 	status.Store(503)
@@ -78,7 +84,7 @@ func TestBreakerOpenHalfOpenClosed(t *testing.T) {
 
 // A failed probe opens the breaker again; other hosts are not affected.
 func TestBreakerFailedProbeReopens(t *testing.T) {
-	breakers := NewBreakers(breakerConfig(1, 30*time.Millisecond), nil)
+	breakers := NewBreakers(breakerConfig(1, openLong), nil)
 	guard := &Guard{Breakers: breakers, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.URL.Host == "sqs.us-east-1.amazonaws.com" {
 			return response(200, nil, ""), nil
@@ -205,7 +211,7 @@ func TestFiveXXBurstOpensThenRecovers(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	cfg := breakerConfig(3, 50*time.Millisecond)
+	cfg := breakerConfig(3, openLong)
 	cfg.RetryAttempts = 1
 	var rec recorder
 	breakers := NewBreakers(cfg, rec.record)
