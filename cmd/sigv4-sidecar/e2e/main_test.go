@@ -87,6 +87,8 @@ func runMain(m *testing.M) int {
 		return 0
 	}
 
+	// The real clients install (apt-get, npm) while the servers build.
+	startClientInstalls()
 	if err := startServers(work); err != nil {
 		log.Printf("e2e: %v", err)
 		return 1
