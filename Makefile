@@ -1,5 +1,6 @@
 # sigv4-sidecar developer targets. `make test` is the one command CI runs (.ci/run):
-# it installs what it needs (Go modules, MinIO, versitygw, helm) into $(TOOLS_BIN).
+# it installs what it needs (Go modules, MinIO, versitygw, helm, the JavaScript SDK) into $(TOOLS_BIN),
+# and Debian's awscli and rclone with apt-get.
 SHELL     := /bin/bash
 GO        ?= go
 TOOLS_BIN ?= $(HOME)/.cache/sigv4-sidecar/bin
@@ -21,7 +22,8 @@ unit:
 	$(GO) test -count=1 -run '^TestSignAllocations$$' ./signer/
 
 # End-to-end suite: real SigV4-verifying servers (MinIO, versitygw; installed into $(TOOLS_BIN) when
-# missing) and the built binary. -v so the 1 GiB transfers' peak RSS lines reach the log.
+# missing), real S3 clients (awscli and rclone from apt-get, @aws-sdk/client-s3 from npm ci, installed while
+# the servers build) and the built binary. -v so the 1 GiB transfers' peak RSS lines reach the log.
 e2e:
 	$(GO) test -v -count=1 -tags e2e -timeout 60m ./cmd/sigv4-sidecar/e2e/
 

@@ -125,9 +125,10 @@ func (c *awsCLI) listKeys(t *testing.T, prefix string) []string {
 func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 	content := func(key string) []byte { return []byte("content of " + key + "\n") }
 
+	// Every CLI run costs about a CPU second (Python starting), so each
+	// scenario runs the CLI as few times as it can.
 	t.Run("bucket", func(t *testing.T) {
 		c.run(t, nil, "s3api", "create-bucket", "--bucket", c.bucket)
-		c.run(t, nil, "s3api", "head-bucket", "--bucket", c.bucket)
 		var out struct{ Buckets []struct{ Name string } }
 		if err := json.Unmarshal(c.run(t, nil, "s3api", "list-buckets"), &out); err != nil {
 			t.Fatal(err)
@@ -141,26 +142,27 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 	}
 
 	t.Run("odd-keys", func(t *testing.T) {
+		// A file per key, uploaded (PutObject each) and downloaded
+		// (ListObjectsV2, then GetObject each) by one CLI run each way.
+		up, down := t.TempDir(), t.TempDir()
+		files := map[string][]byte{}
 		for _, key := range clientKeys {
-			c.run(t, nil, "s3api", "put-object", "--bucket", c.bucket, "--key", key, "--body", c.file(t, content(key)))
-			var head struct{ ContentLength int }
-			if err := json.Unmarshal(c.run(t, nil, "s3api", "head-object", "--bucket", c.bucket, "--key", key), &head); err != nil {
+			files[key] = content(key)
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(up, key)), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if head.ContentLength != len(content(key)) {
-				t.Errorf("head-object %q: ContentLength %d, want %d", key, head.ContentLength, len(content(key)))
-			}
-			got := filepath.Join(t.TempDir(), "got")
-			c.run(t, nil, "s3api", "get-object", "--bucket", c.bucket, "--key", key, got)
-			if b, _ := os.ReadFile(got); !bytes.Equal(b, content(key)) {
-				t.Errorf("get-object %q: %q, want %q", key, b, content(key))
+			if err := os.WriteFile(filepath.Join(up, key), content(key), 0o644); err != nil {
+				t.Fatal(err)
 			}
 		}
+		c.run(t, nil, "s3", "cp", "--recursive", up, "s3://"+c.bucket+"/")
 		want := slices.Clone(clientKeys)
 		slices.Sort(want)
 		if got := c.listKeys(t, ""); !slices.Equal(got, want) {
 			t.Errorf("list-objects-v2:\n got %q\nwant %q", got, want)
 		}
+		c.run(t, nil, "s3", "cp", "--recursive", "s3://"+c.bucket+"/", down)
+		checkFiles(t, down, files)
 	})
 
 	t.Run("delete-objects", func(t *testing.T) {
@@ -189,10 +191,11 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 
 	t.Run("metadata", func(t *testing.T) {
 		key := "meta/headers.txt"
-		meta := map[string]string{"my-key": "v", "tabbed": "a\tb", "spaced": "two  spaces"}
+		tab := headerTab(c.route.server)
+		meta := map[string]string{"my-key": "v", "tabbed": "a" + tab + "b", "spaced": "two  spaces"}
 		headers := map[string]string{
 			"ContentType":        "text/plain; charset=utf-8",
-			"ContentDisposition": "attachment;\tfilename=\"a\tb.txt\"",
+			"ContentDisposition": "attachment;" + tab + "filename=\"a" + tab + "b.txt\"",
 			"ContentLanguage":    "en-GB",
 			"CacheControl":       "max-age=60, private",
 		}
@@ -214,15 +217,16 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 				t.Errorf("head-object %s %q, want %q", name, got, want)
 			}
 		}
-		c.run(t, nil, "s3api", "delete-object", "--bucket", c.bucket, "--key", key)
 	})
 
 	t.Run("presign", func(t *testing.T) {
 		key := "presign/a b+c;d=é.txt"
 		c.run(t, nil, "s3api", "put-object", "--bucket", c.bucket, "--key", key, "--body", c.file(t, content(key)))
-		presigned := map[string]string{
-			"SigV4 (aws s3 presign)": c.presign(t, key),
-			"SigV2 (by hand)":        c.presignV2(key),
+		presigned := map[string]string{"SigV4 (aws s3 presign)": c.presign(t, key)}
+		// versitygw verifies SigV4 only; through the proxy it gets SigV4
+		// whatever the client presigned with.
+		if c.route.name == "proxy" || c.route.server.name != "versitygw" {
+			presigned["SigV2 (by hand)"] = c.presignV2(key)
 		}
 		for name, u := range presigned {
 			resp, err := (&http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: time.Minute}).Get(u)
@@ -235,7 +239,6 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 				t.Errorf("GET %s URL: %d %q, want 200 %q", name, resp.StatusCode, tail(body, 300), content(key))
 			}
 		}
-		c.run(t, nil, "s3api", "delete-object", "--bucket", c.bucket, "--key", key)
 	})
 
 	t.Run("stream", func(t *testing.T) {
@@ -246,7 +249,6 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 		if !bytes.Equal(got, sent.Bytes()) {
 			t.Errorf("s3 cp from stdin and back: %d bytes came back, want the %d sent", len(got), sent.Len())
 		}
-		c.run(t, nil, "s3", "rm", "s3://"+c.bucket+"/"+key)
 	})
 
 	t.Run("multipart", func(t *testing.T) {
@@ -267,7 +269,6 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 		if got := fileSum(t, dst); !bytes.Equal(got, want) {
 			t.Errorf("downloaded sha256 %x, want %x", got, want)
 		}
-		c.run(t, nil, "s3", "rm", "s3://"+c.bucket+"/"+key)
 	})
 
 	t.Run("sync", func(t *testing.T) {
@@ -284,6 +285,7 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 	})
 
 	t.Run("delete-bucket", func(t *testing.T) {
+		// --force deletes what the scenarios left first.
 		c.run(t, nil, "s3", "rb", "s3://"+c.bucket, "--force")
 		if _, err := c.try(t, nil, "s3api", "head-bucket", "--bucket", c.bucket); err == nil {
 			t.Errorf("head-bucket after rb: no error")

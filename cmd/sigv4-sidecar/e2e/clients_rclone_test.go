@@ -119,12 +119,13 @@ func exerciseRclone(t *testing.T, rc *rclone) {
 
 	t.Run("metadata", func(t *testing.T) {
 		key := "meta/headers.txt"
+		tab := headerTab(rc.route.server)
 		set := map[string]string{
 			"my-key":              "v",
-			"tabbed":              "a\tb",
+			"tabbed":              "a" + tab + "b",
 			"spaced":              "two  spaces",
 			"content-type":        "text/plain; charset=utf-8",
-			"content-disposition": "attachment;\tfilename=\"a\tb.txt\"",
+			"content-disposition": "attachment;" + tab + "filename=\"a" + tab + "b.txt\"",
 			"content-language":    "en-GB",
 			"cache-control":       "max-age=60, private",
 		}

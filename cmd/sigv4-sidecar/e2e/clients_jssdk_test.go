@@ -40,6 +40,7 @@ func TestClientJSSDK(t *testing.T) {
 						"E2E_KEYS="+string(keys),
 						"E2E_WORK="+t.TempDir(),
 						fmt.Sprintf("E2E_MULTIPART_MIB=%d", multipartMiB),
+						"E2E_TABS="+map[string]string{"\t": "1", " ": "0"}[headerTab(s)],
 					)
 					if r.accessKey != "" {
 						sign = "keys"
