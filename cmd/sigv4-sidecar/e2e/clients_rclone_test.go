@@ -119,7 +119,11 @@ func exerciseRclone(t *testing.T, rc *rclone) {
 
 	t.Run("metadata", func(t *testing.T) {
 		key := "meta/headers.txt"
-		tab := headerTab(rc.route.server)
+		// No TAB: rclone's signer (aws-sdk-go v1) keeps a TAB in its
+		// canonical header values while MinIO collapses it, so rclone
+		// signing straight to MinIO gets SignatureDoesNotMatch. The AWS CLI
+		// and the JavaScript SDK put TABs through.
+		tab := " "
 		set := map[string]string{
 			"my-key":              "v",
 			"tabbed":              "a" + tab + "b",
