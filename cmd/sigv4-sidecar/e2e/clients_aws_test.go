@@ -213,7 +213,10 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 	t.Run("metadata", func(t *testing.T) {
 		key := "meta/headers.txt"
 		tab := headerTab(c.route.server)
-		meta := map[string]string{"my-key": "v", "tabbed": "a" + tab + "b", "spaced": "two  spaces"}
+		// No TAB in a metadata value: the proxy refuses one (400
+		// ambiguous_header_value, see TestHeaderValuesReadBackEqual), since
+		// x-amz-* headers must be signed and verifiers read TABs apart.
+		meta := map[string]string{"my-key": "v", "spaced": "two  spaces"}
 		headers := map[string]string{
 			"ContentType":        "text/plain; charset=utf-8",
 			"ContentDisposition": "attachment;" + tab + "filename=\"a" + tab + "b.txt\"",

@@ -33,8 +33,8 @@ var clientKeys = append(append([]string{}, objectKeys...),
 	"percent%zz-and-%2e%2e.txt",
 )
 
-// headerTab is the whitespace the metadata scenarios put inside header
-// values: a TAB, except against versitygw, which keeps a TAB in its
+// headerTab is the whitespace the metadata scenarios put inside
+// Content-Disposition: a TAB, except against versitygw, which keeps a TAB in its
 // canonical header values while the clients' signers (botocore,
 // @smithy/signature-v4) collapse it to a space, so that even a client
 // signing straight to it gets SignatureDoesNotMatch.

@@ -8,7 +8,7 @@
 // Environment: E2E_ENDPOINT, E2E_SIGN ("none" or "keys"), E2E_BUCKET,
 // E2E_KEYS (a JSON array of object keys), E2E_WORK (a scratch directory),
 // E2E_MULTIPART_MIB (the multipart upload's size), E2E_TABS ("1" to put TABs
-// in header values).
+// in Content-Disposition).
 "use strict";
 
 const crypto = require("node:crypto");
@@ -82,13 +82,15 @@ const scenarios = {
     assert.deepEqual(await listKeys(""), [], "ListObjectsV2 after DeleteObjects");
   },
 
-  // User metadata and content headers, a TAB in some values (unless
-  // E2E_TABS is 0: a server that cannot verify them), read back equal.
+  // User metadata and content headers, TABs in Content-Disposition (unless
+  // E2E_TABS is 0: a server that cannot verify them), read back equal. No
+  // TAB in metadata: x-amz-* headers must be signed and verifiers read TABs
+  // apart, so the proxy refuses one.
   async metadata() {
     const key = "meta/headers.txt";
     const tab = env("E2E_TABS") === "1" ? "\t" : " ";
     const put = {
-      Metadata: { "my-key": "v", "tabbed": `a${tab}b`, "spaced": "two  spaces" },
+      Metadata: { "my-key": "v", "spaced": "two  spaces" },
       ContentType: "text/plain; charset=utf-8",
       ContentDisposition: `attachment;${tab}filename="a${tab}b.txt"`,
       ContentLanguage: "en-GB",
