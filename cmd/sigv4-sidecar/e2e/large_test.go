@@ -78,22 +78,9 @@ func transferLarge(t testing.TB, a *app, bucket, key string, seed uint64, size i
 	a.expect(t, req, http.StatusOK)
 	up = h.Sum(nil)
 
-	resp, err := a.client.Do(a.request(t, http.MethodGet, bucket, key, "", nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		t.Fatalf("GET %s: %d %s", key, resp.StatusCode, body)
-	}
-	h.Reset()
-	n, err := io.Copy(h, resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: after %d bytes: %v", key, n, err)
-	}
+	down, n := downloadSum(t, a, bucket, key)
 	if n != size {
 		t.Fatalf("GET %s: %d bytes, want %d", key, n, size)
 	}
-	return up, h.Sum(nil), time.Since(start)
+	return up, down, time.Since(start)
 }
