@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -121,13 +120,4 @@ func (g *procsGovernor) observe(used float64) int {
 		return 1
 	}
 	return g.current
-}
-
-// processCPUTime is the CPU time (user and system) the process has used.
-func processCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

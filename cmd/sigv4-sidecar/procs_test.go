@@ -94,3 +94,23 @@ func TestProcsGovernorRun(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestProcessCPUTime: the counter the governor samples moves with the CPU
+// this process burns, on every OS it is built for (getrusage on Unix,
+// GetProcessTimes on Windows). Zero would pin --max-procs auto to one P.
+func TestProcessCPUTime(t *testing.T) {
+	start := processCPUTime()
+	deadline := time.Now().Add(30 * time.Second)
+	sum := 0
+	for processCPUTime()-start < 20*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time stayed at %v after burning CPU", processCPUTime())
+		}
+		for i := range 1_000_000 {
+			sum += i
+		}
+	}
+	if sum == 0 {
+		t.Fatal("the loop did no work")
+	}
+}
