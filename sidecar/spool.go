@@ -215,8 +215,9 @@ func (s *spool) reserveDisk(total int64) error {
 	return nil
 }
 
-// toFile moves the body to an unlinked temporary file: what the blocks hold
-// so far is written to it and their memory goes back to the budget.
+// toFile moves the body to a temporary file that no path outlives
+// (createSpoolFile): what the blocks hold so far is written to it and their
+// memory goes back to the budget.
 func (s *spool) toFile(dir string) error {
 	var held int64
 	for _, b := range s.blocks {
@@ -225,17 +226,12 @@ func (s *spool) toFile(dir string) error {
 	if err := s.reserveDisk(held); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "sigv4-sidecar-body-*")
+	f, err := createSpoolFile(dir)
 	if err != nil {
 		return &SpoolError{Err: err}
 	}
 	spoolFilesOpen.Add(1)
 	s.file = f
-	// Unlink now: the open descriptor keeps the data readable, and no path
-	// outlives the request, whatever happens to the process.
-	if err := os.Remove(f.Name()); err != nil {
-		return &SpoolError{Err: err}
-	}
 	for _, b := range s.blocks {
 		if _, err := f.Write(b); err != nil {
 			return &SpoolError{Err: err}
