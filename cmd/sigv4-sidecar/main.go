@@ -16,6 +16,8 @@ import (
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+// Left at "dev", `version` reports the module version from the build info
+// (currentVersion).
 var version = "dev"
 
 // invocation is what a subcommand gets: its arguments (after the subcommand

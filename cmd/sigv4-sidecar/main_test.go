@@ -166,16 +166,6 @@ func TestInvalidOptionsStopTheStart(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	var out bytes.Buffer
-	if err := runEnv(context.Background(), []string{"version"}, nil, &out, io.Discard); err != nil {
-		t.Fatal(err)
-	}
-	if out.String() != "sigv4-sidecar dev\n" {
-		t.Errorf("version printed %q", out.String())
-	}
-}
-
 type fixedSource struct {
 	err error
 }
@@ -282,7 +272,7 @@ func TestBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	out, err := exec.Command(bin, "version").Output()
-	if err != nil || string(out) != "sigv4-sidecar v9.9.9-test\n" {
+	if err != nil || !strings.HasPrefix(string(out), "sigv4-sidecar v9.9.9-test (") {
 		t.Errorf("version: %q %v", out, err)
 	}
 

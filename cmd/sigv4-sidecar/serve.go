@@ -47,7 +47,7 @@ func runServe(ctx context.Context, inv invocation) error {
 	}
 	srv := &sidecar.Server{
 		Config: cfg, Credentials: src, Log: log,
-		Telemetry: &telemetry.Options{Version: version},
+		Telemetry: &telemetry.Options{Version: currentVersion().Version},
 	}
 	return srv.Run(ctx)
 }
