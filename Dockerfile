@@ -3,7 +3,10 @@
 # sigv4-sidecar image: a static binary on distroless (no shell, no libc, uid 65532).
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 --build-arg VERSION=v1.2.3 \
-#     -t ghcr.io/sigv4-sidecar/sigv4-sidecar:v1.2.3 .
+#     -t ghcr.io/sigv4-sidecar/sigv4-sidecar:1.2.3 .
+#
+# `make image VERSION=v1.2.3` runs exactly that (IMAGE_FLAGS=--push to publish); the tag drops the v, as the
+# chart's appVersion does.
 #
 # The builder runs on the build machine's platform and cross-compiles for each target (no emulation):
 # CGO_ENABLED=0 makes that possible and the result static. `make build` is the one recipe, so a local
