@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 
@@ -14,16 +13,9 @@ import (
 // The machines this runs on are shared, so wall-clock ns/op swings with
 // other processes' load. BenchmarkRatio therefore alternates short batches
 // of the two contenders and charges each the CPU time the process spent
-// (getrusage RUSAGE_SELF: including GC workers), which other processes'
-// load does not inflate. It reports each side's CPU ns/op and their ratio.
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// (processCPU: getrusage RUSAGE_SELF, GetProcessTimes on Windows; including
+// GC workers), which other processes' load does not inflate. It reports each
+// side's CPU ns/op and their ratio.
 
 // race measures a and b alternately in batches of batch calls.
 func race(b *testing.B, batch int, nameA string, a func(), nameB string, bf func()) {
