@@ -76,7 +76,7 @@ release:
 # architecture, that the linux ones are static, SHA256SUMS and the SBOM. In the tools module, beside the SBOM tool.
 release-check:
 	@echo "release-check: make release into a temporary directory, then check its files (1 to 2 minutes on 2 cores)"
-	cd tools && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+	cd tools && $(GO) vet ./... && $(GO) test -count=1 -timeout 30m ./...
 
 # The multi-architecture image (linux/amd64, linux/arm64) from the Dockerfile, which cross-compiles with
 # `make build` on the build machine's platform. Needs a Docker engine with buildx; IMAGE_FLAGS=--push publishes

@@ -37,8 +37,10 @@ func TestRelease(t *testing.T) {
 	const version = "v0.0.0-releasetest"
 	make := exec.Command("make", "--no-print-directory", "release", "DIST="+dist, "VERSION="+version)
 	make.Dir = root
-	if out, err := make.CombinedOutput(); err != nil {
-		t.Fatalf("make release: %v\n%s", err, out)
+	// make's lines go straight out, so a slow or stuck build shows where it is.
+	make.Stdout, make.Stderr = os.Stderr, os.Stderr
+	if err := make.Run(); err != nil {
+		t.Fatalf("make release: %v", err)
 	}
 
 	platforms := []struct{ os, arch string }{
