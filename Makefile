@@ -55,7 +55,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BUILD_OUT) ./cmd/sigv4-sidecar
 
 # A release: `make build`'s binary for every platform in $(PLATFORMS), built side by side, then a CycloneDX SBOM
-# of the command (cyclonedx-gomod, pinned in tools/go.mod: its dependencies stay out of the main module) and
+# of the module (cyclonedx-gomod, pinned in tools/go.mod: its dependencies stay out of the main module; its `mod`
+# mode, since `app` fails outright where it cannot read the version from git, as in a git worktree) and
 # SHA256SUMS over all of it, in $(DIST). docs/releasing.md says how a version is tagged and published.
 DIST         ?= dist
 RELEASE_JOBS ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)
@@ -67,8 +68,7 @@ release:
 	@printf '%s\n' $(PLATFORMS) | xargs -P $(RELEASE_JOBS) -I{} sh -c 'set -e; p={}; os=$${p%/*}; arch=$${p#*/}; ext=; \
 	  if [ $$os = windows ]; then ext=.exe; fi; \
 	  GOOS=$$os GOARCH=$$arch $(MAKE) --no-print-directory build VERSION=$(VERSION) BUILD_OUT=$(DIST)/sigv4-sidecar-$(VERSION)-$$os-$$arch$$ext'
-	cd tools && $(GO) tool cyclonedx-gomod app -json -main cmd/sigv4-sidecar \
-	  -output $(abspath $(DIST))/sigv4-sidecar-$(VERSION).cdx.json ..
+	cd tools && $(GO) tool cyclonedx-gomod mod -json -output $(abspath $(DIST))/sigv4-sidecar-$(VERSION).cdx.json ..
 	cd $(DIST) && $(SHA256) sigv4-sidecar-$(VERSION)-* sigv4-sidecar-$(VERSION).cdx.json > SHA256SUMS
 	@echo "release $(VERSION): done"; ls -l $(DIST)
 

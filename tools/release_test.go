@@ -27,7 +27,7 @@ const module = "github.com/sigv4-sidecar/sigv4-sidecar"
 // right format and architecture, static where it runs on distroless or
 // scratch (linux), stripped, without local paths and stamped with the
 // version; SHA256SUMS matching every other file; and a CycloneDX SBOM of the
-// command naming the module and its dependencies.
+// module naming the module and its dependencies.
 func TestRelease(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -202,8 +202,8 @@ func checkSums(t *testing.T, dist string, files []string) {
 	}
 }
 
-// checkSBOM: the SBOM is CycloneDX JSON whose subject is the module's
-// command, and it lists a dependency the command links.
+// checkSBOM: the SBOM is CycloneDX JSON whose subject is the module, and it
+// lists a dependency the command links.
 func checkSBOM(t *testing.T, path string) {
 	t.Helper()
 	f, err := os.Open(path)
