@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
@@ -20,7 +21,15 @@ type Admin struct {
 	Metrics http.Handler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	stopping atomic.Bool
 }
+
+// Stopping makes /readyz answer 503 from now on, whatever the credentials:
+// the process has been asked to stop, and Kubernetes should take it out of
+// its Service's endpoints while it still serves (--shutdown-delay). Safe for
+// concurrent use.
+func (a *Admin) Stopping() { a.stopping.Store(true) }
 
 var _ http.Handler = (*Admin)(nil)
 
@@ -49,6 +58,10 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ready answers 200 only when credentials can be retrieved now and have not
 // expired. The message names the source or the reason, never a key.
 func (a *Admin) ready(w http.ResponseWriter, r *http.Request) {
+	if a.stopping.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "shutting down"})
+		return
+	}
 	if a.Credentials == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "no credentials source"})
 		return

@@ -60,6 +60,7 @@ type Config struct {
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" flag:"read-header-timeout" envDefault:"10s" help:"time a client has to send its request headers"`
 	BodyReadTimeout   time.Duration `env:"BODY_READ_TIMEOUT" flag:"body-read-timeout" envDefault:"30s" help:"longest wait for the next bytes of a request body (reset by every read that brings some; an Expect: 100-continue that is never followed by its body included); then 408 and the connection is closed. 0: none"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" flag:"idle-timeout" envDefault:"90s" help:"how long an idle client connection is kept open"`
+	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY" flag:"shutdown-delay" envDefault:"0s" help:"on SIGTERM, how long the proxy keeps serving (with /readyz answering 503, so Kubernetes takes the pod out of its Service) before it drains; keep it plus --shutdown-timeout under the pod's terminationGracePeriodSeconds"`
 	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
 
 	// MaxProcs is process-wide: cmd/sigv4-sidecar applies it (Procs.Plan).
@@ -448,7 +449,7 @@ func (c Config) compile() (*compiled, error) {
 	for _, d := range []struct {
 		field string
 		value time.Duration
-	}{{"DialTimeout", c.DialTimeout}, {"ResponseHeaderTimeout", c.ResponseHeaderTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"BodyReadTimeout", c.BodyReadTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownTimeout", c.ShutdownTimeout}, {"LogFlushInterval", c.LogFlushInterval}} {
+	}{{"DialTimeout", c.DialTimeout}, {"ResponseHeaderTimeout", c.ResponseHeaderTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"BodyReadTimeout", c.BodyReadTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownDelay", c.ShutdownDelay}, {"ShutdownTimeout", c.ShutdownTimeout}, {"LogFlushInterval", c.LogFlushInterval}} {
 		if d.value < 0 {
 			return nil, optionError(d.field, d.value.String(), "must not be negative")
 		}

@@ -49,6 +49,7 @@ func TestValidateMessages(t *testing.T) {
 		{func(c *Config) { c.MaxUpstreamConns = -1 }, `invalid --max-upstream-conns "-1": must not be negative`},
 		{func(c *Config) { c.BodyReadTimeout = -time.Second }, `invalid --body-read-timeout "-1s": must not be negative`},
 		{func(c *Config) { c.SpoolTotal = -1 }, `invalid --spool-total "-1": must not be negative`},
+		{func(c *Config) { c.ShutdownDelay = -time.Second }, `invalid --shutdown-delay "-1s": must not be negative`},
 	}
 	for _, tc := range cases {
 		cfg := testConfig()

@@ -17,8 +17,9 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
-// Server runs the proxy and admin listeners until its context ends, then
-// drains in-flight requests for up to Config.ShutdownTimeout.
+// Server runs the proxy and admin listeners until its context ends, keeps
+// serving for Config.ShutdownDelay (with /readyz answering 503), then drains
+// in-flight requests for up to Config.ShutdownTimeout.
 type Server struct {
 	Config      Config
 	Credentials creds.Source
@@ -40,11 +41,15 @@ type Server struct {
 	// filled from the proxy (key cache, credentials, breakers, clock,
 	// signature rejections).
 	Telemetry *telemetry.Options
+	// CutDelay, if set, ends Config.ShutdownDelay early when it is closed
+	// or receives (serve wires a second stop signal to it: Ctrl-C twice).
+	CutDelay <-chan struct{}
 }
 
 // Run binds both listeners, logs one "listening" line with their real
 // addresses (at Info, whatever the logger's level), and serves until ctx is
-// done. Then it stops accepting, lets in-flight requests finish for up to
+// done. Then it answers 503 on /readyz, keeps serving for ShutdownDelay,
+// stops accepting, lets in-flight requests finish for up to
 // ShutdownTimeout, and returns nil: a drain that runs out of time is
 // logged, not an error.
 func (s *Server) Run(ctx context.Context) error {
@@ -107,8 +112,9 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          errLog,
 		ConnContext:       withInspector,
 	}
+	admin := &Admin{Credentials: s.Credentials, Metrics: metrics}
 	adminSrv := &http.Server{
-		Handler:           &Admin{Credentials: s.Credentials, Metrics: metrics},
+		Handler:           admin,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          errLog,
@@ -130,6 +136,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		serveErr = s.delayShutdown(log, admin, proxySrv, errc)
 	case serveErr = <-errc:
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
@@ -145,6 +152,37 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// delayShutdown keeps the proxy serving for --shutdown-delay after the stop
+// signal, with /readyz answering 503: on SIGTERM Kubernetes removes the pod
+// from its Service's endpoints while it signals the process, and kube-proxy
+// and load balancers take a few seconds to stop sending new connections
+// (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination).
+// Keep-alives are turned off meanwhile, so a client that holds a connection
+// to this pod opens its next one through the Service, to another pod. This
+// is the preStop sleep of Kubernetes 1.30+ done in the process, so that it
+// works on any cluster. It returns early on CutDelay, and with the error if
+// a listener fails.
+func (s *Server) delayShutdown(log *slog.Logger, admin *Admin, proxySrv *http.Server, errc <-chan error) error {
+	delay := s.Config.ShutdownDelay
+	admin.Stopping()
+	if delay <= 0 {
+		return nil
+	}
+	proxySrv.SetKeepAlivesEnabled(false)
+	log.Info("stop signal: still serving, /readyz answers 503", "shutdown_delay", delay.String())
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-s.CutDelay:
+		log.Info("second stop signal: draining now")
+		return nil
+	case err := <-errc:
+		return err
+	}
 }
 
 // warnAtStart logs one WARN for each choice of the operator that lets

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,4 +244,97 @@ func TestServerTelemetry(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestShutdownDelayKeepsServing cancels the server's context (what SIGTERM
+// does) with a long --shutdown-delay: /readyz turns 503 while the proxy
+// still answers requests, new connections included, and a closed CutDelay
+// then lets it drain and return nil.
+func TestShutdownDelayKeepsServing(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "sqs", "us-east-1"
+	cfg.ShutdownDelay = time.Hour
+	logs := &logBuffer{}
+	cut := make(chan struct{})
+	cutDelay := sync.OnceFunc(func() { close(cut) })
+	t.Cleanup(cutDelay) // a failed check does not leave Run waiting an hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan [2]string, 1)
+	srv := &Server{
+		Config: cfg, Credentials: newStaticSource(), CutDelay: cut,
+		Log:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Listening: func(p, a net.Addr) { ready <- [2]string{p.String(), a.String()} },
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	var addrs [2]string
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	proxyAddr, adminAddr := addrs[0], addrs[1]
+	get := func(url string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("http://" + adminAddr + "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz before the stop signal: %d %s", code, body)
+	}
+
+	cancel()
+	// Poll until /readyz reports the stop, then check the proxy still serves.
+	for {
+		code, body := get("http://" + adminAddr + "/readyz")
+		if code == http.StatusServiceUnavailable {
+			if !strings.Contains(body, "shutting down") {
+				t.Fatalf("/readyz during the delay: %d %s", code, body)
+			}
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned (%v) during a one-hour --shutdown-delay", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for i := range 3 {
+		// http.Get on a fresh transport: a new connection each time, as a
+		// client routed here by a stale endpoint list would open.
+		c := &http.Client{Transport: &http.Transport{}}
+		resp, err := c.Get("http://" + proxyAddr + "/during-delay")
+		if err != nil {
+			t.Fatalf("request %d during the delay: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !resp.Close {
+			t.Fatalf("request %d during the delay: %d, Connection: close %v; want 200 and close (keep-alives off)", i, resp.StatusCode, resp.Close)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) during the delay", err)
+	default:
+	}
+
+	cutDelay()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := net.Dial("tcp", proxyAddr); err == nil {
+		t.Fatal("proxy still accepting connections after Run returned")
+	}
+	if !strings.Contains(logs.String(), `"shutdown_delay":"1h0m0s"`) {
+		t.Errorf("no log line about the delay:\n%s", logs)
+	}
 }

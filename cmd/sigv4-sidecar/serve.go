@@ -6,7 +6,10 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"runtime"
+	"syscall"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
@@ -45,11 +48,38 @@ func runServe(ctx context.Context, inv invocation) error {
 	if c, ok := src.(io.Closer); ok {
 		defer c.Close()
 	}
+	cut, stopListening := secondStopSignal(ctx)
+	defer stopListening()
 	srv := &sidecar.Server{
 		Config: cfg, Credentials: src, Log: log,
 		Telemetry: &telemetry.Options{Version: currentVersion().Version},
+		CutDelay:  cut,
 	}
 	return srv.Run(ctx)
+}
+
+// secondStopSignal returns a channel that is closed when SIGTERM or SIGINT
+// arrives after ctx has ended (the first signal), so that a second Ctrl-C
+// skips --shutdown-delay, and a func that stops listening (call it when
+// serve returns). It listens only once ctx has ended.
+func secondStopSignal(ctx context.Context) (<-chan struct{}, func()) {
+	cut, quit := make(chan struct{}), make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-quit:
+			return
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		defer signal.Stop(sig)
+		select {
+		case <-sig:
+			close(cut)
+		case <-quit:
+		}
+	}()
+	return cut, func() { close(quit) }
 }
 
 // loadServeCredentials starts the credentials cache. Without credentials at
