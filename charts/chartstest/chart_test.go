@@ -1,6 +1,7 @@
 package chartstest
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"os"
@@ -25,7 +26,7 @@ import (
 // its manifests must decode strictly and pass check.
 type scenario struct {
 	name  string
-	app   bool     // render testdata/app (a chart including the sidecar) instead of the chart itself
+	app   bool     // render examples/app (a chart including the sidecar) instead of the chart itself
 	args  []string // values files and --set flags
 	check func(t *testing.T, ms manifests)
 }
@@ -48,7 +49,7 @@ var scenarios = []scenario{
 			t.Errorf("service account annotations without IRSA: %v", sa.Annotations)
 		}
 	}},
-	{name: "gateway with HPA, ServiceMonitor, metrics peers", args: []string{"-f", "testdata/values/gateway.yaml"}, check: func(t *testing.T, ms manifests) {
+	{name: "gateway with HPA, ServiceMonitor, metrics peers", args: []string{"-f", examplesDir + "/gateway.yaml"}, check: func(t *testing.T, ms manifests) {
 		checkGateway(t, ms, "r-sigv4-sidecar")
 		d := only[appsv1.Deployment](t, ms, "")
 		if d.Spec.Replicas != nil {
@@ -77,7 +78,7 @@ var scenarios = []scenario{
 			t.Errorf("metrics rule = %+v, want monitoring namespace to the admin port", metrics)
 		}
 	}},
-	{name: "IRSA", args: []string{"-f", "testdata/values/irsa.yaml"}, check: func(t *testing.T, ms manifests) {
+	{name: "IRSA", args: []string{"-f", examplesDir + "/irsa.yaml"}, check: func(t *testing.T, ms manifests) {
 		checkGateway(t, ms, "r-sigv4-sidecar")
 		sa := only[corev1.ServiceAccount](t, ms, "")
 		want := map[string]string{
@@ -91,7 +92,7 @@ var scenarios = []scenario{
 			t.Errorf("pod runs as service account %q, want %q", pod.ServiceAccountName, sa.Name)
 		}
 	}},
-	{name: "custom upstream", args: []string{"-f", "testdata/values/upstream.yaml"}, check: func(t *testing.T, ms manifests) {
+	{name: "custom upstream", args: []string{"-f", examplesDir + "/upstream.yaml"}, check: func(t *testing.T, ms manifests) {
 		d := only[appsv1.Deployment](t, ms, "")
 		checkGateway(t, ms, d.Name)
 		c := d.Spec.Template.Spec.Containers[0]
@@ -148,6 +149,9 @@ var scenarios = []scenario{
 		if c.RestartPolicy == nil || *c.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 			t.Errorf("native sidecar restartPolicy = %s, want Always", ptrString(c.RestartPolicy))
 		}
+		if d, ok := envOf(t, c)["SIGV4_SHUTDOWN_DELAY"]; ok {
+			t.Errorf("SIGV4_SHUTDOWN_DELAY = %q on a native sidecar: it stops after the app, so nothing needs the delay", d)
+		}
 		if c.StartupProbe == nil || !slices.Equal(c.StartupProbe.Exec.Command, []string{"sigv4-sidecar", "healthcheck", "--ready"}) {
 			t.Errorf("startup probe = %+v: the app must wait until the proxy can sign", c.StartupProbe)
 		}
@@ -165,8 +169,11 @@ var scenarios = []scenario{
 		if c.RestartPolicy != nil {
 			t.Errorf("regular container with restartPolicy %v", *c.RestartPolicy)
 		}
-		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds != 5 {
-			t.Errorf("preStop = %+v, want a 5 s sleep action (the image has no shell)", c.Lifecycle)
+		if c.Lifecycle != nil {
+			t.Errorf("lifecycle = %+v, want none by default: the preStop sleep action needs Kubernetes 1.30+", c.Lifecycle)
+		}
+		if env := envOf(t, c); env["SIGV4_SHUTDOWN_DELAY"] != "5s" {
+			t.Errorf("SIGV4_SHUTDOWN_DELAY = %q, want 5s: the fallback gets SIGTERM with the app and must keep serving while it drains", env["SIGV4_SHUTDOWN_DELAY"])
 		}
 		checkSidecar(t, pod, c)
 		checkGracePeriod(t, pod, c)
@@ -219,10 +226,11 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{args: []string{"--set", "sidecar.native=yes"}, want: "got string, want boolean"},
 		{args: []string{"--set", "extraEnv[0].name=SIGV4_LOG_LEVEL,extraEnv[0].value=debug"}, want: "extraEnv sets SIGV4_LOG_LEVEL, which config or env already set"},
 		{args: []string{"--set", "networkPolicy.clientLabels=null"}, want: "networkPolicy.clientLabels is empty"},
-		{args: []string{"--kube-version", "1.29.0"}, want: "gateway.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+"},
+		{args: []string{"--kube-version", "1.29.0", "--set", "gateway.preStopSleepSeconds=5"}, want: "gateway.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+"},
+		{args: []string{"--set", "gateway.shutdownDelaySeconds=-1"}, want: "/gateway/shutdownDelaySeconds"},
 		{args: []string{"--set", "gateway.terminationGracePeriodSeconds=-1"}, want: "/gateway/terminationGracePeriodSeconds"},
 		{app: true, args: []string{"--kube-version", "1.28.0"}, want: "sidecar.native needs Kubernetes 1.29+"},
-		{app: true, args: []string{"--kube-version", "1.29.0", "--set", "sigv4-sidecar.sidecar.native=false"}, want: "preStop sleep action, Kubernetes 1.30+"},
+		{app: true, args: []string{"--kube-version", "1.29.0", "--set", "sigv4-sidecar.sidecar.native=false", "--set", "sigv4-sidecar.sidecar.preStopSleepSeconds=5"}, want: "preStop sleep action, Kubernetes 1.30+"},
 		{app: true, args: []string{"--set", "sigv4-sidecar.config.payload=fast"}, want: "/config/payload"},
 	} {
 		chart := chartDir
@@ -238,10 +246,58 @@ func TestChartRejectsBadValues(t *testing.T) {
 			t.Errorf("helm %v: error %v, want one containing %q", tc.args, err, tc.want)
 		}
 	}
-	// The fallback works on 1.29 when the preStop is replaced by the user's own.
-	if _, err := helm(t, "template", "r", appChart(t), "--kube-version", "1.28.0",
-		"--set", "sigv4-sidecar.sidecar.native=false", "--set", "sigv4-sidecar.sidecar.preStopSleepSeconds=0"); err != nil {
-		t.Errorf("fallback without preStop sleep on 1.28: %v", err)
+}
+
+// TestDefaultsRenderOnAnyKubeVersion is the regression test for `helm template` of the default values
+// failing with "gateway.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+": helm's
+// offline default version is old (1.20 for a helm built with go install). The defaults drain in the
+// process (SIGV4_SHUTDOWN_DELAY) with no preStop hook, so they render for helm's default version, for 1.29
+// and for 1.30; the preStop sleep stays an opt-in that renders on 1.30.
+func TestDefaultsRenderOnAnyKubeVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		app   bool
+		args  []string
+		sleep int64  // the preStop sleep wanted, 0: no lifecycle at all
+		delay string // SIGV4_SHUTDOWN_DELAY wanted; empty: the default, 5s
+	}{
+		{name: "gateway, helm's default version"},
+		{name: "gateway, 1.29", args: []string{"--kube-version", "1.29.0"}},
+		{name: "gateway, 1.30", args: []string{"--kube-version", "1.30.0"}},
+		{name: "gateway, 1.30, opt-in preStop sleep", args: []string{"--kube-version", "1.30.0", "--set", "gateway.preStopSleepSeconds=5", "--set", "gateway.shutdownDelaySeconds=0"}, sleep: 5, delay: "0s"},
+		{name: "fallback sidecar, helm's default version", app: true, args: []string{"--set", "sigv4-sidecar.sidecar.native=false"}},
+		{name: "fallback sidecar, 1.30, opt-in preStop sleep", app: true, args: []string{"--kube-version", "1.30.0", "--set", "sigv4-sidecar.sidecar.native=false", "--set", "sigv4-sidecar.sidecar.preStopSleepSeconds=5", "--set", "sigv4-sidecar.sidecar.shutdownDelaySeconds=0"}, sleep: 5, delay: "0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chart := chartDir
+			if tc.app {
+				chart = appChart(t)
+			}
+			out, err := helm(t, append([]string{"template", "r", chart, "--namespace", "ns"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := decodeStrict(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pod := only[appsv1.Deployment](t, ms, "").Spec.Template.Spec
+			c := pod.Containers[len(pod.Containers)-1]
+			if c.Name != "sigv4-sidecar" {
+				t.Fatalf("last container is %s, want the proxy", c.Name)
+			}
+			want := cmp.Or(tc.delay, "5s")
+			if delay := envOf(t, c)["SIGV4_SHUTDOWN_DELAY"]; delay != want {
+				t.Errorf("SIGV4_SHUTDOWN_DELAY = %q, want %s", delay, want)
+			}
+			switch {
+			case tc.sleep == 0 && c.Lifecycle != nil:
+				t.Errorf("lifecycle = %+v, want none by default", c.Lifecycle)
+			case tc.sleep > 0 && (c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds != tc.sleep):
+				t.Errorf("lifecycle = %+v, want a %d s preStop sleep action", c.Lifecycle, tc.sleep)
+			}
+			checkGracePeriod(t, pod, c)
+		})
 	}
 }
 
@@ -299,8 +355,8 @@ func checkGateway(t *testing.T, ms manifests, name string) {
 			t.Errorf("probe %+v, want GET %s on the admin port", probe, want)
 		}
 	}
-	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds <= 0 {
-		t.Errorf("gateway preStop = %+v, want a sleep action while the Service stops routing to the pod", c.Lifecycle)
+	if delay, err := time.ParseDuration(env["SIGV4_SHUTDOWN_DELAY"]); err != nil || delay <= 0 {
+		t.Errorf("SIGV4_SHUTDOWN_DELAY = %q, want a delay: the gateway must keep serving while the Service stops routing to the pod", env["SIGV4_SHUTDOWN_DELAY"])
 	}
 	checkGracePeriod(t, pod.Spec, c)
 	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
@@ -388,7 +444,8 @@ func checkSidecar(t *testing.T, pod corev1.PodSpec, c corev1.Container) {
 }
 
 // checkGracePeriod: the kubelet kills the container terminationGracePeriodSeconds after it starts the
-// preStop hook, so the hook's sleep plus the proxy's drain (SIGV4_SHUTDOWN_TIMEOUT) must fit in it.
+// preStop hook, so the hook's sleep plus the proxy's shutdown delay (SIGV4_SHUTDOWN_DELAY) plus its drain
+// (SIGV4_SHUTDOWN_TIMEOUT) must fit in it.
 func checkGracePeriod(t *testing.T, pod corev1.PodSpec, c corev1.Container) {
 	t.Helper()
 	grace := int64(corev1.DefaultTerminationGracePeriodSeconds)
@@ -399,12 +456,21 @@ func checkGracePeriod(t *testing.T, pod corev1.PodSpec, c corev1.Container) {
 	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil {
 		sleep = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
 	}
-	drain, err := time.ParseDuration(envOf(t, c)["SIGV4_SHUTDOWN_TIMEOUT"])
+	env := envOf(t, c)
+	var delay time.Duration
+	if v, ok := env["SIGV4_SHUTDOWN_DELAY"]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("SIGV4_SHUTDOWN_DELAY: %v", err)
+		}
+		delay = d
+	}
+	drain, err := time.ParseDuration(env["SIGV4_SHUTDOWN_TIMEOUT"])
 	if err != nil {
 		t.Fatalf("SIGV4_SHUTDOWN_TIMEOUT: %v (set it explicitly: the binary's default is not the chart's to assume)", err)
 	}
-	if sleep+drain > time.Duration(grace)*time.Second {
-		t.Errorf("preStop sleep %s + shutdown timeout %s exceed terminationGracePeriodSeconds %d: in-flight calls get killed", sleep, drain, grace)
+	if sleep+delay+drain > time.Duration(grace)*time.Second {
+		t.Errorf("preStop sleep %s + shutdown delay %s + shutdown timeout %s exceed terminationGracePeriodSeconds %d: in-flight calls get killed", sleep, delay, drain, grace)
 	}
 }
 

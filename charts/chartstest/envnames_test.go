@@ -61,7 +61,7 @@ func TestChartEnvNamesAreOptions(t *testing.T) {
 		}
 		containers = append(containers, podContainers(ms)...)
 	}
-	render(chartDir, "-f", "testdata/values/upstream.yaml")
+	render(chartDir, "-f", examplesDir+"/upstream.yaml")
 	render(appChart(t))
 	render(appChart(t), "--set", "sigv4-sidecar.sidecar.native=false", "--set", "sigv4-sidecar.sidecar.exposeAdmin=true")
 	for _, dir := range []string{"base", "overlays/gateway", "overlays/app"} {
@@ -82,12 +82,12 @@ func TestChartEnvNamesAreOptions(t *testing.T) {
 		t.Fatal("no SIGV4_ variable rendered at all")
 	}
 
-	// Each key of config in values.yaml, set in testdata/values/upstream.yaml, renders as SIGV4_<KEY>.
+	// Each key of config in values.yaml, set in examples/upstream.yaml, renders as SIGV4_<KEY>.
 	var defaults, scenario struct {
 		Config map[string]any `json:"config"`
 	}
 	readYAML(t, chartDir+"/values.yaml", &defaults)
-	readYAML(t, "testdata/values/upstream.yaml", &scenario)
+	readYAML(t, examplesDir+"/upstream.yaml", &scenario)
 	gateway := containers[0]
 	env := envOf(t, gateway)
 	for key := range defaults.Config {
@@ -97,7 +97,7 @@ func TestChartEnvNamesAreOptions(t *testing.T) {
 		}
 		want, ok := scenario.Config[key]
 		if !ok && key != "credentialsFile" && key != "logFormat" {
-			t.Errorf("testdata/values/upstream.yaml does not set config.%s: the scenario must cover every option", key)
+			t.Errorf(examplesDir+"/upstream.yaml does not set config.%s: the scenario must cover every option", key)
 			continue
 		}
 		if _, set := env[name]; !set {

@@ -20,6 +20,10 @@ const kubeVersion = "1.33.0"
 
 const chartDir = "../sigv4-sidecar"
 
+// examplesDir holds the values files and the application chart the README links as examples; the
+// scenarios render them, so they stay true.
+const examplesDir = chartDir + "/examples"
+
 func toolsBin() (string, error) {
 	if dir := os.Getenv("TOOLS_BIN"); dir != "" {
 		return filepath.Abs(dir)
@@ -72,12 +76,12 @@ func helm(t *testing.T, args ...string) ([]byte, error) {
 	return stdout.Bytes(), nil
 }
 
-// appChart returns a copy of testdata/app, a user's chart that includes the sidecar templates, with this
+// appChart returns a copy of examples/app, a user's chart that includes the sidecar templates, with this
 // chart unpacked in its charts/ (what `helm dependency build` leaves there).
 func appChart(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "app")
-	if err := os.CopyFS(dir, os.DirFS("testdata/app")); err != nil {
+	if err := os.CopyFS(dir, os.DirFS(examplesDir+"/app")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.CopyFS(filepath.Join(dir, "charts", "sigv4-sidecar"), os.DirFS(chartDir)); err != nil {

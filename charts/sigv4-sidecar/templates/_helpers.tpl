@@ -126,6 +126,12 @@ over config), each name once; then extraEnv verbatim (AWS_*, valueFrom, ...).
 {{- $_ := set $opts $name (include "sigv4-sidecar.envValue" $val) }}
 {{- end }}
 {{- end }}
+{{- /* The drain: keep serving with /readyz at 503 while the pod leaves its Service (any Kubernetes). */}}
+{{- if eq .role "gateway" }}
+{{- $_ := set $opts "SHUTDOWN_DELAY" (printf "%ds" (int $v.gateway.shutdownDelaySeconds)) }}
+{{- else if not $v.sidecar.native }}
+{{- $_ := set $opts "SHUTDOWN_DELAY" (printf "%ds" (int $v.sidecar.shutdownDelaySeconds)) }}
+{{- end }}
 {{- if $v.credentials.secretName }}
 {{- $_ := set $opts "CREDENTIALS_FILE" (printf "/etc/sigv4-sidecar/credentials/%s" $v.credentials.key) }}
 {{- end }}
@@ -237,8 +243,8 @@ The proxy container. Argument: dict with
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- if and (eq .role "gateway") (gt (int $v.gateway.preStopSleepSeconds) 0) }}
-  # On termination the endpoints controller and kube-proxy take a moment to stop sending new connections
-  # here: keep accepting meanwhile, then drain within shutdownTimeout. The sleep action needs no shell.
+  # Opt-in (Kubernetes 1.30+): wait in a preStop sleep before SIGTERM, on top of SIGV4_SHUTDOWN_DELAY (the
+  # default drain, which works on any cluster). The sleep action needs no shell.
   lifecycle:
     preStop:
       sleep:
@@ -249,9 +255,8 @@ The proxy container. Argument: dict with
   lifecycle:
     {{- toYaml $v.sidecar.lifecycle | nindent 4 }}
   {{- else if gt (int $v.sidecar.preStopSleepSeconds) 0 }}
-  # Fallback sidecar: it gets SIGTERM together with the app, so it keeps serving for a moment while the
-  # app drains, then finishes in-flight requests within shutdownTimeout. The sleep action needs no shell
-  # (the image has none): Kubernetes 1.30+.
+  # Opt-in (Kubernetes 1.30+): wait in a preStop sleep before SIGTERM, on top of SIGV4_SHUTDOWN_DELAY (the
+  # default, which keeps the proxy serving while the app drains). The sleep action needs no shell.
   lifecycle:
     preStop:
       sleep:

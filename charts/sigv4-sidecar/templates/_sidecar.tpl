@@ -30,7 +30,7 @@ to http://127.0.0.1:<ports.proxy>.
 {{- define "sigv4-sidecar.sidecar.containers" -}}
 {{- if not .values.sidecar.native }}
 {{- if and (not .values.sidecar.lifecycle) (gt (int .values.sidecar.preStopSleepSeconds) 0) .root.Capabilities (semverCompare "<1.30.0-0" .root.Capabilities.KubeVersion.Version) }}
-{{- fail (printf "sigv4-sidecar: sidecar.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+; this cluster is %s: set sidecar.lifecycle (the image has no shell, so exec only sigv4-sidecar) or sidecar.preStopSleepSeconds=0" .root.Capabilities.KubeVersion.Version) }}
+{{- fail (printf "sigv4-sidecar: sidecar.preStopSleepSeconds uses the preStop sleep action, Kubernetes 1.30+; this cluster is %s: set sidecar.lifecycle (the image has no shell, so exec only sigv4-sidecar) or sidecar.preStopSleepSeconds=0 (sidecar.shutdownDelaySeconds drains on any version)" .root.Capabilities.KubeVersion.Version) }}
 {{- end }}
 {{- include "sigv4-sidecar.container" (dict "values" .values "role" "sidecar" "root" .root) }}
 {{- end }}
