@@ -34,7 +34,7 @@ func (p *sdkProvider) Retrieve(ctx context.Context) (Credentials, error) {
 		if name == "imds" {
 			// IMDS is where the chain ends up when nothing else is set:
 			// on a laptop or in a pod this is the usual mistake.
-			return Credentials{}, fmt.Errorf("imds (the default chain's last resort: no environment keys, profile, web identity or container endpoint configured): %w", err)
+			return Credentials{}, &NoSourceError{Err: err}
 		}
 		return Credentials{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -131,3 +131,18 @@ func (a awsProvider) Retrieve(ctx context.Context) (aws.Credentials, error) {
 		Expires:         c.Expires,
 	}, nil
 }
+
+// NoSourceError says that the default chain found nothing configured (no
+// environment keys, profile, web identity or container endpoint) and IMDS,
+// its last resort, gave no credentials either: off AWS, the usual first-run
+// mistake. Its message is the fix, not the SDK's chain of IMDS errors,
+// which Err keeps for errors.As.
+type NoSourceError struct {
+	Err error
+}
+
+func (e *NoSourceError) Error() string {
+	return "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (or --profile), or run on AWS with a role (EC2 instance profile, EKS IRSA or Pod Identity, ECS task role)"
+}
+
+func (e *NoSourceError) Unwrap() error { return e.Err }

@@ -76,7 +76,8 @@ func runCheck(ctx context.Context, inv invocation) error {
 	c, err := loadCredentials(ctx, *credsCfg)
 	if err != nil {
 		fmt.Fprintf(out, "credentials: %v\n", err)
-		return &exitError{code: 1, msg: "check failed: no usable credentials: " + err.Error()}
+		// The reason is on stdout, with the other lines; said once.
+		return &exitError{code: 1, msg: "check failed: no usable credentials"}
 	}
 	fmt.Fprintf(out, "credentials: %s, access key id %s, %s\n", c.Source, creds.KeyIDSuffix(c.AccessKeyID), describeExpiry(c, time.Now()))
 	if c.Expired(time.Now()) {
