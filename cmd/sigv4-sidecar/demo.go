@@ -69,7 +69,7 @@ func runDemo(ctx context.Context, inv invocation) error {
 		Listening: func(proxyAddr, _ net.Addr) {
 			fmt.Fprintf(inv.stdout, "demo upstream: http://%s verifies SigV4 (keys %s, service %s, region %s)\n", upLn.Addr(), exampleAccessKeyID, *service, *region)
 			fmt.Fprintf(inv.stdout, "proxy:         http://%s signs every request and forwards it there\n", proxyAddr)
-			fmt.Fprintf(inv.stdout, "try:\n  curl -s http://%s/hello?name=world -d 'hi there'\n", proxyAddr)
+			fmt.Fprintf(inv.stdout, "try:\n  curl -s 'http://%s/hello?name=world' -d 'hi there'\n", proxyAddr)
 			fmt.Fprintln(inv.stdout, "(the answer shows what the upstream received and whether the signature verified; Ctrl-C stops the demo)")
 		},
 	}

@@ -32,7 +32,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-var curlLine = regexp.MustCompile(`curl -s (http://127\.0\.0\.1:\d+/\S+) -d 'hi there'`)
+var curlLine = regexp.MustCompile(`curl -s '(http://127\.0\.0\.1:\d+/hello\?name=world)' -d 'hi there'`)
 
 // TestDemoVerifiedWithCurl starts the demo and runs the curl line it
 // prints: the built-in upstream must say the proxy's signature verified.
