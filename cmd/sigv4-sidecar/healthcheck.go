@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,16 +24,17 @@ func runHealthcheck(ctx context.Context, inv invocation) error {
 			addr = v
 		}
 	}
-	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	fs := inv.flags("healthcheck",
+		"Usage: sigv4-sidecar healthcheck [--admin-listen ADDR] [--ready] [--timeout 3s]",
+		"Probes a running proxy's admin listener: /healthz, or /readyz with --ready; exit 0 when healthy.")
 	fs.StringVar(&addr, "admin-listen", addr, "admin address of the proxy to probe (env SIGV4_ADMIN_LISTEN)")
 	ready := fs.Bool("ready", false, "probe /readyz (can sign) instead of /healthz (alive)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
-	if err := fs.Parse(inv.args); err != nil {
-		if err == flag.ErrHelp {
+	if err := fs.parse(inv.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, msg: err.Error()}
+		return err
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {

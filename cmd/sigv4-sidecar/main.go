@@ -7,12 +7,15 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -29,6 +32,9 @@ type invocation struct {
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
+	// listFlags, when set, receives the subcommand's flag set instead of
+	// the subcommand running (completion reads the flags so).
+	listFlags func(*flag.FlagSet)
 }
 
 // command is one subcommand.
@@ -39,16 +45,22 @@ type command struct {
 }
 
 // commands lists every subcommand; the first is the default. Adding one is
-// one line here and one file holding its run function.
-var commands = []command{
-	{"serve", "run the signing proxy (the default)", runServe},
-	{"version", "print the version and exit", runVersion},
-	{"healthcheck", "probe a running proxy's admin listener (/healthz, or /readyz with --ready); exit 0 when healthy", runHealthcheck},
-	{"explain", "sign a request as the proxy would and print scope, canonical request, string to sign and Authorization; sends nothing", runExplain},
-	{"presign", "print a presigned URL (signature in the query string) for a request, valid for --expires; sends nothing", runPresign},
-	{"diagnose", "list every problem with a signed request (and an AWS error body), each with its fix; exit 1 when any", runDiagnose},
-	{"check", "load credentials, call STS GetCallerIdentity signed by our signer, report identity, expiry and clock offset; exit 0 when usable", runCheck},
-	{"demo", "run the proxy in front of a local upstream that verifies SigV4 with example keys, and print a curl line to try; no AWS account needed", runDemo},
+// one line here and one file holding its run function. It is set in init
+// because completion reads it.
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "run the signing proxy (the default)", runServe},
+		{"version", "print the version and exit", runVersion},
+		{"healthcheck", "probe a running proxy's admin listener (/healthz, or /readyz with --ready); exit 0 when healthy", runHealthcheck},
+		{"explain", "sign a request as the proxy would and print scope, canonical request, string to sign and Authorization; sends nothing", runExplain},
+		{"presign", "print a presigned URL (signature in the query string) for a request, valid for --expires; sends nothing", runPresign},
+		{"diagnose", "list every problem with a signed request (and an AWS error body), each with its fix; exit 1 when any", runDiagnose},
+		{"check", "load credentials, call STS GetCallerIdentity signed by our signer, report identity, expiry and clock offset; exit 0 when usable", runCheck},
+		{"demo", "run the proxy in front of a local upstream that verifies SigV4 with example keys, and print a curl line to try; no AWS account needed", runDemo},
+		{"completion", "print a bash or zsh completion script: source <(sigv4-sidecar completion bash)", runCompletion},
+	}
 }
 
 // exitError carries a specific exit code (healthcheck's 1 without noise).
@@ -82,10 +94,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 // dispatch runs the subcommand inv.args names, or commands[0] when the
-// first argument is an option or there is none, with the arguments after
-// the subcommand's name.
+// first argument is an option, with the arguments after the subcommand's
+// name. help, -h or --help print the list of subcommands, and so do no
+// arguments unless a SIGV4_ variable is set: configured by its variables
+// alone, the binary still serves, as it did before it had subcommands.
 func dispatch(ctx context.Context, inv invocation) error {
 	args := inv.args
+	if (len(args) == 0 && !configuredByEnvironment(inv.environ)) || (len(args) == 1 && isHelp(args[0])) {
+		usage(inv.stdout)
+		return nil
+	}
 	cmd := commands[0]
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		found := false
@@ -96,10 +114,6 @@ func dispatch(ctx context.Context, inv invocation) error {
 			}
 		}
 		if !found {
-			if args[0] == "help" {
-				usage(inv.stdout)
-				return nil
-			}
 			return fmt.Errorf("unknown command %q (commands: %s)", args[0], commandNames())
 		}
 		args = args[1:]
@@ -116,13 +130,41 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
+func configuredByEnvironment(environ []string) bool {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, sidecar.EnvPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// usage lists the subcommands, one line each, demo first: it is the one
+// that runs with no AWS account, so a newcomer's first try.
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: sigv4-sidecar [command] [options]")
+	fmt.Fprintln(w, "Usage: sigv4-sidecar <command> [options]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	for _, c := range commands {
+	for _, c := range usageOrder() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Run `sigv4-sidecar <command> --help` for a command's options.")
+	fmt.Fprintln(w, "`sigv4-sidecar serve --help` lists the proxy's options; `sigv4-sidecar <command> --help` another command's.")
+}
+
+// usageOrder is commands with demo moved to the front.
+func usageOrder() []command {
+	var out []command
+	for _, c := range commands {
+		if c.name == "demo" {
+			out = append([]command{c}, out...)
+		} else {
+			out = append(out, c)
+		}
+	}
+	return out
 }

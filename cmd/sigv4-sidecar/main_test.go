@@ -60,12 +60,6 @@ func TestHelpListsEveryOption(t *testing.T) {
 			t.Errorf("--help lacks the credentials option %s", nested)
 		}
 	}
-	// The bare --help (default command) is the same text.
-	var bare bytes.Buffer
-	runEnv(context.Background(), []string{"--help"}, nil, &bare, io.Discard)
-	if bare.String() != help {
-		t.Error("sigv4-sidecar --help differs from sigv4-sidecar serve --help")
-	}
 }
 
 // TestReadmeListsEveryOption keeps the README's Options table in step with

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -68,28 +69,16 @@ func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.
 	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: envMap}); err != nil {
 		return cfg, envError(err, envMap)
 	}
-	opts := optionsOf(&cfg)
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var setErr error
-	for _, o := range opts {
-		fs.Var(&fieldFlag{o: o, failed: &setErr}, o.flag, o.help)
-	}
+	fs, opts, setErr := serveFlags(name, &cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printOptions(stdout, name, opts)
 			return cfg, flag.ErrHelp
 		}
-		if setErr != nil {
-			return cfg, setErr
+		if *setErr != nil {
+			return cfg, *setErr
 		}
-		if strings.HasPrefix(err.Error(), "flag provided but not defined: ") {
-			// The flag package names it with one dash whatever the user typed;
-			// every option is documented with two.
-			unknown := strings.TrimLeft(strings.TrimPrefix(err.Error(), "flag provided but not defined: "), "-")
-			return cfg, fmt.Errorf("unknown option --%s (see sigv4-sidecar %s --help)", unknown, name)
-		}
-		return cfg, err
+		return cfg, flagError(err, fs)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q: %s takes options only (see --help)", fs.Arg(0), name)
@@ -98,6 +87,86 @@ func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// serveFlags is serve's flag set: one flag per option of cfg, writing
+// into it. A value the option refuses is left in the returned error.
+func serveFlags(name string, cfg *sidecar.Config) (*flag.FlagSet, []option, *error) {
+	opts := optionsOf(cfg)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	setErr := new(error)
+	for _, o := range opts {
+		fs.Var(&fieldFlag{o: o, failed: setErr}, o.flag, o.help)
+	}
+	return fs, opts, setErr
+}
+
+// flagError rewrites a parse error of the flag package, which names every
+// option with one dash whatever the user typed, in the two-dash style the
+// options are documented with, and suggests the nearest option for an
+// unknown one.
+func flagError(err error, fs *flag.FlagSet) error {
+	msg := err.Error()
+	see := fmt.Sprintf(" (see sigv4-sidecar %s --help)", fs.Name())
+	if unknown, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		unknown = strings.TrimLeft(unknown, "-")
+		if near := nearestFlag(unknown, fs); near != "" {
+			return fmt.Errorf("unknown option %s: did you mean %s?%s", dashed(unknown), dashed(near), see)
+		}
+		return fmt.Errorf("unknown option %s%s", dashed(unknown), see)
+	}
+	// "flag needs an argument: -name", "invalid value "v" for flag -name: ...",
+	// "invalid boolean value "v" for -name: ...".
+	msg = flagInMessage.ReplaceAllStringFunc(msg, func(m string) string {
+		lead, name, _ := strings.Cut(m, "-")
+		return strings.Replace(lead, "for flag ", "for ", 1) + dashed(name)
+	})
+	return fmt.Errorf("%s%s", msg, see)
+}
+
+var flagInMessage = regexp.MustCompile(`(^flag needs an argument: | for flag | for )-[A-Za-z][\w-]*`)
+
+// dashed writes a flag as it is typed: -X for a one-letter flag (curl's
+// style, as explain's -X, -H and -d), --name otherwise.
+func dashed(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
+}
+
+// nearestFlag returns fs's flag closest to name by edit distance, or ""
+// when none is close enough to be a typo of it.
+func nearestFlag(name string, fs *flag.FlagSet) string {
+	best, bestDist := "", max(2, len(name)/4)+1
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestDist && len(f.Name) > 1 {
+			best, bestDist = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // defaultConfig is the config serve runs with when given no flags and no
@@ -277,18 +346,44 @@ func environMap(environ []string) map[string]string {
 type commandFlags struct {
 	*flag.FlagSet
 	credsFailed *error // a bad credential option or SIGV4_ variable; nil without credentialOptions
+	help        func()
+	listFlags   func(*flag.FlagSet)
 }
 
 // flags returns the flag set of subcommand name.
 func (inv invocation) flags(name, usage, about string) *commandFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
-	fs.Usage = func() {
+	// Errors are returned (see flagError), not printed with the usage.
+	fs.SetOutput(io.Discard)
+	f := &commandFlags{FlagSet: fs, listFlags: inv.listFlags}
+	f.help = func() {
 		fmt.Fprintln(inv.stderr, usage)
 		fmt.Fprintln(inv.stderr, about)
-		fs.PrintDefaults()
+		f.printFlags(inv.stderr)
 	}
-	return &commandFlags{FlagSet: fs}
+	return f
+}
+
+// printFlags lists every flag as it is typed (--name, or -X), its value
+// and its help, like flag.PrintDefaults but in the options' style.
+func (f *commandFlags) printFlags(w io.Writer) {
+	f.VisitAll(func(fl *flag.Flag) {
+		value, help := flag.UnquoteUsage(fl)
+		if value == "value" {
+			value = "VALUE"
+		}
+		line := "  " + dashed(fl.Name)
+		if value != "" {
+			line += " " + value
+		}
+		fmt.Fprintln(w, line)
+		switch fl.DefValue {
+		case "", "0", "false", "0s", "[]":
+		default:
+			help += fmt.Sprintf(" (default %s)", fl.DefValue)
+		}
+		fmt.Fprintf(w, "      %s\n", help)
+	})
 }
 
 // credentialOptions registers the credential options (--profile,
@@ -312,6 +407,10 @@ func (f *commandFlags) credentialOptions(environ []string) *creds.Config {
 // loadConfig, --help returns flag.ErrHelp (the help text is the command's
 // whole output); any other problem is an exit-2 error naming it.
 func (f *commandFlags) parse(args []string) error {
+	if f.listFlags != nil {
+		f.listFlags(f.FlagSet)
+		return flag.ErrHelp
+	}
 	if err := f.Parse(args); err != nil {
 		return f.usageError(err)
 	}
@@ -326,6 +425,10 @@ func (f *commandFlags) parse(args []string) error {
 // `explain -H ... URL`). It returns the arguments; how many are wanted is
 // the caller's to check.
 func (f *commandFlags) parseInterspersed(args []string) ([]string, error) {
+	if f.listFlags != nil {
+		f.listFlags(f.FlagSet)
+		return nil, flag.ErrHelp
+	}
 	var positional []string
 	for {
 		if err := f.Parse(args); err != nil {
@@ -342,9 +445,10 @@ func (f *commandFlags) parseInterspersed(args []string) ([]string, error) {
 
 func (f *commandFlags) usageError(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
+		f.help()
 		return flag.ErrHelp
 	}
-	return &exitError{code: 2, msg: err.Error()}
+	return &exitError{code: 2, msg: flagError(err, f.FlagSet).Error()}
 }
 
 func (f *commandFlags) credentialsError() error {
@@ -378,14 +482,23 @@ func parseTargetURL(raw string) (*url.URL, error) {
 }
 
 // loadCredentials resolves the credential chain once, as serve does at
-// start, and returns the first credentials.
+// start, and returns the first credentials. When nothing is configured
+// the error is the fix alone, without the SDK's chain of IMDS errors.
 func loadCredentials(ctx context.Context, cfg creds.Config) (creds.Credentials, error) {
 	src, err := creds.Load(ctx, cfg, nil)
 	if err != nil {
-		return creds.Credentials{}, err
+		return creds.Credentials{}, shortNoSource(err)
 	}
 	if c, ok := src.(io.Closer); ok {
 		defer c.Close()
 	}
-	return src.Retrieve(ctx)
+	c, err := src.Retrieve(ctx)
+	return c, shortNoSource(err)
+}
+
+func shortNoSource(err error) error {
+	if none := (*creds.NoSourceError)(nil); errors.As(err, &none) {
+		return none
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"runtime"
@@ -89,17 +90,13 @@ func (v buildVersion) String() string {
 // runVersion prints the version, commit and whether the tree was
 // modified; --json prints them as one JSON object for machines.
 func runVersion(_ context.Context, inv invocation) error {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	fs := inv.flags("version", "Usage: sigv4-sidecar version [--json]", "Prints the version, commit and whether the tree was modified.")
 	asJSON := fs.Bool("json", false, "print a JSON object: version, commit, commit_time, modified, module, go_version, platform")
-	if err := fs.Parse(inv.args); err != nil {
-		if err == flag.ErrHelp {
+	if err := fs.parse(inv.args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return &exitError{code: 2, msg: err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("version takes no arguments (options: --json)")
+		return err
 	}
 	v := currentVersion()
 	if *asJSON {
