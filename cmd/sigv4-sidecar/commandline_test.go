@@ -209,7 +209,8 @@ func TestCompletionBash(t *testing.T) {
 }
 
 // TestCompletionZsh: the zsh script holds every subcommand and, for each,
-// its flags as its flag set has them; with zsh on the machine, it parses.
+// its flags as its flag set has them; with zsh on the machine (apt-get
+// install zsh), it parses and registers with compdef.
 func TestCompletionZsh(t *testing.T) {
 	var script bytes.Buffer
 	if err := runEnv(context.Background(), []string{"completion", "zsh"}, nil, &script, io.Discard); err != nil {
@@ -234,8 +235,15 @@ func TestCompletionZsh(t *testing.T) {
 		}
 	}
 	if zsh, err := exec.LookPath("zsh"); err == nil {
-		if out, err := exec.Command(zsh, "-n", writeTemp(t, "script", script.String())).CombinedOutput(); err != nil {
+		file := writeTemp(t, "script", script.String())
+		if out, err := exec.Command(zsh, "-n", file).CombinedOutput(); err != nil {
 			t.Errorf("zsh -n: %v\n%s", err, out)
+		}
+		// Sourced after compinit, it registers its function for the command.
+		cmd := exec.Command(zsh, "-f", "-c", `autoload -Uz compinit; compinit -u -D; source "$1"; print -r -- $_comps[sigv4-sidecar]`, "zsh", file)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "_sigv4_sidecar" {
+			t.Errorf("zsh: %v: %s", err, out)
 		}
 	}
 }
