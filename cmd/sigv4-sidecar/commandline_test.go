@@ -67,6 +67,7 @@ func TestFlagErrorsUseTwoDashes(t *testing.T) {
 		{[]string{"explain", "-H"}, "flag needs an argument: -H"},
 		{[]string{"presign", "--expire", "1m", "http://x"}, "did you mean --expires?"},
 		{[]string{"diagnose", "--zzzzzz"}, "unknown option --zzzzzz (see sigv4-sidecar diagnose --help)"},
+		{[]string{"serv"}, `unknown command "serv": did you mean serve?`},
 	}
 	oneDash := regexp.MustCompile(`(^|[ :])-[a-z][a-z-]+`)
 	for _, tc := range cases {

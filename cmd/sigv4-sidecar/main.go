@@ -114,6 +114,11 @@ func dispatch(ctx context.Context, inv invocation) error {
 			}
 		}
 		if !found {
+			for _, c := range commands {
+				if editDistance(args[0], c.name) <= 2 {
+					return fmt.Errorf("unknown command %q: did you mean %s? (commands: %s)", args[0], c.name, commandNames())
+				}
+			}
 			return fmt.Errorf("unknown command %q (commands: %s)", args[0], commandNames())
 		}
 		args = args[1:]
