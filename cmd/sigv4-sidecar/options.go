@@ -340,9 +340,9 @@ func environMap(environ []string) map[string]string {
 }
 
 // commandFlags is the flag set of a subcommand other than serve (whose
-// options are loadConfig's): its parse errors and its --help (a usage line,
-// a sentence about the command, then every flag) go to the invocation's
-// stderr. Not safe for concurrent use.
+// options are loadConfig's): its --help (a usage line, a sentence about
+// the command, then every flag) goes to the invocation's stderr, its parse
+// errors are returned as one line (flagError). Not safe for concurrent use.
 type commandFlags struct {
 	*flag.FlagSet
 	credsFailed *error // a bad credential option or SIGV4_ variable; nil without credentialOptions
