@@ -6,7 +6,7 @@ GO        ?= go
 TOOLS_BIN ?= $(HOME)/.cache/sigv4-sidecar/bin
 export TOOLS_BIN
 
-.PHONY: test lint cross unit e2e charts release-check bench bench-signer bench-proxy fuzz build release image
+.PHONY: test lint cross unit unit-tools e2e charts release-check bench bench-signer bench-proxy fuzz build release image
 
 test: lint cross unit e2e charts release-check
 
@@ -29,9 +29,14 @@ cross:
 	  echo "cross $$p: ok in $$(( $$(date +%s) - start ))s"; \
 	done
 
+# What the unit tests run besides Go: zsh, to parse the completion script `completion zsh` prints.
+unit-tools:
+	@command -v zsh >/dev/null || { echo "unit: installing zsh with apt-get (about 30 s), to parse the zsh completion script"; \
+	  apt-get -o DPkg::Lock::Timeout=300 update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq zsh >/dev/null 2>&1; }
+
 # Unit and integration tests of the main module, under the race detector; then the allocation budget
 # that is built only without it (the race detector adds allocations of its own).
-unit:
+unit: unit-tools
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -run '^TestSignAllocations$$' ./signer/
 

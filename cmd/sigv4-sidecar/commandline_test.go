@@ -210,8 +210,8 @@ func TestCompletionBash(t *testing.T) {
 }
 
 // TestCompletionZsh: the zsh script holds every subcommand and, for each,
-// its flags as its flag set has them; with zsh on the machine (apt-get
-// install zsh), it parses and registers with compdef.
+// its flags as its flag set has them, and it parses and registers with
+// compdef in a real zsh (`make unit` installs zsh).
 func TestCompletionZsh(t *testing.T) {
 	var script bytes.Buffer
 	if err := runEnv(context.Background(), []string{"completion", "zsh"}, nil, &script, io.Discard); err != nil {
@@ -235,16 +235,18 @@ func TestCompletionZsh(t *testing.T) {
 			t.Errorf("zsh script lacks %s", f)
 		}
 	}
-	if zsh, err := exec.LookPath("zsh"); err == nil {
-		file := writeTemp(t, "script", script.String())
-		if out, err := exec.Command(zsh, "-n", file).CombinedOutput(); err != nil {
-			t.Errorf("zsh -n: %v\n%s", err, out)
-		}
-		// Sourced after compinit, it registers its function for the command.
-		cmd := exec.Command(zsh, "-f", "-c", `autoload -Uz compinit; compinit -u -D; source "$1"; print -r -- $_comps[sigv4-sidecar]`, "zsh", file)
-		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "_sigv4_sidecar" {
-			t.Errorf("zsh: %v: %s", err, out)
-		}
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Fatalf("zsh is needed to parse the script: `make unit` installs it (apt-get install zsh): %v", err)
+	}
+	file := writeTemp(t, "script", script.String())
+	if out, err := exec.Command(zsh, "-n", file).CombinedOutput(); err != nil {
+		t.Errorf("zsh -n: %v\n%s", err, out)
+	}
+	// Sourced after compinit, it registers its function for the command.
+	cmd := exec.Command(zsh, "-f", "-c", `autoload -Uz compinit; compinit -u -D; source "$1"; print -r -- $_comps[sigv4-sidecar]`, "zsh", file)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "_sigv4_sidecar" {
+		t.Errorf("zsh: %v: %s", err, out)
 	}
 }
