@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -182,7 +180,7 @@ func fixedProxyToWire(t testing.TB, rec *wireRecorder, base, service string) str
 	cfg.Upstream = rec.URL() + base
 	cfg.Service, cfg.Region = service, "us-east-1"
 	cfg.LogLevel = "warn"
-	srv, _ := startProxyTB(t, cfg, newStaticSource())
+	srv := serveProxy(t, cfg, newStaticSource(), &logBuffer{}, slog.LevelWarn)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
@@ -365,22 +363,6 @@ func TestPercentEncodedPresignNamesAreStripped(t *testing.T) {
 	}
 }
 
-// startProxyTB is startProxy for a fuzz target's setup as well.
-func startProxyTB(t testing.TB, cfg Config, src creds.Source) (*httptest.Server, *logBuffer) {
-	t.Helper()
-	logs := &logBuffer{}
-	p, err := New(cfg, src, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	srv := httptest.NewServer(p)
-	t.Cleanup(func() {
-		srv.Close()
-		p.Close()
-	})
-	return srv, logs
-}
-
 // fidelityProxies are the proxies FuzzForwardingFidelity drives, all in
 // front of one raw-TCP recorder: fixed mode for S3 without a base path,
 // fixed mode for API Gateway under a base path, and host mode sending
@@ -399,7 +381,7 @@ func startFidelityProxies(t testing.TB) *fidelityProxies {
 	cfg := testConfig()
 	cfg.LogLevel = "warn"
 	cfg.ConnectTo = []string{"*.amazonaws.com:=" + f.rec.URL()}
-	srv, _ := startProxyTB(t, cfg, newStaticSource())
+	srv := serveProxy(t, cfg, newStaticSource(), &logBuffer{}, slog.LevelWarn)
 	f.addrs[2] = strings.TrimPrefix(srv.URL, "http://")
 	return f
 }

@@ -425,11 +425,28 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// startProxy serves a Proxy for cfg on a loopback httptest server.
+// startProxy serves a Proxy for cfg on a loopback httptest server, logging
+// at Debug, and fails the test if a secret reached its log.
 func startProxy(t *testing.T, cfg Config, src creds.Source) (*httptest.Server, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	p, err := New(cfg, src, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	// Registered first so that it runs last, after the server has closed.
+	t.Cleanup(func() {
+		for _, secret := range []string{testSecret, testToken} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("a secret reached the log:\n%s", logs.String())
+			}
+		}
+	})
+	return serveProxy(t, cfg, src, logs, slog.LevelDebug), logs
+}
+
+// serveProxy serves a Proxy for cfg on a loopback httptest server that
+// closes when t ends, logging to logs at level: a fuzz target's setup takes
+// it at Warn, so that every input does not pay for Debug lines.
+func serveProxy(t testing.TB, cfg Config, src creds.Source, logs *logBuffer, level slog.Level) *httptest.Server {
+	t.Helper()
+	p, err := New(cfg, src, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level})))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -437,13 +454,8 @@ func startProxy(t *testing.T, cfg Config, src creds.Source) (*httptest.Server, *
 	t.Cleanup(func() {
 		srv.Close()
 		p.Close()
-		for _, secret := range []string{testSecret, testToken} {
-			if strings.Contains(logs.String(), secret) {
-				t.Errorf("a secret reached the log:\n%s", logs.String())
-			}
-		}
 	})
-	return srv, logs
+	return srv
 }
 
 // rawRequest writes raw bytes to addr and returns the response.
