@@ -304,16 +304,7 @@ func TestDefaultsRenderOnAnyKubeVersion(t *testing.T) {
 // TestDefaultTagIsAppVersion: the tag used when image.tag is empty is spelled out in _helpers.tpl (in
 // sidecar mode .Chart is the including chart's); it must follow Chart.yaml's appVersion.
 func TestDefaultTagIsAppVersion(t *testing.T) {
-	raw, err := os.ReadFile(chartDir + "/Chart.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var chart struct {
-		AppVersion string `json:"appVersion"`
-	}
-	if err := yaml.Unmarshal(raw, &chart); err != nil {
-		t.Fatal(err)
-	}
+	appVersion := chartAppVersion(t)
 	out, err := helm(t, "template", "r", appChart(t), "--kube-version", kubeVersion)
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +314,7 @@ func TestDefaultTagIsAppVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	image := only[appsv1.Deployment](t, ms, "").Spec.Template.Spec.InitContainers[0].Image
-	if want := "ghcr.io/sigv4-sidecar/sigv4-sidecar:" + chart.AppVersion; image != want {
+	if want := "ghcr.io/sigv4-sidecar/sigv4-sidecar:" + appVersion; image != want {
 		t.Errorf("sidecar image = %s, want %s (Chart.yaml appVersion)", image, want)
 	}
 }
@@ -604,4 +595,20 @@ func selects(t *testing.T, sel *metav1.LabelSelector, set map[string]string) boo
 		return false
 	}
 	return s.Matches(labels.Set(set))
+}
+
+// chartAppVersion returns Chart.yaml's appVersion.
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(chartDir + "/Chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(raw, &chart); err != nil {
+		t.Fatal(err)
+	}
+	return chart.AppVersion
 }
