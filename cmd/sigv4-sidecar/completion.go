@@ -34,22 +34,13 @@ func runCompletion(ctx context.Context, inv invocation) error {
 }
 
 // commandFlagNames returns every subcommand's flags as typed (--name,
-// -X), in usage order. serve's are its options; the others', what the
-// subcommand registers before it parses (invocation.listFlags).
+// -X), in usage order.
 func commandFlagNames(ctx context.Context) ([][]string, error) {
 	var all [][]string
 	for _, c := range usageOrder() {
-		var fs *flag.FlagSet
-		switch c.name {
-		case "serve":
-			fs, _, _ = serveFlags("serve", &sidecar.Config{})
-		case "completion":
-			fs = flag.NewFlagSet("completion", flag.ContinueOnError)
-		default:
-			inv := invocation{stdout: io.Discard, stderr: io.Discard, listFlags: func(f *flag.FlagSet) { fs = f }}
-			if err := c.run(ctx, inv); err != nil || fs == nil {
-				return nil, fmt.Errorf("completion: reading the flags of %s: %v", c.name, err)
-			}
+		fs, err := commandFlagSet(ctx, c)
+		if err != nil {
+			return nil, err
 		}
 		names := []string{"--help"}
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, dashed(f.Name)) })
@@ -57,6 +48,26 @@ func commandFlagNames(ctx context.Context) ([][]string, error) {
 		all = append(all, names)
 	}
 	return all, nil
+}
+
+// commandFlagSet returns the flag set subcommand c parses with, its flags
+// at their defaults (no SIGV4_ variable read). serve's are its options;
+// the others', what the subcommand registers before it parses
+// (invocation.listFlags); completion has none.
+func commandFlagSet(ctx context.Context, c command) (*flag.FlagSet, error) {
+	var fs *flag.FlagSet
+	switch c.name {
+	case "serve":
+		fs, _, _ = serveFlags("serve", &sidecar.Config{})
+	case "completion":
+		fs = flag.NewFlagSet("completion", flag.ContinueOnError)
+	default:
+		inv := invocation{stdout: io.Discard, stderr: io.Discard, listFlags: func(f *flag.FlagSet) { fs = f }}
+		if err := c.run(ctx, inv); err != nil || fs == nil {
+			return nil, fmt.Errorf("reading the flags of %s: %v", c.name, err)
+		}
+	}
+	return fs, nil
 }
 
 func writeBashCompletion(w io.Writer, flags [][]string) error {
