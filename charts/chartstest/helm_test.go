@@ -20,7 +20,7 @@ const kubeVersion = "1.33.0"
 
 const chartDir = "../sigv4-sidecar"
 
-// examplesDir holds the values files and the application chart the README links as examples; the
+// examplesDir holds the values files and the application chart docs/kubernetes.md links as examples; the
 // scenarios render them, so they stay true.
 const examplesDir = chartDir + "/examples"
 

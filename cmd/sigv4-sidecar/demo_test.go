@@ -37,9 +37,9 @@ var curlLine = regexp.MustCompile(`curl -s '(http://127\.0\.0\.1:\d+/hello\?name
 // TestDemoVerifiedWithCurl starts the demo and runs the curl line it
 // prints: the built-in upstream must say the proxy's signature verified.
 func TestDemoVerifiedWithCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Fatal("curl is required for this test (apt-get install curl)")
+	curl, ok := installCurl(t)
+	if !ok {
+		t.Fatal("curl is required for this test and apt-get could not install it")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer

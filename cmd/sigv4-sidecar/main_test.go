@@ -62,46 +62,6 @@ func TestHelpListsEveryOption(t *testing.T) {
 	}
 }
 
-// TestReadmeListsEveryOption keeps the README's Options table in step with
-// the Config struct.
-func TestReadmeListsEveryOption(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	missing := false
-	for _, o := range optionsOf(&sidecar.Config{}) {
-		row := "| `--" + o.flag + "` | `" + o.env + "` |"
-		if !bytes.Contains(readme, []byte(row)) {
-			t.Errorf("README Options table lacks the row starting %s", row)
-			missing = true
-			continue
-		}
-		// The default column says what the binary does: the envDefault tag.
-		if o.def != "" && !bytes.Contains(readme, []byte(row+" `"+o.def+"` |")) {
-			t.Errorf("README Options table: --%s should show its default `%s`", o.flag, o.def)
-			missing = true
-		}
-	}
-	if missing {
-		t.Logf("the table generated from sidecar.Config:\n%s", optionsTable())
-	}
-}
-
-// optionsTable renders the README's Options table from the Config tags.
-func optionsTable() string {
-	var b strings.Builder
-	b.WriteString("| flag | variable | default | what |\n| --- | --- | --- | --- |\n")
-	for _, o := range optionsOf(&sidecar.Config{}) {
-		def := ""
-		if o.def != "" {
-			def = "`" + o.def + "`"
-		}
-		b.WriteString("| `--" + o.flag + "` | `" + o.env + "` | " + def + " | " + strings.ReplaceAll(o.help, "|", "\\|") + " |\n")
-	}
-	return b.String()
-}
-
 func TestEnvAndFlagPrecedence(t *testing.T) {
 	environ := []string{
 		"SIGV4_LISTEN=127.0.0.1:7000", "SIGV4_ADMIN_LISTEN=127.0.0.1:7001",
