@@ -67,6 +67,30 @@ func TestOptionsPageIsGenerated(t *testing.T) {
 	}
 }
 
+// TestOptionsListsEveryCommand: `options` without --markdown prints serve's
+// options as serve --help does, then each other command's flags.
+func TestOptionsListsEveryCommand(t *testing.T) {
+	var out, help bytes.Buffer
+	if err := runEnv(context.Background(), []string{"options"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := runEnv(context.Background(), []string{"serve", "--help"}, nil, &help, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), help.String()) {
+		t.Errorf("options does not start with serve's option list:\n%s", out.String())
+	}
+	for _, want := range []string{"\nsigv4-sidecar healthcheck:\n  --admin-listen string\n", "\n  --ready\n", "\nsigv4-sidecar demo:\n",
+		"\nsigv4-sidecar explain:\n", "\n  -X string\n", "\nsigv4-sidecar options:\n  --markdown\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("options lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "sigv4-sidecar completion:") {
+		t.Error("options lists completion, which has no flags")
+	}
+}
+
 func firstDifferentLine(a, b string) int {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 	for i := range min(len(al), len(bl)) {
@@ -340,14 +364,16 @@ func TestReadmeFirstScreen(t *testing.T) {
 		t.Fatalf("%s: %v", commands[1], err)
 	}
 	exited := make(chan error, 1)
-	printed := make(chan []string, 1)
+	curlPrinted := make(chan []string, 1)
 	go func() {
+		printed := curlPrinted
 		var lines []string
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			lines = append(lines, sc.Text())
-			if strings.HasPrefix(strings.TrimSpace(sc.Text()), "curl ") {
-				printed <- lines
+			if strings.HasPrefix(strings.TrimSpace(sc.Text()), "curl ") && printed != nil {
+				printed <- append([]string(nil), lines...)
+				printed = nil
 			}
 		}
 		io.Copy(io.Discard, stdout)
@@ -362,14 +388,19 @@ func TestReadmeFirstScreen(t *testing.T) {
 	})
 	var lines []string
 	select {
-	case lines = <-printed:
+	case lines = <-curlPrinted:
 	case err := <-exited:
 		stopped = true
 		t.Fatalf("%s exited before printing a curl line: %v\n%s", commands[1], err, stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%s printed no curl line in 60s:\n%s", commands[1], stderr.String())
 	}
-	proxy := regexp.MustCompile(`^proxy:\s+http://(127\.0\.0\.1:\d+) `).FindStringSubmatch(lines[len(lines)-3])
+	var proxy []string
+	for _, l := range lines {
+		if m := regexp.MustCompile(`^proxy:\s+http://(127\.0\.0\.1:\d+) `).FindStringSubmatch(l); m != nil {
+			proxy = m
+		}
+	}
 	if proxy == nil {
 		t.Fatalf("the demo did not say where its proxy listens:\n%s", strings.Join(lines, "\n"))
 	}
