@@ -190,6 +190,8 @@ func TestCompletionBash(t *testing.T) {
 		{[]string{"sigv4-sidecar", "--upst"}, "--upstream --upstream-ca-file"},
 		{[]string{"sigv4-sidecar", "version", "--"}, "--help --json"},
 		{[]string{"sigv4-sidecar", "demo", "--l"}, "--listen"},
+		{[]string{"sigv4-sidecar", "op"}, "options"},
+		{[]string{"sigv4-sidecar", "options", "--m"}, "--markdown"},
 		{[]string{"sigv4-sidecar", "explain", "-"}, ""},
 	}
 	for _, tc := range cases {
