@@ -60,6 +60,8 @@ type KeyCache struct {
 	// previous one's scope, and comparing against it is cheaper than
 	// hashing the id. Only a change of key writes it.
 	recent atomic.Pointer[signingKey]
+	// v4a holds the SigV4a keys (see v4akey.go).
+	v4a v4aKeyCache
 }
 
 // NewKeyCache returns a cache holding at most maxEntries derived keys

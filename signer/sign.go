@@ -144,7 +144,7 @@ func validate(req *http.Request, creds Credentials, opts *Options) error {
 		return errField("credentials", "session token contains a line break")
 	case !validScopePart(opts.Service):
 		return errField("service", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Service))
-	case !validScopePart(opts.Region):
+	case opts.Algorithm == SigV4 && !validScopePart(opts.Region): // SigV4a: see regionSetOf
 		return errField("region", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Region))
 	case opts.Time.IsZero():
 		return errField("time", "signing time is zero (the signer has no clock: pass one)")
@@ -379,9 +379,8 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 		return out, err
 	}
 	if m == modeQuery {
-		secs := int64(expires / time.Second)
-		if secs < 1 || secs > 7*24*3600 || expires%time.Second != 0 {
-			return out, errField("expires", "must be whole seconds from 1s to 168h (7 days), got "+expires.String())
+		if err := checkExpires(expires); err != nil {
+			return out, err
 		}
 	}
 	double, normalize := rules(opts.Service, opts.DoubleEncodePath, opts.NormalizePath)
@@ -442,6 +441,15 @@ func (s *Signer) core(sc *scratch, req *http.Request, creds Credentials, opts *O
 	sc.hmacSign(key, sc.sts, &sc.inner)
 	hex.Encode(out.signature[:], sc.inner[:])
 	return out, nil
+}
+
+// checkExpires refuses a presigned URL's lifetime outside what AWS accepts.
+func checkExpires(expires time.Duration) error {
+	secs := int64(expires / time.Second)
+	if secs < 1 || secs > 7*24*3600 || expires%time.Second != 0 {
+		return errField("expires", "must be whole seconds from 1s to 168h (7 days), got "+expires.String())
+	}
+	return nil
 }
 
 // uriAndQuery writes the canonical URI and collects the query pairs,

@@ -82,6 +82,14 @@ type Options struct {
 	// without signing it, as some services (IoT) expect and as the official
 	// suite's omit_session_token cases do.
 	AddSessionTokenAfterSigning bool
+
+	// Algorithm selects SigV4 (the zero value) or SigV4a. SigV4a signs for
+	// RegionSet and ignores Region (see v4a.go).
+	Algorithm SigningAlgorithm
+	// RegionSet is the regions a SigV4a signature is valid in, e.g. {"*"}
+	// or {"us-east-1", "us-west-2"}; sent and signed as X-Amz-Region-Set.
+	// Empty means {Region}. Unused by SigV4.
+	RegionSet []string
 }
 
 // Result describes a signature without revealing it: it never holds a
@@ -91,6 +99,9 @@ type Result struct {
 	Scope string
 	// SignedHeaders is the semicolon-separated list of signed header names.
 	SignedHeaders string
+	// RegionSet is the X-Amz-Region-Set a SigV4a signature is valid in;
+	// empty for SigV4.
+	RegionSet string
 	// CanonicalRequest and StringToSign are set only with Options.Debug.
 	CanonicalRequest string
 	StringToSign     string
@@ -139,8 +150,13 @@ func New(keys *KeyCache) *Signer {
 // a token and removes any stale one otherwise, and sets X-Amz-Content-Sha256
 // when opts.SetContentSHA256. It signs req.Host if set, else req.URL.Host,
 // and Content-Length when req.ContentLength > 0 (as net/http will send it).
-// It does not read the body. Safe for concurrent use on distinct requests.
+// It does not read the body. With opts.Algorithm SigV4a it also sets
+// X-Amz-Region-Set and signs with ECDSA (see v4a.go). Safe for concurrent
+// use on distinct requests.
 func (s *Signer) Sign(req *http.Request, creds Credentials, opts Options) (Result, error) {
+	if opts.Algorithm != SigV4 {
+		return s.signV4a(req, creds, opts, modeHeader, 0)
+	}
 	return s.sign(req, creds, opts, false, 0)
 }
 
@@ -148,9 +164,13 @@ func (s *Signer) Sign(req *http.Request, creds Credentials, opts Options) (Resul
 // expires. It modifies req.URL.RawQuery in place, adding X-Amz-Algorithm,
 // X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders,
 // X-Amz-Security-Token (when creds has a token) and X-Amz-Signature, and
-// removes any of those already present. Headers are not modified.
+// removes any of those already present (with SigV4a, X-Amz-Region-Set
+// too). Headers are not modified.
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
 func (s *Signer) Presign(req *http.Request, creds Credentials, opts Options, expires time.Duration) (Result, error) {
+	if opts.Algorithm != SigV4 {
+		return s.signV4a(req, creds, opts, modeQuery, expires)
+	}
 	return s.sign(req, creds, opts, true, expires)
 }
 

@@ -21,7 +21,8 @@ type VerifyOptions struct {
 	// MaxSkew is how far X-Amz-Date may be from Now for header-signed
 	// requests (and before Now for presigned ones); 0 means 15 minutes, as AWS.
 	MaxSkew time.Duration
-	// Service and Region, when set, must match the credential scope.
+	// Service and Region, when set, must match the credential scope (for
+	// SigV4a: Region must be in X-Amz-Region-Set, or match a '*' pattern).
 	Service, Region string
 	// PayloadHash is assumed when the request has no X-Amz-Content-Sha256.
 	// "" assumes EmptyPayloadHash for header-signed requests and
@@ -44,7 +45,7 @@ const (
 	ReasonMissing Reason = iota + 1
 	// ReasonMalformed: the Authorization header or the presign parameters cannot be parsed.
 	ReasonMalformed
-	// ReasonUnsupportedAlgorithm: not AWS4-HMAC-SHA256.
+	// ReasonUnsupportedAlgorithm: neither AWS4-HMAC-SHA256 nor AWS4-ECDSA-P256-SHA256.
 	ReasonUnsupportedAlgorithm
 	// ReasonUnknownKey: the lookup does not know the access key id.
 	ReasonUnknownKey
@@ -101,7 +102,7 @@ func (e *VerifyError) Error() string {
 	return "sigv4: " + e.Reason.String() + ": " + e.Detail
 }
 
-// Verify checks the SigV4 signature of a header-signed or presigned req,
+// Verify checks the SigV4 or SigV4a signature of a header-signed or presigned req,
 // looking its secret up by access key id. Header-signed requests must carry
 // X-Amz-Date (the Date header fallback some services accept is not
 // supported). Presigned requests are checked on every query parameter but
@@ -142,6 +143,9 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 	if verr != nil {
 		return Result{}, verr
 	}
+	if a.algorithm == AlgorithmV4a {
+		return s.verifyV4a(req, &a, lookup, opts) // leaves v zero: no chunk chain
+	}
 	res := Result{Scope: a.scope, SignedHeaders: a.signedHeaders, Time: a.time}
 	fail := func(r Reason, detail string) (Result, error) {
 		return res, &VerifyError{Reason: r, Detail: detail, Result: res}
@@ -162,33 +166,12 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 		return fail(ReasonScopeMismatch, "scope service "+strconv.Quote(parts[2])+", expected "+strconv.Quote(opts.Service))
 	}
 
-	// Time: header-signed within MaxSkew of Now; presigned from X-Amz-Date
-	// (less the skew) until X-Amz-Date + X-Amz-Expires.
-	if a.time.After(opts.Now.Add(opts.MaxSkew)) {
-		return fail(ReasonNotYetValid, "X-Amz-Date "+a.amzDate+" is more than "+opts.MaxSkew.String()+" after now "+opts.Now.UTC().Format(verifyDateLayout))
+	if r, detail := a.checkTime(&opts); r != 0 {
+		return fail(r, detail)
 	}
-	if a.presigned {
-		if end := a.time.Add(a.expires); opts.Now.After(end) {
-			return fail(ReasonExpired, "presigned URL expired at "+end.UTC().Format(verifyDateLayout))
-		}
-	} else if a.time.Before(opts.Now.Add(-opts.MaxSkew)) {
-		return fail(ReasonExpired, "X-Amz-Date "+a.amzDate+" is more than "+opts.MaxSkew.String()+" before now "+opts.Now.UTC().Format(verifyDateLayout))
-	}
-
-	names := strings.Split(a.signedHeaders, ";")
-	if !slices.IsSorted(names) || slices.Contains(names, "") || len(slices.Compact(slices.Clone(names))) != len(names) {
-		return fail(ReasonMalformed, "SignedHeaders "+strconv.Quote(a.signedHeaders)+" is not a sorted list of distinct names")
-	}
-	for _, n := range names {
-		if n != strings.ToLower(n) {
-			return fail(ReasonMalformed, "SignedHeaders "+strconv.Quote(a.signedHeaders)+" is not lowercase")
-		}
-	}
-	if !slices.Contains(names, "host") {
-		return fail(ReasonUnsignedHeader, "host is not in SignedHeaders")
-	}
-	if !a.presigned && !slices.Contains(names, "x-amz-date") {
-		return fail(ReasonUnsignedHeader, "x-amz-date is not in SignedHeaders")
+	names, r, detail := a.signedHeaderNames()
+	if r != 0 {
+		return fail(r, detail)
 	}
 
 	creds, ok := lookup(a.accessKeyID)
@@ -203,9 +186,82 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 
 	sc := getScratch()
 	defer sc.release()
-	double, normalize := rules(parts[2], opts.DoubleEncodePath, opts.NormalizePath)
-	var drop func(string) bool
+	absent, err := sc.receivedCanonicalRequest(req, a.presigned, parts[2], names, payload, &opts)
+	if err != nil {
+		return fail(ReasonMalformed, err.Error())
+	}
+	res.CanonicalRequest = string(sc.creq)
+
+	key := s.keys.get(keyID{
+		accessKeyID: a.accessKeyID, secret: creds.SecretAccessKey,
+		region: parts[1], service: parts[2], date: a.date,
+	}, []byte(parts[0]))
+	sc.sts = appendStringToSign(sc.sts[:0], []byte(a.amzDate), key.scope, sc.scratch[:])
+	res.StringToSign = string(sc.sts)
+	var sum [sha256.Size]byte
+	sc.hmacSign(key, sc.sts, &sum)
+	var want [64]byte
+	hex.Encode(want[:], sum[:])
+	if !hmac.Equal(want[:], []byte(a.signature)) {
+		detail := "the request's signature does not match the one computed from its canonical request"
+		if absent != "" {
+			detail += " (signed header " + absent + " is absent from the request)"
+		}
+		return fail(ReasonSignatureMismatch, detail)
+	}
+	v.key, v.signature = key, want
+	copy(v.amzDate[:], a.amzDate)
+	return res, nil
+}
+
+// checkTime says whether a's date is acceptable at opts.Now: header-signed
+// within MaxSkew of Now; presigned from X-Amz-Date (less the skew) until
+// X-Amz-Date + X-Amz-Expires. It returns 0 when it is.
+func (a *authParts) checkTime(opts *VerifyOptions) (Reason, string) {
+	if a.time.After(opts.Now.Add(opts.MaxSkew)) {
+		return ReasonNotYetValid, "X-Amz-Date " + a.amzDate + " is more than " + opts.MaxSkew.String() + " after now " + opts.Now.UTC().Format(verifyDateLayout)
+	}
 	if a.presigned {
+		if end := a.time.Add(a.expires); opts.Now.After(end) {
+			return ReasonExpired, "presigned URL expired at " + end.UTC().Format(verifyDateLayout)
+		}
+	} else if a.time.Before(opts.Now.Add(-opts.MaxSkew)) {
+		return ReasonExpired, "X-Amz-Date " + a.amzDate + " is more than " + opts.MaxSkew.String() + " before now " + opts.Now.UTC().Format(verifyDateLayout)
+	}
+	return 0, ""
+}
+
+// signedHeaderNames splits a's SignedHeaders and checks that they are a
+// sorted list of distinct lowercase names including host (and x-amz-date
+// when header-signed). The Reason is 0 when they are.
+func (a *authParts) signedHeaderNames() ([]string, Reason, string) {
+	names := strings.Split(a.signedHeaders, ";")
+	if !slices.IsSorted(names) || slices.Contains(names, "") || len(slices.Compact(slices.Clone(names))) != len(names) {
+		return nil, ReasonMalformed, "SignedHeaders " + strconv.Quote(a.signedHeaders) + " is not a sorted list of distinct names"
+	}
+	for _, n := range names {
+		if n != strings.ToLower(n) {
+			return nil, ReasonMalformed, "SignedHeaders " + strconv.Quote(a.signedHeaders) + " is not lowercase"
+		}
+	}
+	if !slices.Contains(names, "host") {
+		return nil, ReasonUnsignedHeader, "host is not in SignedHeaders"
+	}
+	if !a.presigned && !slices.Contains(names, "x-amz-date") {
+		return nil, ReasonUnsignedHeader, "x-amz-date is not in SignedHeaders"
+	}
+	return names, 0, ""
+}
+
+// receivedCanonicalRequest builds in sc the canonical request of req as
+// received, signed with the headers names, for service and payload. A
+// presigned request's canonical query has every parameter but
+// X-Amz-Signature. It returns the first signed header absent from req, if
+// any, for the diagnosis of a mismatch.
+func (sc *scratch) receivedCanonicalRequest(req *http.Request, presigned bool, service string, names []string, payload string, opts *VerifyOptions) (absent string, err error) {
+	double, normalize := rules(service, opts.DoubleEncodePath, opts.NormalizePath)
+	var drop func(string) bool
+	if presigned {
 		drop = func(k string) bool { return k == "X-Amz-Signature" }
 	}
 	canonReq := req
@@ -215,12 +271,11 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 		canonReq = &r
 	}
 	if err := sc.uriAndQuery(canonReq, double, normalize, drop); err != nil {
-		return fail(ReasonMalformed, err.Error())
+		return "", err
 	}
 	sc.query = sc.appendCanonicalQuery(sc.query[:0])
 	sc.signed, sc.canon = sc.signed[:0], sc.canon[:0]
 	hs := make([]header, 0, len(names))
-	absent := ""
 	for _, n := range names {
 		h := header{name: n}
 		switch n {
@@ -248,28 +303,7 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 	sc.sortHeaders(hs) // already sorted by name; fills sc.order
 	sc.appendHeaders(hs)
 	sc.finishCanonicalRequest(req.Method, payload)
-	res.CanonicalRequest = string(sc.creq)
-
-	key := s.keys.get(keyID{
-		accessKeyID: a.accessKeyID, secret: creds.SecretAccessKey,
-		region: parts[1], service: parts[2], date: a.date,
-	}, []byte(parts[0]))
-	sc.sts = appendStringToSign(sc.sts[:0], []byte(a.amzDate), key.scope, sc.scratch[:])
-	res.StringToSign = string(sc.sts)
-	var sum [sha256.Size]byte
-	sc.hmacSign(key, sc.sts, &sum)
-	var want [64]byte
-	hex.Encode(want[:], sum[:])
-	if !hmac.Equal(want[:], []byte(a.signature)) {
-		detail := "the request's signature does not match the one computed from its canonical request"
-		if absent != "" {
-			detail += " (signed header " + absent + " is absent from the request)"
-		}
-		return fail(ReasonSignatureMismatch, detail)
-	}
-	v.key, v.signature = key, want
-	copy(v.amzDate[:], a.amzDate)
-	return res, nil
+	return absent, nil
 }
 
 const verifyDateLayout = "20060102T150405Z"
@@ -277,6 +311,7 @@ const verifyDateLayout = "20060102T150405Z"
 // authParts is what a request says about its own signature.
 type authParts struct {
 	presigned                         bool
+	algorithm                         string // Algorithm or AlgorithmV4a
 	accessKeyID, scope, signedHeaders string
 	signature, amzDate                string
 	time                              time.Time
@@ -295,7 +330,8 @@ func parseAuth(req *http.Request) (authParts, *VerifyError) {
 	var credential string
 	if auth := req.Header.Get("Authorization"); auth != "" {
 		alg, rest, _ := strings.Cut(strings.TrimSpace(auth), " ")
-		if alg != Algorithm {
+		a.algorithm = alg
+		if alg != Algorithm && alg != AlgorithmV4a {
 			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "Authorization algorithm " + strconv.Quote(alg)}
 		}
 		seen := map[string]bool{}
@@ -331,7 +367,8 @@ func parseAuth(req *http.Request) (authParts, *VerifyError) {
 				return malformed("query parameter " + k + " must appear exactly once")
 			}
 		}
-		if alg := q.Get("X-Amz-Algorithm"); alg != Algorithm {
+		a.algorithm = q.Get("X-Amz-Algorithm")
+		if alg := a.algorithm; alg != Algorithm && alg != AlgorithmV4a {
 			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "X-Amz-Algorithm " + strconv.Quote(alg)}
 		}
 		credential, a.signedHeaders, a.signature, a.amzDate = q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature"), q.Get("X-Amz-Date")
@@ -346,8 +383,10 @@ func parseAuth(req *http.Request) (authParts, *VerifyError) {
 		return malformed("no Credential")
 	case a.signedHeaders == "":
 		return malformed("no SignedHeaders")
-	case len(a.signature) != 64 || !validPayloadHash(a.signature):
+	case a.algorithm == Algorithm && (len(a.signature) != 64 || !validPayloadHash(a.signature)):
 		return malformed("Signature is not 64 lowercase hex digits")
+	case a.algorithm == AlgorithmV4a && !validV4aSignatureHex(a.signature):
+		return malformed("Signature is not the lowercase hex of an ECDSA P-256 signature (at most 144 digits)")
 	}
 	var ok bool
 	a.accessKeyID, a.scope, ok = strings.Cut(credential, "/")

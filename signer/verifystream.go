@@ -36,6 +36,9 @@ func (s *Signer) VerifyStreaming(req *http.Request, lookup func(accessKeyID stri
 	default:
 		return res, nil
 	}
+	if v.key == nil { // a SigV4a seed: its chunks would chain ECDSA signatures
+		return res, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "aws-chunked upload signed with " + AlgorithmV4a + ": only SigV4 chunks are verified", Result: res}
+	}
 	cv := &chunkVerifier{
 		chain: chunkChain{key: v.key, amzDate: v.amzDate, prev: v.signature}, res: res, signed: mode != StreamingUnsignedPayloadTrailer,
 		h: sha256.New(),
