@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -640,5 +641,79 @@ func TestV4aKeyCache(t *testing.T) {
 	}
 	if n := keys.SigV4aLen(); n > DefaultSigV4aKeyCacheSize {
 		t.Fatalf("%d SigV4a keys cached, bound %d", n, DefaultSigV4aKeyCacheSize)
+	}
+}
+
+// TestV4aOwnSignaturesVerifyIndependently signs generated requests (random
+// credentials, paths with escapes, repeated and encoded query parameters,
+// odd header spacing, tokens, region sets with wildcards, both forms) and
+// checks each signature with our verifier and with the independent one,
+// whose key comes from its own derivation.
+func TestV4aOwnSignaturesVerifyIndependently(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 4))
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	s := New(nil)
+	for i := 0; i < 150; i++ {
+		secret := make([]byte, 40)
+		for j := range secret {
+			secret[j] = alphabet[r.IntN(len(alphabet))]
+		}
+		creds := Credentials{AccessKeyID: "AKIA" + itoa(100000+r.IntN(900000)), SecretAccessKey: string(secret)}
+		if r.IntN(3) == 0 {
+			creds.SessionToken = pick("tok", "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+ex/=")
+		}
+		path := ""
+		for n := r.IntN(4); n >= 0; n-- {
+			path += "/" + pick("a", "photos", "b%20c", "caf%C3%A9", "x-y_z.w~v", "100%25", "k%2Fslash", "$", "(1)")
+		}
+		if r.IntN(4) == 0 {
+			path += "/"
+		}
+		var query []string
+		for n := r.IntN(4); n > 0; n-- {
+			query = append(query, pick("a", "b=1", "b=0", "c=x%20y", "d=x+y", "e=%E2%82%AC", "f=", "P=v/w", "k=a=b", "list-type=2"))
+		}
+		method := pick(http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete)
+		req, err := http.NewRequest(method, "https://"+pick("mrap.accesspoint.s3-global.amazonaws.com", "abc.cloudfront-kvs.global.api.aws", "x.endpoint.events.amazonaws.com")+path+"?"+strings.Join(query, "&"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.IntN(2) == 0 {
+			req.Header.Set("X-Amz-Meta-A", pick(" spaced   value ", "v", "a  b  c"))
+		}
+		if r.IntN(3) == 0 {
+			req.Header.Add("X-Multi", "one")
+			req.Header.Add("X-Multi", " two ")
+		}
+		opts := Options{Algorithm: SigV4a, Service: pick("service", "kvs", "events", "execute-api"), Time: testTime.Add(time.Duration(r.IntN(1e6)) * time.Second),
+			PayloadHash: EmptyPayloadHash, UnsignedHeaders: DefaultUnsignedHeaders}
+		opts.RegionSet = [][]string{{"*"}, {"us-east-1"}, {"us-east-1", "eu-west-1"}, {"us-*"}}[r.IntN(4)]
+		if method != http.MethodGet && r.IntN(2) == 0 {
+			body := "payload " + itoa(i)
+			req.ContentLength = int64(len(body))
+			opts.PayloadHash = sha256Hex([]byte(body))
+			opts.SetContentSHA256 = r.IntN(2) == 0
+		}
+		presign := r.IntN(3) == 0
+		if presign {
+			_, err = s.Presign(req, creds, opts, time.Duration(1+r.IntN(7*24*3600))*time.Second)
+		} else {
+			_, err = s.Sign(req, creds, opts)
+		}
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		pub, err := specV4aPublicKey(creds.AccessKeyID, creds.SecretAccessKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := specV4aVerify(req, pub, opts.PayloadHash, true); err != nil {
+			t.Fatalf("%d: %s %s: the independent verifier rejects our signature: %v", i, method, req.URL, err)
+		}
+		lookup := func(id string) (Credentials, bool) { return creds, id == creds.AccessKeyID }
+		if _, err := s.Verify(req, lookup, VerifyOptions{Now: opts.Time, PayloadHash: opts.PayloadHash, Region: "us-east-1"}); err != nil {
+			t.Fatalf("%d: %s %s: our verifier rejects our signature: %v", i, method, req.URL, err)
+		}
 	}
 }
