@@ -61,8 +61,9 @@ func BenchmarkSigV4a(b *testing.B) {
 
 // BenchmarkSigV4aRatio charges each side the process CPU time of its
 // batches (see BenchmarkRatio), so the ratios hold on a busy machine:
-// v4a/v4 is a cached SigV4a signature against a cached SigV4 one, and
-// derive/v4 a SigV4a key derivation against the same SigV4 signature.
+// v4a/v4 is a cached SigV4a signature against a cached SigV4 one,
+// verify/v4 the verification of a SigV4a signature (key cached), and
+// derive/v4 a SigV4a key derivation, against the same SigV4 signature.
 func BenchmarkSigV4aRatio(b *testing.B) {
 	v4 := func(s *Signer) func() {
 		req := benchGET()
@@ -76,6 +77,18 @@ func BenchmarkSigV4aRatio(b *testing.B) {
 		s, req := New(nil), benchGET()
 		race(b, 50, "v4", v4(s), "v4a", func() {
 			if _, err := s.Sign(req, benchCreds, benchV4aOpts); err != nil {
+				b.Fatal(err)
+			}
+		})
+	})
+	b.Run("verify-cached", func(b *testing.B) {
+		s, req := New(nil), benchGET()
+		if _, err := s.Sign(req, benchCreds, benchV4aOpts); err != nil {
+			b.Fatal(err)
+		}
+		lookup := func(string) (Credentials, bool) { return benchCreds, true }
+		race(b, 50, "v4", v4(s), "verify", func() {
+			if _, err := s.Verify(req, lookup, VerifyOptions{Now: benchTime}); err != nil {
 				b.Fatal(err)
 			}
 		})
