@@ -84,7 +84,8 @@ type Options struct {
 	AddSessionTokenAfterSigning bool
 
 	// Algorithm selects SigV4 (the zero value) or SigV4a. SigV4a signs for
-	// RegionSet and ignores Region (see v4a.go).
+	// RegionSet, with a scope that has no region, and uses Region only when
+	// RegionSet is empty.
 	Algorithm SigningAlgorithm
 	// RegionSet is the regions a SigV4a signature is valid in, e.g. {"*"}
 	// or {"us-east-1", "us-west-2"}; sent and signed as X-Amz-Region-Set.
