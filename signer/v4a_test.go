@@ -430,6 +430,19 @@ func TestV4aTamperingIsRejectedByTheIndependentVerifier(t *testing.T) {
 		if specV4aVerify(tampered, pub, EmptyPayloadHash, true) == nil {
 			t.Fatalf("presign=%v: a changed region set verifies", presign)
 		}
+		if !presign {
+			changed := req.Clone(req.Context())
+			changed.Header.Set("X-Amz-Meta-Thing", "w")
+			sig := []byte(signatureOf(req.Header.Get("Authorization")))
+			if sig[len(sig)-1] == '0' { // one byte of the DER, still hex
+				sig[len(sig)-1] = '1'
+			} else {
+				sig[len(sig)-1] = '0'
+			}
+			if specV4aVerify(changed, pub, EmptyPayloadHash, true) == nil || specV4aVerify(withSignature(req, string(sig)), pub, EmptyPayloadHash, true) == nil {
+				t.Fatal("a changed header or signature byte verifies")
+			}
+		}
 		other, _ := specV4aPublicKey("AKIDOTHER", testCreds.SecretAccessKey)
 		if specV4aVerify(req, other, EmptyPayloadHash, true) == nil {
 			t.Fatalf("presign=%v: another key verifies", presign)
