@@ -68,19 +68,12 @@ func regionSetOf(opts *Options) (string, error) {
 	return strings.Join(set, ","), nil
 }
 
-// validRegionSetEntry reports whether r is a region or a pattern of one
-// with '*' wildcards ("*", "us-*"): no ',' (the list separator) and nothing
-// that would need trimming or escaping in a header.
+// validRegionSetEntry reports whether r is a region name by the one rule
+// for them (validScopePart) in which '*' may stand for any part: "*",
+// "us-*". That leaves out ',' (the list separator) and anything that would
+// need trimming or escaping in a header.
 func validRegionSetEntry(r string) bool {
-	if r == "" {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		if c := r[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '*') {
-			return false
-		}
-	}
-	return true
+	return validScopePart(strings.ReplaceAll(r, "*", "x"))
 }
 
 // isV4aPresignParam names the query parameters a SigV4a Presign owns.
