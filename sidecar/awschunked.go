@@ -102,7 +102,7 @@ func validTrailerName(s string) bool {
 // upstream: passed through (unsigned form) or decoded for SignStreaming to
 // encode again (signed forms). Either way it streams, holding a few KiB,
 // and is sent once (no GetBody: it cannot be replayed).
-func (t *Transport) prepareClientChunked(req *http.Request, c clientChunked) (bodyPlan, error) {
+func (t *RequestSigner) prepareClientChunked(req *http.Request, c clientChunked) (bodyPlan, error) {
 	maxBody := int64(t.c.cfg.MaxBody)
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
 		closeBody(req)

@@ -553,7 +553,7 @@ func TestRetryReplaysSpool(t *testing.T) {
 	}
 	defer p.Close()
 	x := &exchange{route: Route{Scheme: "http", Host: up.Listener.Addr().String(), Service: "sqs", Region: "us-east-1"}}
-	ctx := context.WithValue(context.Background(), exchangeKey{}, x)
+	ctx := withExchange(context.Background(), x)
 	body := testBody(50 << 10)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, up.URL+"/q", io.MultiReader(bytes.NewReader(body)))
 	req.ContentLength = -1
@@ -568,7 +568,7 @@ func TestRetryReplaysSpool(t *testing.T) {
 			send.Body, _ = req.GetBody()
 			send.Header.Del("Authorization")
 		}
-		resp, err := p.Transport().RoundTrip(send)
+		resp, err := p.RequestSigner().RoundTrip(send)
 		if err != nil {
 			t.Fatal(err)
 		}

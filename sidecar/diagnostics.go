@@ -31,12 +31,11 @@ const (
 	maxDiagnosisCauses = 1024
 )
 
-// signatureWatch is a RoundTripper placed right below the signing
-// Transport: it sees every signed request and its response. It never
-// changes either: an error body reaches the client byte for byte, and is
-// only copied (a bounded prefix) as the client reads it. Safe for
-// concurrent use.
-type signatureWatch struct {
+// signatureWatcher is the layer of the outbound chain right below the
+// signer: it sees every signed request and its response. It never changes
+// either: an error body reaches the client byte for byte, and is only copied
+// (a bounded prefix) as the client reads it. Safe for concurrent use.
+type signatureWatcher struct {
 	next   http.RoundTripper
 	log    *slog.Logger
 	debug  bool
@@ -50,18 +49,15 @@ type signatureWatch struct {
 	counts map[string]uint64    // cause -> rejections
 }
 
-var _ http.RoundTripper = (*signatureWatch)(nil)
+var _ http.RoundTripper = (*signatureWatcher)(nil)
 
-// watchSignatures puts a signatureWatch under t (around t.Base) and
-// returns it. debug logs every request's canonical request and string to
-// sign (--debug-signing).
-func watchSignatures(t *Transport, debug bool, log *slog.Logger) *signatureWatch {
-	w := &signatureWatch{
-		next: t.Base, log: log, debug: debug, signer: signer.New(nil), now: time.Now,
+// newSignatureWatcher returns a signatureWatcher over next. debug logs every
+// request's canonical request and string to sign (--debug-signing).
+func newSignatureWatcher(next http.RoundTripper, debug bool, log *slog.Logger) *signatureWatcher {
+	return &signatureWatcher{
+		next: next, log: log, debug: debug, signer: signer.New(nil), now: time.Now,
 		logged: map[string]time.Time{}, counts: map[string]uint64{},
 	}
-	t.Base = w
-	return w
 }
 
 // OnSignatureRejected registers f, called once for every upstream answer
@@ -70,25 +66,25 @@ func watchSignatures(t *Transport, debug bool, log *slog.Logger) *signatureWatch
 // call at any time; nil removes the hook.
 func (p *Proxy) OnSignatureRejected(f func(awsCode, cause string)) {
 	if f == nil {
-		p.watch.onRejected.Store(nil)
+		p.watcher.onRejected.Store(nil)
 		return
 	}
-	p.watch.onRejected.Store(&f)
+	p.watcher.onRejected.Store(&f)
 }
 
 // SignatureRejections returns how many upstream answers rejected a
 // signature since start, by diagnosed cause. The caller owns the map.
 func (p *Proxy) SignatureRejections() map[string]uint64 {
-	p.watch.mu.Lock()
-	defer p.watch.mu.Unlock()
-	out := make(map[string]uint64, len(p.watch.counts))
-	for k, v := range p.watch.counts {
+	p.watcher.mu.Lock()
+	defer p.watcher.mu.Unlock()
+	out := make(map[string]uint64, len(p.watcher.counts))
+	for k, v := range p.watcher.counts {
 		out[k] = v
 	}
 	return out
 }
 
-func (w *signatureWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+func (w *signatureWatcher) RoundTrip(req *http.Request) (*http.Response, error) {
 	hash := payloadHashOf(req)
 	if w.debug {
 		w.logSigned(req, hash)
@@ -97,10 +93,10 @@ func (w *signatureWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || !mayRejectSignature(resp.StatusCode) {
 		return resp, err
 	}
-	// The breaker below has classified this answer already: through the
-	// outcome memo on the request's context, its code (from the headers or
-	// the body's first bytes) costs no second read here.
-	code := resilience.Classify(resp).Code
+	// The circuit breaker below has classified this answer already: its
+	// code (from the headers or the body's first bytes) comes from the
+	// request's exchange, without a second read.
+	code := resilience.ExchangeFrom(req.Context()).Outcome(resp).Code
 	if code != "" && !signer.IsSignatureError(code) {
 		return resp, nil
 	}
@@ -122,7 +118,7 @@ func mayRejectSignature(status int) bool {
 	return status == http.StatusForbidden || status == http.StatusBadRequest || status == http.StatusUnauthorized
 }
 
-// payloadHashOf is the payload hash the Transport signed req with: its
+// payloadHashOf is the payload hash the signer signed req with: its
 // X-Amz-Content-Sha256, the spooled body's hash, or the empty-body hash; ""
 // when unknown. It must run before the response, while the spool is open.
 func payloadHashOf(req *http.Request) string {
@@ -140,7 +136,7 @@ func payloadHashOf(req *http.Request) string {
 
 // logSigned logs req's canonical request and string to sign, recomputed
 // from the signed request (they need no secret).
-func (w *signatureWatch) logSigned(req *http.Request, hash string) {
+func (w *signatureWatcher) logSigned(req *http.Request, hash string) {
 	if hash == "" {
 		return
 	}
@@ -164,7 +160,7 @@ func hostOf(req *http.Request) string {
 // report diagnoses one rejection, counts it, and logs it unless the same
 // cause was logged within diagnosisLogEvery. code is the answer's
 // classified code, for a body that carries none.
-func (w *signatureWatch) report(req *http.Request, status int, code string, body []byte, hash string) {
+func (w *signatureWatcher) report(req *http.Request, status int, code string, body []byte, hash string) {
 	e, _ := signer.ParseAWSError(body)
 	if e.Code == "" {
 		e.Code = code

@@ -121,7 +121,7 @@ func TestSignatureRejectionDiagnosedWithVersitygwDiff(t *testing.T) {
 	p, srv, logs := startWatchedProxy(t, cfg)
 	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	var clockMu sync.Mutex
-	p.watch.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	p.watcher.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
 	var hookMu sync.Mutex
 	var hooked []string
 	p.OnSignatureRejected(func(awsCode, cause string) {

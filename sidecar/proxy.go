@@ -21,29 +21,18 @@ import (
 )
 
 // Proxy is the signing reverse proxy: an http.Handler that routes each
-// request (fixed upstream or its own host), signs it in its Transport and
-// streams the response back. Safe for concurrent use.
-//
-// The outbound request goes down this chain, each layer an
-// http.RoundTripper:
-//
-//	httputil.ReverseProxy (Rewrite: route, strip headers)
-//	-> resilience.Transport  retries; every attempt is signed afresh
-//	-> telemetry.Transport   client span per attempt, traceparent injected
-//	-> Transport             body framing and SigV4, after every header is final
-//	-> signatureWatch        diagnoses signature rejections (diagnostics.go)
-//	-> resilience.Guard      circuit breaker per upstream host
-//	-> upstream.Transport    bodyless plain-HTTP requests on this goroutine,
-//	-> http.Transport        the rest: pooled connections, HTTP/2; both dial
-//	                         through the same address checks (dial.go)
+// request (fixed upstream or its own host), signs it in its outbound chain
+// (chain.go: retrier, attempt tracer, signer, signature watcher, circuit
+// breaker, plain HTTP, network) and streams the response back. Safe for
+// concurrent use.
 type Proxy struct {
-	c         *compiled
-	log       *slog.Logger
-	rp        *httputil.ReverseProxy
-	transport *Transport
+	c   *compiled
+	log *slog.Logger
+	rp  *httputil.ReverseProxy
+	// Layers of the outbound chain the proxy talks to once it is built.
+	signer    *RequestSigner
+	watcher   *signatureWatcher   // diagnostics.go
 	upstreams *upstream.Transport // net/http's Transport is its Fallback
-	watch     *signatureWatch     // diagnostics.go
-	attempts  *telemetry.Transport
 	keys      *signer.KeyCache
 	breakers  *resilience.Breakers
 	clock     *resilience.Clock
@@ -56,6 +45,11 @@ var _ http.Handler = (*Proxy)(nil)
 // New builds a Proxy from cfg, which it validates. src supplies credentials
 // for every request; log receives one line per request and never a secret.
 func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
+	return newProxy(cfg, src, log, nil)
+}
+
+// newProxy is New with tap, for tests, put into the outbound chain (outbound).
+func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer) (*Proxy, error) {
 	c, err := cfg.compile()
 	if err != nil {
 		return nil, err
@@ -66,42 +60,16 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	base, err := newBaseTransport(c)
+	network, err := newBaseTransport(c)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Resilience.ApplyTimeouts(base)
-	upstreams := &upstream.Transport{
-		Dial:                   base.DialContext,
-		Fallback:               base,
-		MaxIdlePerHost:         base.MaxIdleConnsPerHost,
-		MaxIdle:                base.MaxIdleConns,
-		IdleTimeout:            base.IdleConnTimeout,
-		ResponseHeaderTimeout:  base.ResponseHeaderTimeout,
-		MaxResponseHeaderBytes: base.MaxResponseHeaderBytes,
-	}
-	// When the connection budget is spent, the connection idle longest goes
-	// first; net/http can only close all of its idle ones at once.
-	c.upstreamConns.reclaim = []func(){func() { upstreams.CloseOldestIdle() }, base.CloseIdleConnections}
-	p := &Proxy{c: c, log: log, upstreams: upstreams, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
+	cfg.Resilience.ApplyTimeouts(network)
+	p := &Proxy{c: c, log: log, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
 	p.breakers = resilience.NewBreakers(cfg.Resilience, p.breakerChanged)
-	p.transport = &Transport{
-		Base:        &resilience.Guard{Next: upstreams, Breakers: p.breakers},
-		Signer:      signer.New(p.keys),
-		Credentials: src,
-		Now:         p.clock.Now,
-		OnSigned:    func(ctx context.Context, service string, d time.Duration) { p.tel.Signed(ctx, service, d) },
-		c:           c,
-	}
-	p.watch = watchSignatures(p.transport, cfg.DebugSigning, log)
-	p.attempts = &telemetry.Transport{Next: p.transport, Describe: p.describeAttempt}
-	retries := resilience.NewTransport(p.attempts, cfg.Resilience, p.breakers, p.clock, resilience.Hooks{
-		Retry:         p.retrying,
-		SkewCorrected: p.skewCorrected,
-	})
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
-		Transport: retries,
+		Transport: p.outbound(cfg, network, tap),
 		// No periodic flushing: ReverseProxy itself flushes every write of
 		// a response of unknown length (chunked: Lambda response streaming,
 		// S3 Select, most event streams) and of text/event-stream, and
@@ -118,16 +86,13 @@ func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
 	return p, nil
 }
 
-// Transport returns the signing transport. Not safe to change while
-// requests are in flight.
-func (p *Proxy) Transport() *Transport { return p.transport }
+// RequestSigner returns the signer of the outbound chain. Not safe to
+// change while requests are in flight.
+func (p *Proxy) RequestSigner() *RequestSigner { return p.signer }
 
 // UseTelemetry makes the proxy record metrics and spans with t. Call it
 // before serving.
-func (p *Proxy) UseTelemetry(t *telemetry.Telemetry) {
-	p.tel = t
-	p.attempts.Telemetry = t
-}
+func (p *Proxy) UseTelemetry(t *telemetry.Telemetry) { p.tel = t }
 
 // Observers are the values the proxy lends telemetry: derived-key cache
 // counts, credential refreshes and expiry (when the source is a
@@ -159,9 +124,9 @@ func (p *Proxy) Observers() telemetry.Observers {
 }
 
 func (p *Proxy) describeAttempt(req *http.Request) telemetry.AttemptInfo {
-	info := telemetry.AttemptInfo{Host: req.URL.Host, Attempt: resilience.AttemptFromContext(req.Context())}
+	info := telemetry.AttemptInfo{Host: req.URL.Host}
 	if x := exchangeFrom(req.Context()); x != nil {
-		info.Service, info.Region = x.route.Service, x.route.Region
+		info.Service, info.Region, info.Attempt = x.route.Service, x.route.Region, x.Attempt
 	}
 	if p.breakers != nil {
 		info.BreakerState = p.breakers.State(req.URL.Host).String()
@@ -215,7 +180,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{}
 	// A shallow copy: net/http must still find its own body in the
 	// original request to know whether the connection can be reused.
-	r = r.WithContext(context.WithValue(ctx, exchangeKey{}, x))
+	r = r.WithContext(withExchange(ctx, x))
 	var bodyIn *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		bodyIn = &countingBody{ReadCloser: r.Body}

@@ -17,15 +17,20 @@ import (
 )
 
 // exchange is the proxy's state for one request, shared by the handler, the
-// Rewrite function and the Transport through the request context. Layers
-// run one after the other on the request's goroutine, so it needs no lock.
+// Rewrite function and every layer of the outbound chain (chain.go) through
+// the request context. Layers run one after the other on the request's
+// goroutine, so it needs no lock.
 type exchange struct {
+	// Exchange is what the layers tell each other about the attempts in
+	// flight: the attempt number, and each answer's outcome, classified
+	// once (resilience.Exchange).
+	resilience.Exchange
 	route Route
 	// target is the path and query forwarded: the client's bytes.
 	target target
-	// spool is the buffered body, if the Transport had to buffer it. The
-	// handler closes it after the response, so a retry in the Transport can
-	// replay it with GetBody.
+	// spool is the buffered body, if the signer had to buffer it. The
+	// handler closes it after the response, so a retry can replay it with
+	// GetBody.
 	spool *spool
 	// payload is how the body was signed, for the request log.
 	payload string
@@ -44,25 +49,32 @@ type exchange struct {
 
 type exchangeKey struct{}
 
+// withExchange returns a copy of ctx that carries x: the whole of it for the
+// proxy's own layers, and its resilience.Exchange for the retrier and the
+// circuit breaker, which know nothing of routes and spools.
+func withExchange(ctx context.Context, x *exchange) context.Context {
+	return resilience.WithExchange(context.WithValue(ctx, exchangeKey{}, x), &x.Exchange)
+}
+
 func exchangeFrom(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
 	return x
 }
 
-// Transport signs each request at the last moment, after every header is
-// final, then sends it with Base. It takes ownership of the outbound request
-// it is given (httputil.ReverseProxy, or the retry layer, hands it a private
-// clone) and modifies it in place: body framing, X-Amz-* headers and
-// Authorization. It never sends a request it could not sign. Safe for
-// concurrent use.
+// RequestSigner is the layer of the outbound chain that signs each request
+// at the last moment, after every header is final, then sends it with Next.
+// It takes ownership of the outbound request it is given (httputil.ReverseProxy,
+// or the retrier, hands it a private clone) and modifies it in place: body
+// framing, X-Amz-* headers and Authorization. It never sends a request it
+// could not sign. Safe for concurrent use.
 //
 // When the upstream answers with an error code that says the credentials
 // themselves were rejected (creds.IsCredentialRejection), it invalidates
 // them and, if the body can be replayed, signs the request again with fresh
 // ones and sends it once more.
-type Transport struct {
-	// Base sends the signed request.
-	Base http.RoundTripper
+type RequestSigner struct {
+	// Next sends the signed request.
+	Next http.RoundTripper
 	// Signer signs it.
 	Signer *signer.Signer
 	// Credentials is asked for the current keys on every request.
@@ -75,11 +87,11 @@ type Transport struct {
 	c *compiled
 }
 
-var _ http.RoundTripper = (*Transport)(nil)
+var _ http.RoundTripper = (*RequestSigner)(nil)
 
 // RoundTrip signs req and sends it. Errors it returns before sending are
 // typed (see errorResponse); nothing unsigned ever leaves.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := exchangeFrom(req.Context())
 	if x == nil {
 		// Fail closed: a request that did not come through the handler
@@ -150,11 +162,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &signer.SigningError{Field: "request", Reason: "signer left no Authorization header"}
 	}
 	x.attempts++
-	resp, err := t.Base.RoundTrip(down)
+	resp, err := t.Next.RoundTrip(down)
 	if err != nil || resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		return resp, err
 	}
-	if code := resilience.Classify(resp).Code; creds.IsCredentialRejection(code) {
+	if code := x.Outcome(resp).Code; creds.IsCredentialRejection(code) {
 		// The keys themselves were refused: the source fetches fresh ones.
 		t.Credentials.Invalidate(c.AccessKeyID)
 		replayable := plan.mode == "empty" || (x.spool != nil && req.GetBody != nil)
@@ -194,7 +206,7 @@ type bodyPlan struct {
 // Content-Length. S3 rejects plain chunked uploads, so an S3 body of
 // unknown length is always spooled. A client's own aws-chunked body is
 // framed as its form says, whatever --payload (awschunked.go).
-func (t *Transport) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPlan, error) {
+func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPlan, error) {
 	if x.chunked.payload != "" {
 		return t.prepareClientChunked(req, x.chunked)
 	}

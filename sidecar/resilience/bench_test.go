@@ -7,14 +7,14 @@ import (
 	"testing"
 )
 
-// BenchmarkTransportSuccess is the cost the retry layer and the breaker add to
+// BenchmarkRetrierSuccess is the cost the retry layer and the breaker add to
 // a request that succeeds at once (the common case).
-func BenchmarkTransportSuccess(b *testing.B) {
+func BenchmarkRetrierSuccess(b *testing.B) {
 	cfg := DefaultConfig()
 	breakers := NewBreakers(cfg, nil)
 	ok := &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}
-	next := &Guard{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return ok, nil })}
-	tr := NewTransport(next, cfg, breakers, NewClock(nil), Hooks{})
+	next := &CircuitBreaker{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return ok, nil })}
+	tr := NewRetrier(next, cfg, breakers, NewClock(nil), Hooks{})
 	req, _ := http.NewRequest("GET", "https://s3.us-east-1.amazonaws.com/bucket/key", nil)
 	b.ReportAllocs()
 	for b.Loop() {

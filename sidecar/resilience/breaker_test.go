@@ -33,13 +33,13 @@ func TestBreakerOpenHalfOpenClosed(t *testing.T) {
 	var hits atomic.Int32
 	status := atomic.Int32{}
 	status.Store(503)
-	guard := &Guard{Breakers: breakers, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	breaker := &CircuitBreaker{Breakers: breakers, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		hits.Add(1)
 		return response(int(status.Load()), nil, `<Error><Code>ServiceUnavailable</Code></Error>`), nil
 	})}
 	get := func() (*http.Response, error) {
 		req, _ := http.NewRequest("GET", "https://s3.us-east-1.amazonaws.com/b/k", nil)
-		return guard.RoundTrip(req)
+		return breaker.RoundTrip(req)
 	}
 	for i := range 3 {
 		if _, err := get(); err != nil {
@@ -85,7 +85,7 @@ func TestBreakerOpenHalfOpenClosed(t *testing.T) {
 // A failed probe opens the breaker again; other hosts are not affected.
 func TestBreakerFailedProbeReopens(t *testing.T) {
 	breakers := NewBreakers(breakerConfig(1, openLong), nil)
-	guard := &Guard{Breakers: breakers, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	breaker := &CircuitBreaker{Breakers: breakers, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.URL.Host == "sqs.us-east-1.amazonaws.com" {
 			return response(200, nil, ""), nil
 		}
@@ -93,7 +93,7 @@ func TestBreakerFailedProbeReopens(t *testing.T) {
 	})}
 	do := func(host string) error {
 		req, _ := http.NewRequest("GET", "https://"+host+"/", nil)
-		_, err := guard.RoundTrip(req)
+		_, err := breaker.RoundTrip(req)
 		return err
 	}
 	do("sns.us-east-1.amazonaws.com")
@@ -122,7 +122,7 @@ func (e *netError) Temporary() bool { return false }
 // What counts against an upstream: throttling even on a 400, transport errors
 // and an expired client deadline; not a 404, not a skewed signature, not a
 // client that cancelled.
-func TestGuardCountsWhatTheUpstreamIsBlamedFor(t *testing.T) {
+func TestCircuitBreakerCountsWhatTheUpstreamIsBlamedFor(t *testing.T) {
 	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	cancelled, cancel2 := context.WithCancel(context.Background())
@@ -146,9 +146,9 @@ func TestGuardCountsWhatTheUpstreamIsBlamedFor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			breakers := NewBreakers(breakerConfig(1, time.Hour), nil)
-			guard := &Guard{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return tc.resp, tc.err })}
+			breaker := &CircuitBreaker{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return tc.resp, tc.err })}
 			req, _ := http.NewRequestWithContext(tc.ctx, "GET", "https://h.amazonaws.com/", nil)
-			guard.RoundTrip(req)
+			breaker.RoundTrip(req)
 			if got := breakers.State("h.amazonaws.com") == Open; got != tc.failed {
 				t.Errorf("breaker open = %v, want %v", got, tc.failed)
 			}
@@ -162,10 +162,10 @@ func TestBreakersDisabled(t *testing.T) {
 	if breakers != nil {
 		t.Fatal("NewBreakers with 0 failures should return nil")
 	}
-	guard := &Guard{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return response(503, nil, ""), nil })}
+	breaker := &CircuitBreaker{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return response(503, nil, ""), nil })}
 	for range 20 {
 		req, _ := http.NewRequest("GET", "https://h.amazonaws.com/", nil)
-		if _, err := guard.RoundTrip(req); err != nil {
+		if _, err := breaker.RoundTrip(req); err != nil {
 			t.Fatalf("disabled breaker refused: %v", err)
 		}
 	}
@@ -180,14 +180,14 @@ func TestBreakersDisabled(t *testing.T) {
 func TestBreakersConcurrent(t *testing.T) {
 	var changes atomic.Int32
 	breakers := NewBreakers(breakerConfig(2, time.Millisecond), func(StateChange) { changes.Add(1) })
-	guard := &Guard{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return response(500, nil, ""), nil })}
+	breaker := &CircuitBreaker{Breakers: breakers, Next: roundTripFunc(func(*http.Request) (*http.Response, error) { return response(500, nil, ""), nil })}
 	done := make(chan struct{})
 	for g := range 8 {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := range 200 {
 				req, _ := http.NewRequest("GET", "https://h"+string(rune('a'+(g+i)%5))+".amazonaws.com/", nil)
-				guard.RoundTrip(req)
+				breaker.RoundTrip(req)
 				breakers.States()
 			}
 		}()
@@ -215,8 +215,8 @@ func TestFiveXXBurstOpensThenRecovers(t *testing.T) {
 	cfg.RetryAttempts = 1
 	var rec recorder
 	breakers := NewBreakers(cfg, rec.record)
-	signer := &fakeSigner{clock: NewClock(nil), next: &Guard{Next: &http.Transport{}, Breakers: breakers}}
-	tr := NewTransport(signer, cfg, breakers, nil, Hooks{})
+	signer := &fakeSigner{clock: NewClock(nil), next: &CircuitBreaker{Next: &http.Transport{}, Breakers: breakers}}
+	tr := NewRetrier(signer, cfg, breakers, nil, Hooks{})
 	do := func() (int, error) {
 		req, _ := http.NewRequest("GET", up.URL+"/", nil)
 		resp, err := tr.RoundTrip(req)
@@ -260,7 +260,7 @@ func TestHangingUpstreamCountsAtDeadline(t *testing.T) {
 	})
 	cfg := breakerConfig(1, time.Hour)
 	breakers := NewBreakers(cfg, nil)
-	tr := NewTransport(&Guard{Next: &http.Transport{}, Breakers: breakers}, cfg, breakers, nil, Hooks{})
+	tr := NewRetrier(&CircuitBreaker{Next: &http.Transport{}, Breakers: breakers}, cfg, breakers, nil, Hooks{})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", up.URL+"/", nil)

@@ -83,19 +83,13 @@ func isSkew(code, message string) bool {
 // then puts them back: resp.Body is replaced by a reader that yields the same
 // bytes, so the client receives the body untouched. resp.Body must not be in
 // use by anyone else. A read error is kept and returned by the restored body.
-//
-// When resp.Request's context carries an outcome memo (WithOutcomeMemo), only
-// the first Classify of resp reads: later calls return the same Outcome.
+// The layers of the proxy's chain ask Exchange.Outcome, which classifies each
+// answer once.
 func Classify(resp *http.Response) (o Outcome) {
 	o = Outcome{Status: resp.StatusCode}
 	if resp.StatusCode < 400 {
 		return o
 	}
-	memo := memoOf(resp)
-	if known, ok := memo.lookup(resp); ok {
-		return known
-	}
-	defer func() { memo.store(resp, o) }()
 	o.Code = creds.ErrorCodeName(resp.Header.Get("X-Amzn-Errortype"))
 	if resp.Body != nil && resp.Body != http.NoBody {
 		prefix, err := io.ReadAll(io.LimitReader(resp.Body, ErrorPrefixLimit))

@@ -185,7 +185,7 @@ func TestZeroConfigIsOff(t *testing.T) {
 		t.Error("zero Config made breakers")
 	}
 	var calls int
-	tr := NewTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
+	tr := NewRetrier(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		calls++
 		return response(503, nil, `<Error><Code>RequestTimeTooSkewed</Code></Error>`), nil
 	}), c, nil, NewClock(nil), Hooks{})

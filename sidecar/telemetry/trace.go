@@ -114,7 +114,7 @@ func markStatus(span trace.Span, status int, err error) {
 // AttemptInfo describes one upstream attempt for its client span.
 type AttemptInfo struct {
 	Service, Region string
-	// Host is the upstream host; Transport defaults it to the URL's host.
+	// Host is the upstream host; AttemptTracer defaults it to the URL's host.
 	Host string
 	// Attempt is 1 for the first attempt.
 	Attempt int
@@ -176,27 +176,34 @@ func RequestID(h http.Header) string {
 	return h.Get("X-Amz-Request-Id")
 }
 
-// Transport makes a client span for each request it passes to Next, sets
-// the W3C trace context of that span in the request's headers, and records
-// the upstream latency metric. It sits above the signing transport (below the
-// retries), so that each attempt has its own span and the trace headers are
-// final when the request is signed.
+// AttemptTracer is the layer of the outbound chain that makes a client span
+// for each attempt it passes to Next, sets the W3C trace context of that span
+// in the request's headers, and records the upstream latency metric. It sits
+// above the signer (below the retries), so that each attempt has its own
+// span and the trace headers are final when the request is signed.
 //
-// Like the signing transport, it takes ownership of the request it is given
-// and modifies its headers in place (the retry layer hands each attempt its
-// own clone): passing the same *http.Request on lets Next leave things on it
-// for the layers above, such as the GetBody the signer sets after buffering a
+// Like the signer, it takes ownership of the request it is given and
+// modifies its headers in place (the retry layer hands each attempt its own
+// clone): passing the same *http.Request on lets Next leave things on it for
+// the layers above, such as the GetBody the signer sets after buffering a
 // body, which is what makes that body replayable by a retry.
-type Transport struct {
-	Next      http.RoundTripper
-	Telemetry *Telemetry
+type AttemptTracer struct {
+	Next http.RoundTripper
+	// Telemetry returns what records the spans and the metric, asked at
+	// each attempt, so that the proxy can be given its telemetry after its
+	// chain is built; nil, or a nil result, records nothing.
+	Telemetry func() *Telemetry
 	// Describe returns the attempt's service, region, attempt number and
 	// breaker state; nil records only the host.
 	Describe func(*http.Request) AttemptInfo
 }
 
 // RoundTrip implements http.RoundTripper.
-func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (tr *AttemptTracer) RoundTrip(req *http.Request) (*http.Response, error) {
+	var tel *Telemetry
+	if tr.Telemetry != nil {
+		tel = tr.Telemetry()
+	}
 	var info AttemptInfo
 	if tr.Describe != nil {
 		info = tr.Describe(req)
@@ -204,17 +211,17 @@ func (tr *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if info.Host == "" {
 		info.Host = req.URL.Host
 	}
-	ctx, span := tr.Telemetry.StartAttempt(req.Context(), info)
-	tr.Telemetry.Inject(ctx, req.Header)
+	ctx, span := tel.StartAttempt(req.Context(), info)
+	tel.Inject(ctx, req.Header)
 	start := time.Now()
 	resp, err := tr.Next.RoundTrip(req)
 	status, requestID := 0, ""
 	if resp != nil {
 		status, requestID = resp.StatusCode, RequestID(resp.Header)
 	}
-	tr.Telemetry.UpstreamAttempt(ctx, info.Service, info.Region, status, time.Since(start))
+	tel.UpstreamAttempt(ctx, info.Service, info.Region, status, time.Since(start))
 	EndAttempt(span, status, requestID, err)
 	return resp, err
 }
 
-var _ http.RoundTripper = (*Transport)(nil)
+var _ http.RoundTripper = (*AttemptTracer)(nil)

@@ -58,8 +58,8 @@ func TestSpansPerRequestAndAttempt(t *testing.T) {
 	t.Cleanup(upstream.Close)
 
 	type attemptKey struct{}
-	tr := &Transport{
-		Telemetry: tel,
+	tr := &AttemptTracer{
+		Telemetry: func() *Telemetry { return tel },
 		Next:      http.DefaultTransport,
 		Describe: func(r *http.Request) AttemptInfo {
 			n := r.Context().Value(attemptKey{}).(int)
@@ -122,14 +122,14 @@ func TestSpansPerRequestAndAttempt(t *testing.T) {
 }
 
 // What the layer below leaves on the request (the signer's GetBody) reaches
-// the layer above: Transport passes the very request on.
-func TestTransportPassesTheRequestOn(t *testing.T) {
+// the layer above: AttemptTracer passes the very request on.
+func TestAttemptTracerPassesTheRequestOn(t *testing.T) {
 	tel, err := New(context.Background(), Options{Getenv: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tel.Shutdown(context.Background()) })
-	tr := &Transport{Telemetry: tel, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	tr := &AttemptTracer{Telemetry: func() *Telemetry { return tel }, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		r.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody}, nil
 	})}
@@ -150,7 +150,7 @@ func TestAttemptSpanRecordsTransportError(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tel.Shutdown(ctx) })
-	tr := &Transport{Telemetry: tel, Next: roundTripFunc(func(*http.Request) (*http.Response, error) {
+	tr := &AttemptTracer{Telemetry: func() *Telemetry { return tel }, Next: roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return nil, io.ErrUnexpectedEOF
 	})}
 	req, _ := http.NewRequest("GET", "https://s3.amazonaws.com/", nil)
@@ -188,7 +188,7 @@ func TestLocalSpansWithoutExporter(t *testing.T) {
 	t.Cleanup(func() { tel.Shutdown(ctx) })
 
 	var received http.Header
-	tr := &Transport{Telemetry: tel, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	tr := &AttemptTracer{Telemetry: func() *Telemetry { return tel }, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		received = r.Header.Clone()
 		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 	})}

@@ -1,6 +1,7 @@
 package resilience
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,10 +21,11 @@ func (r *readCounter) Read(p []byte) (int, error) {
 }
 
 // TestClassifyReadsEachAnswerOnce runs the proxy's layering over a real
-// server: Transport, a layer standing for the signer that asks Classify
-// again, Guard (which classifies first) and http.Transport. The error body is
-// read once by Guard; the signer's and the retry layer's questions are
-// answered from the memo, and the client still receives the whole body.
+// server: Retrier, a layer standing for the signer that asks for the
+// answer's Outcome again, CircuitBreaker (which classifies first) and
+// http.Transport. The error body is read once by CircuitBreaker; the
+// signer's and the retry layer's questions are answered from the request's
+// Exchange, and the client still receives the whole body.
 func TestClassifyReadsEachAnswerOnce(t *testing.T) {
 	const body = `<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>`
@@ -48,32 +50,34 @@ func TestClassifyReadsEachAnswerOnce(t *testing.T) {
 	var signerSaw Outcome
 	var readsBySigner int64
 	signer := roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		resp, err := (&Guard{Next: counting, Breakers: breakers}).RoundTrip(r)
+		resp, err := (&CircuitBreaker{Next: counting, Breakers: breakers}).RoundTrip(r)
 		if err != nil {
 			return nil, err
 		}
 		before := counter.reads.Load()
-		signerSaw = Classify(resp)
+		signerSaw = ExchangeFrom(r.Context()).Outcome(resp)
 		readsBySigner = counter.reads.Load() - before
 		return resp, nil
 	})
-	tr := &Transport{Next: signer, Attempts: 1}
+	tr := &Retrier{Next: signer, Attempts: 1}
 
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/bucket/key", nil)
+	// The proxy puts one Exchange in each request's context.
+	x := &Exchange{}
+	req, _ := http.NewRequestWithContext(WithExchange(context.Background(), x), http.MethodGet, srv.URL+"/bucket/key", nil)
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	readsBeforeClient := counter.reads.Load()
-	again := Classify(resp)
+	again := x.Outcome(resp)
 	got, _ := io.ReadAll(resp.Body)
 
 	if signerSaw.Code != "ExpiredToken" || again.Code != "ExpiredToken" {
 		t.Errorf("codes %q (signer), %q (after the retry layer), want ExpiredToken", signerSaw.Code, again.Code)
 	}
 	if readsBySigner != 0 {
-		t.Errorf("the signer's Classify read the body %d time(s), want 0 (Guard had classified it)", readsBySigner)
+		t.Errorf("the signer's Classify read the body %d time(s), want 0 (CircuitBreaker had classified it)", readsBySigner)
 	}
 	if readsBeforeClient == 0 {
 		t.Errorf("nobody classified the error body before the client read it")
@@ -83,27 +87,34 @@ func TestClassifyReadsEachAnswerOnce(t *testing.T) {
 	}
 }
 
-// TestClassifyMemoIsPerResponse checks that a memo answers only for the
-// response it was filled with: a retry's answer is classified afresh.
-func TestClassifyMemoIsPerResponse(t *testing.T) {
-	req := httptest.NewRequest(http.MethodGet, "http://example.com/", nil)
-	req = req.WithContext(WithOutcomeMemo(req.Context()))
+// TestExchangeOutcomeIsPerResponse checks that an Exchange answers only for
+// the response it classified: a retry's answer is classified afresh. A
+// Retrier uses the Exchange its caller put in the context, not a second one.
+func TestExchangeOutcomeIsPerResponse(t *testing.T) {
+	x := &Exchange{}
 	first := response(http.StatusForbidden, http.Header{}, `<Error><Code>ExpiredToken</Code></Error>`)
-	first.Request = req
-	if o := Classify(first); o.Code != "ExpiredToken" {
+	if o := x.Outcome(first); o.Code != "ExpiredToken" {
 		t.Fatalf("first: code %q", o.Code)
 	}
-	// The same response again: answered from the memo, without a read.
+	// The same response again: answered from the Exchange, without a read.
 	first.Body = io.NopCloser(&failingReader{})
-	if o := Classify(first); o.Code != "ExpiredToken" {
-		t.Errorf("first again: code %q, want the memo's ExpiredToken", o.Code)
+	if o := x.Outcome(first); o.Code != "ExpiredToken" {
+		t.Errorf("first again: code %q, want the Exchange's ExpiredToken", o.Code)
 	}
 	second := response(http.StatusServiceUnavailable, http.Header{}, `<Error><Code>SlowDown</Code></Error>`)
-	second.Request = req
-	if o := Classify(second); o.Code != "SlowDown" || !o.Throttled {
+	if o := x.Outcome(second); o.Code != "SlowDown" || !o.Throttled {
 		t.Errorf("second: %+v, want SlowDown, throttled", o)
 	}
-	if ctx := WithOutcomeMemo(req.Context()); ctx != req.Context() {
-		t.Errorf("WithOutcomeMemo installed a second memo over the first")
+	var below *Exchange
+	tr := &Retrier{Attempts: 1, Next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		below = ExchangeFrom(r.Context())
+		return response(http.StatusOK, http.Header{}, ""), nil
+	})}
+	req, _ := http.NewRequestWithContext(WithExchange(context.Background(), x), http.MethodGet, "http://example.com/", nil)
+	if _, err := tr.RoundTrip(req); err != nil {
+		t.Fatal(err)
+	}
+	if below != x {
+		t.Errorf("the Retrier installed a second Exchange over the caller's")
 	}
 }

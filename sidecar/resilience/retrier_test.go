@@ -50,15 +50,15 @@ func (u *upstream) seen() (dates, auths, bodies []string) {
 }
 
 // stack builds what the proxy will: Transport -> signer -> Guard -> http.Transport.
-func stack(cfg Config, clock *Clock, hooks Hooks) (*Transport, *fakeSigner, *Breakers) {
+func stack(cfg Config, clock *Clock, hooks Hooks) (*Retrier, *fakeSigner, *Breakers) {
 	return stackOver(&http.Transport{}, cfg, clock, hooks)
 }
 
-func stackOver(base *http.Transport, cfg Config, clock *Clock, hooks Hooks) (*Transport, *fakeSigner, *Breakers) {
+func stackOver(base *http.Transport, cfg Config, clock *Clock, hooks Hooks) (*Retrier, *fakeSigner, *Breakers) {
 	cfg.ApplyTimeouts(base)
 	breakers := NewBreakers(cfg, nil)
-	signer := &fakeSigner{clock: clock, next: &Guard{Next: base, Breakers: breakers}}
-	tr := NewTransport(signer, cfg, breakers, clock, hooks)
+	signer := &fakeSigner{clock: clock, next: &CircuitBreaker{Next: base, Breakers: breakers}}
+	tr := NewRetrier(signer, cfg, breakers, clock, hooks)
 	tr.sleep = func(ctx context.Context, d time.Duration) error { return ctx.Err() }
 	return tr, signer, breakers
 }
@@ -253,7 +253,7 @@ func TestDiscardedBodiesDrainedAndClosed(t *testing.T) {
 		bodies = append(bodies, b)
 		return &http.Response{StatusCode: 500, Header: http.Header{}, Body: b}, nil
 	})
-	tr := NewTransport(next, testConfig(), nil, nil, Hooks{})
+	tr := NewRetrier(next, testConfig(), nil, nil, Hooks{})
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 	req, _ := http.NewRequest("GET", "https://h.amazonaws.com/", nil)
 	resp, err := tr.RoundTrip(req)
@@ -285,7 +285,7 @@ func TestRetriesStopWhenClientCancels(t *testing.T) {
 	})
 	cfg := testConfig()
 	cfg.RetryAttempts = 10
-	tr := NewTransport(next, cfg, nil, nil, Hooks{})
+	tr := NewRetrier(next, cfg, nil, nil, Hooks{})
 	tr.sleep = func(ctx context.Context, d time.Duration) error {
 		cancel() // the client goes away while we wait
 		<-ctx.Done()
@@ -309,7 +309,7 @@ func TestNoWaitPastDeadline(t *testing.T) {
 	})
 	cfg := testConfig()
 	cfg.RetryBase, cfg.RetryMax = time.Hour, 2*time.Hour
-	tr := NewTransport(next, cfg, nil, nil, Hooks{})
+	tr := NewRetrier(next, cfg, nil, nil, Hooks{})
 	tr.sleep = func(context.Context, time.Duration) error {
 		t.Error("waited although the deadline is sooner than the backoff")
 		return nil
@@ -327,7 +327,7 @@ func TestNoWaitPastDeadline(t *testing.T) {
 // Full jitter: each wait lies in [0, min(max, base*2^(n-1))); a longer
 // Retry-After from the upstream is honoured up to max.
 func TestBackoff(t *testing.T) {
-	tr := &Transport{Base: 100 * time.Millisecond, Max: 2 * time.Second}
+	tr := &Retrier{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 	for n := 1; n <= 40; n++ {
 		ceiling := min(tr.Max, tr.Base<<min(n-1, 20))
 		for range 50 {
@@ -354,8 +354,8 @@ func TestOpenBreakerEndsRetries(t *testing.T) {
 	var rec recorder
 	base := &http.Transport{}
 	breakers := NewBreakers(cfg, rec.record)
-	signer := &fakeSigner{clock: NewClock(nil), next: &Guard{Next: base, Breakers: breakers}}
-	tr := NewTransport(signer, cfg, nil, nil, Hooks{}) // no Breakers: mayWait does not peek
+	signer := &fakeSigner{clock: NewClock(nil), next: &CircuitBreaker{Next: base, Breakers: breakers}}
+	tr := NewRetrier(signer, cfg, nil, nil, Hooks{}) // no Breakers: mayWait does not peek
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 	req, _ := http.NewRequest("GET", up.URL+"/", nil)
 	_, err := tr.RoundTrip(req)
@@ -396,7 +396,7 @@ func TestNoRetryIntoOpenBreaker(t *testing.T) {
 func TestSignerErrorsNotRetried(t *testing.T) {
 	errNoCreds := errors.New("no AWS credentials available")
 	var calls atomic.Int32
-	tr := NewTransport(roundTripFunc(func(*http.Request) (*http.Response, error) {
+	tr := NewRetrier(roundTripFunc(func(*http.Request) (*http.Response, error) {
 		calls.Add(1)
 		return nil, errNoCreds
 	}), testConfig(), nil, nil, Hooks{})
@@ -406,17 +406,24 @@ func TestSignerErrorsNotRetried(t *testing.T) {
 	}
 }
 
-// The attempt number travels in the context of the request given to Next.
-func TestAttemptFromContext(t *testing.T) {
+// The attempt number travels on the Exchange in the context of the request
+// given to Next; the caller's request is left without one.
+func TestAttemptNumberedOnExchange(t *testing.T) {
+	attemptOf := func(ctx context.Context) int {
+		if x := ExchangeFrom(ctx); x != nil {
+			return x.Attempt
+		}
+		return 0
+	}
 	var seen []int
-	tr := NewTransport(roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		seen = append(seen, AttemptFromContext(r.Context()))
+	tr := NewRetrier(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		seen = append(seen, attemptOf(r.Context()))
 		return response(500, nil, ""), nil
 	}), testConfig(), nil, nil, Hooks{})
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 	req, _ := http.NewRequest("GET", "https://h.amazonaws.com/", nil)
 	tr.RoundTrip(req)
-	if fmt.Sprint(seen) != "[1 2 3]" || AttemptFromContext(req.Context()) != 0 {
+	if fmt.Sprint(seen) != "[1 2 3]" || attemptOf(req.Context()) != 0 {
 		t.Errorf("attempts seen = %v", seen)
 	}
 }
@@ -449,7 +456,7 @@ func TestRetriesReplayWhatTheSignerSpooled(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	})
-	tr := NewTransport(spoolingSigner{next: http.DefaultTransport}, testConfig(), nil, nil, Hooks{})
+	tr := NewRetrier(spoolingSigner{next: http.DefaultTransport}, testConfig(), nil, nil, Hooks{})
 	tr.sleep = func(context.Context, time.Duration) error { return nil }
 	req, _ := http.NewRequest("POST", up.URL+"/", io.NopCloser(strings.NewReader(`Action=SendMessage&MessageBody=hi`)))
 	req.GetBody, req.ContentLength = nil, -1

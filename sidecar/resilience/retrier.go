@@ -23,7 +23,7 @@ const (
 	ReasonSkew      = "clock-skew"
 )
 
-// Hooks are the callbacks through which Transport reports what it does, for
+// Hooks are the callbacks through which Retrier reports what it does, for
 // logs and metrics. Any of them may be nil. They run on the request's
 // goroutine and must be quick.
 type Hooks struct {
@@ -50,11 +50,11 @@ func (e *RetryError) Error() string {
 // Unwrap returns the last attempt's error.
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// Transport retries the requests it passes to Next, which must be the signing
-// transport: each attempt is a fresh call to Next with a fresh copy of the
+// Retrier retries the requests it passes to Next, which must lead to the
+// signer: each attempt is a fresh call to Next with a fresh copy of the
 // request, so each is signed afresh with the Clock's current time. The
-// breaker sits below the signer (Guard), so an *OpenError comes back from
-// Next and ends the retries at once.
+// breaker sits below the signer (CircuitBreaker), so an *OpenError comes back
+// from Next and ends the retries at once.
 //
 // A request is retried, up to Attempts in all, when
 // its body can be replayed (none, or GetBody set, by the caller or by Next on
@@ -68,8 +68,10 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // set from its Date header and the request is retried once, at once, outside
 // the Attempts budget.
 //
-// Transport does not modify the caller's request. Safe for concurrent use.
-type Transport struct {
+// It numbers the attempts on the request's Exchange (made when the context
+// carries none) and reads each answer's Outcome from it. Retrier does not
+// modify the caller's request. Safe for concurrent use.
+type Retrier struct {
 	Next     http.RoundTripper
 	Breakers *Breakers // nil: no breaker; read only to skip waits that end on an open breaker
 	Clock    *Clock    // nil: no clock-skew correction
@@ -82,15 +84,15 @@ type Transport struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// NewTransport returns a Transport over next configured by cfg: breakers and
-// clock are shared with the rest of the proxy (the Guard below the signer,
-// the signer and the metrics use them); clock is ignored when cfg.ClockSkew
-// is off.
-func NewTransport(next http.RoundTripper, cfg Config, breakers *Breakers, clock *Clock, hooks Hooks) *Transport {
+// NewRetrier returns a Retrier over next configured by cfg: breakers and
+// clock are shared with the rest of the proxy (the CircuitBreaker below the
+// signer, the signer and the metrics use them); clock is ignored when
+// cfg.ClockSkew is off.
+func NewRetrier(next http.RoundTripper, cfg Config, breakers *Breakers, clock *Clock, hooks Hooks) *Retrier {
 	if !cfg.ClockSkew {
 		clock = nil
 	}
-	return &Transport{
+	return &Retrier{
 		Next:     next,
 		Breakers: breakers,
 		Clock:    clock,
@@ -101,19 +103,14 @@ func NewTransport(next http.RoundTripper, cfg Config, breakers *Breakers, clock 
 	}
 }
 
-type attemptKey struct{}
-
-// AttemptFromContext returns the number of the attempt (1 for the first) a
-// request passed to Next belongs to, or 0 outside a Transport.
-func AttemptFromContext(ctx context.Context) int {
-	n, _ := ctx.Value(attemptKey{}).(int)
-	return n
-}
-
 // RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	// Every layer below reads the error body of an answer once, whoever asks.
-	ctx := WithOutcomeMemo(req.Context())
+func (t *Retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	x := ExchangeFrom(ctx)
+	if x == nil {
+		x = &Exchange{}
+		ctx = WithExchange(ctx, x)
+	}
 	host := req.URL.Host
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	getBody := req.GetBody
@@ -127,7 +124,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, fmt.Errorf("replaying the request body for attempt %d: %w", attempt, err)
 			}
 		}
-		out := req.Clone(context.WithValue(ctx, attemptKey{}, attempt))
+		x.Attempt = attempt
+		out := req.Clone(ctx)
 		out.Body, out.GetBody = body, getBody
 		resp, err := t.Next.RoundTrip(out)
 		// A layer below may have made the body replayable: the signer
@@ -158,7 +156,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			continue
 		}
 
-		o := Classify(resp)
+		o := x.Outcome(resp)
 		if o.Skewed && t.Clock != nil && !skewRetried && replayable {
 			if serverTime, derr := upstreamDate(resp, o); derr == nil {
 				offset := t.Clock.Correct(serverTime)
@@ -193,7 +191,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (t *Transport) retrying(req *http.Request, attempt int, reason string, wait time.Duration) {
+func (t *Retrier) retrying(req *http.Request, attempt int, reason string, wait time.Duration) {
 	if t.Hooks.Retry != nil {
 		t.Hooks.Retry(req, attempt, reason, wait)
 	}
@@ -202,7 +200,7 @@ func (t *Transport) retrying(req *http.Request, attempt int, reason string, wait
 // mayWait reports whether a retry after wait is worth starting: the client is
 // still there, will still be there when the wait ends, and the breaker has
 // not opened meanwhile.
-func (t *Transport) mayWait(ctx context.Context, host string, wait time.Duration) bool {
+func (t *Retrier) mayWait(ctx context.Context, host string, wait time.Duration) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -216,7 +214,7 @@ func (t *Transport) mayWait(ctx context.Context, host string, wait time.Duration
 // full jitter over an exponentially growing cap ("Exponential Backoff And
 // Jitter", AWS Architecture Blog, 2015), or the upstream's Retry-After in
 // seconds when longer and not above Max.
-func (t *Transport) backoff(n int, resp *http.Response) time.Duration {
+func (t *Retrier) backoff(n int, resp *http.Response) time.Duration {
 	capped := t.Max
 	if n < 32 {
 		if c := t.Base << (n - 1); c > 0 && c < capped {
@@ -237,7 +235,7 @@ func (t *Transport) backoff(n int, resp *http.Response) time.Duration {
 	return wait
 }
 
-func (t *Transport) wait(ctx context.Context, d time.Duration) error {
+func (t *Retrier) wait(ctx context.Context, d time.Duration) error {
 	if t.sleep != nil {
 		return t.sleep(ctx, d)
 	}
@@ -284,4 +282,4 @@ func isTransportError(err error) bool {
 		errors.Is(err, syscall.EPIPE)
 }
 
-var _ http.RoundTripper = (*Transport)(nil)
+var _ http.RoundTripper = (*Retrier)(nil)
