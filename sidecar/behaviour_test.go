@@ -537,8 +537,8 @@ func eventually(cond func() bool) bool {
 	return cond()
 }
 
-// TestRetryReplaysSpool re-sends a spooled request through the signing
-// Transport the way a retry layer does (a clone with GetBody's body): the
+// TestRetryReplaysSpool re-sends a spooled request through the
+// RequestSigner the way a retry layer does (a clone with GetBody's body): the
 // body is replayed from the same spool, not spooled again, and re-signed.
 func TestRetryReplaysSpool(t *testing.T) {
 	up := newUpstream(t)

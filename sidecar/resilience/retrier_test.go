@@ -49,7 +49,7 @@ func (u *upstream) seen() (dates, auths, bodies []string) {
 	return append([]string(nil), u.dates...), append([]string(nil), u.auths...), append([]string(nil), u.bodies...)
 }
 
-// stack builds what the proxy will: Transport -> signer -> Guard -> http.Transport.
+// stack builds what the proxy will: Retrier -> signer -> CircuitBreaker -> http.Transport.
 func stack(cfg Config, clock *Clock, hooks Hooks) (*Retrier, *fakeSigner, *Breakers) {
 	return stackOver(&http.Transport{}, cfg, clock, hooks)
 }
