@@ -93,7 +93,7 @@ func TestErrorBodyClassifiedOnceAcrossLayers(t *testing.T) {
 			return resp, err
 		})
 	}
-	p, err := newProxy(cfg, src, slog.New(slog.DiscardHandler), tap)
+	p, err := newProxy(cfg, src, slog.New(slog.DiscardHandler), tap, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

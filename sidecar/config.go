@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 )
 
@@ -78,6 +79,9 @@ type Config struct {
 	ExitWithoutCredentials bool `env:"EXIT_WITHOUT_CREDENTIALS" flag:"exit-without-credentials" envDefault:"false" help:"exit at start when no credentials can be fetched (three attempts) instead of serving 503 credentials_unavailable and /readyz 503 until a background fetch succeeds"`
 
 	creds.Config
+	// Listener holds the TLS, HTTP/2 and client-authentication options of
+	// --listen (issue 18; sidecar/listen).
+	Listener listen.Config
 	// Resilience holds the breaker, retry, clock-skew, TLS-handshake and
 	// idle-connection options; its zero value turns them off.
 	Resilience resilience.Config
@@ -481,6 +485,9 @@ func (c Config) compile() (*compiled, error) {
 		if oe, ok := errors.AsType[*resilience.OptionError](err); ok {
 			return nil, &OptionError{Flag: oe.Flag, Value: oe.Value, Problem: oe.Problem}
 		}
+		return nil, err
+	}
+	if err := checkListener(c.Listener); err != nil {
 		return nil, err
 	}
 	if out.upstream != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -42,6 +43,9 @@ const (
 	CodeUpstreamTimeout   = "upstream_timeout"        // 504
 	CodeCircuitOpen       = "circuit_open"            // 503: the upstream's breaker is open
 	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
+	// 401: no valid client certificate or bearer token where one is
+	// required (--client-ca-file, --client-tokens-file).
+	CodeClientUnauthenticated = "client_unauthenticated"
 )
 
 // RequestError is a request the proxy refuses as malformed (400).
@@ -183,8 +187,11 @@ func errorResponse(err error) (status int, code, message string) {
 		hostnameE  x509.HostnameError
 		openErr    *resilience.OpenError
 		framingErr *signer.FramingError
+		unauth     *listen.UnauthenticatedError
 	)
 	switch {
+	case errors.As(err, &unauth):
+		return http.StatusUnauthorized, CodeClientUnauthenticated, unauth.Error()
 	case errors.As(err, &reqErr):
 		return http.StatusBadRequest, reqErr.Code, reqErr.Message
 	case errors.As(err, &addrErr):
@@ -252,6 +259,10 @@ func writeError(w http.ResponseWriter, err error) (status int, code string) {
 	var openErr *resilience.OpenError
 	if errors.As(err, &openErr) && openErr.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((openErr.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if code == CodeClientUnauthenticated {
+		// RFC 9110 section 15.5.2: a 401 names the scheme it takes.
+		h.Set("WWW-Authenticate", `Bearer realm="sigv4-sidecar"`)
 	}
 	if code == CodeBodyTimeout {
 		// RFC 9110 section 15.5.9: the server closes the connection.

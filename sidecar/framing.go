@@ -113,6 +113,11 @@ type connInspector struct {
 	records []headRecord
 	err     error // once set, Read returns it (then io.EOF) without reading
 	linger  bool  // a request was refused: Close lets the client finish
+	// http2: the connection began with the HTTP/2 preface; its requests
+	// come from net/http's HTTP/2 server, which frames them itself.
+	http2 bool
+
+	started bool // a request line was read; touched only by Read
 
 	// Parser state, touched only by Read.
 	state     inspectState
@@ -186,6 +191,9 @@ func (c *connInspector) admit(method, target string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	refusal := "the proxy could not follow the message framing on this connection"
+	if c.http2 && method != "PRI" {
+		return nil
+	}
 	if len(c.records) > 0 {
 		r := c.records[0]
 		c.records = c.records[1:]
@@ -308,6 +316,19 @@ func (c *connInspector) onLine(line []byte) bool {
 			c.stop(&framingError{"an empty line where a request line belongs"})
 			return false
 		}
+		if !c.started && string(line) == "PRI * HTTP/2.0" {
+			// The HTTP/2 connection preface (RFC 9113 section 3.4):
+			// what follows is frames, which net/http's HTTP/2 server
+			// frames (--h2c); without --h2c net/http reads the
+			// preface as one HTTP/1 request, which admit refuses,
+			// and closes the connection.
+			c.mu.Lock()
+			c.http2 = true
+			c.mu.Unlock()
+			c.state = unrecorded
+			return true
+		}
+		c.started = true
 		c.requestLine(line)
 		c.state = inHeaders
 	case inHeaders:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/upstream"
@@ -38,18 +39,26 @@ type Proxy struct {
 	clock     *resilience.Clock
 	src       creds.Source
 	tel       *telemetry.Telemetry // nil records nothing
+	// clients authenticates clients (listener.go); closeFiles stops
+	// watching its files.
+	clients    *listen.Files
+	closeFiles context.CancelFunc
 }
 
 var _ http.Handler = (*Proxy)(nil)
 
 // New builds a Proxy from cfg, which it validates. src supplies credentials
 // for every request; log receives one line per request and never a secret.
+// The listener's files (--tls-cert-file, --client-ca-file,
+// --client-tokens-file) are watched until Close.
 func New(cfg Config, src creds.Source, log *slog.Logger) (*Proxy, error) {
-	return newProxy(cfg, src, log, nil)
+	return newProxy(cfg, src, log, nil, 0)
 }
 
-// newProxy is New with tap, for tests, put into the outbound chain (outbound).
-func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer) (*Proxy, error) {
+// newProxy is New with tap, for tests, put into the outbound chain
+// (outbound), and the listener's files checked every reloadEvery (0:
+// listen.DefaultReloadInterval).
+func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadEvery time.Duration) (*Proxy, error) {
 	c, err := cfg.compile()
 	if err != nil {
 		return nil, err
@@ -82,6 +91,12 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer) (*Proxy
 		ModifyResponse: p.noteResponse,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BufferPool:     bufferPool{},
+	}
+	var filesCtx context.Context
+	filesCtx, p.closeFiles = context.WithCancel(context.Background())
+	if p.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
+		p.closeFiles()
+		return nil, checkListener(cfg.Listener) // the same *OptionError compile would give
 	}
 	return p, nil
 }
@@ -169,7 +184,10 @@ func (p *Proxy) breakerChanged(ch resilience.StateChange) {
 }
 
 // Close releases idle upstream connections.
-func (p *Proxy) Close() { p.upstreams.CloseIdleConnections() }
+func (p *Proxy) Close() {
+	p.closeFiles()
+	p.upstreams.CloseIdleConnections()
+}
 
 // ServeHTTP routes, signs and forwards r, or answers it with the proxy's own
 // error when it cannot be forwarded signed.
@@ -178,6 +196,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, span := p.tel.StartRequest(r)
 	rec := &responseRecorder{ResponseWriter: w}
 	x := &exchange{}
+	var client listen.Client // when the listener authenticates clients
 	// A shallow copy: net/http must still find its own body in the
 	// original request to know whether the connection can be reused.
 	r = r.WithContext(withExchange(ctx, x))
@@ -210,7 +229,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.tel.RequestDone(ctx, x.route.Service, x.route.Region, status, d, in, rec.written)
 		telemetry.LogRequest(ctx, p.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
 			Service: x.route.Service, Region: x.route.Region, Status: status, Duration: d, RequestID: x.requestID,
-			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: rec.written})
+			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: rec.written, Client: client.Name})
+		if unauthenticated := x.errCode == CodeClientUnauthenticated; client.Name != "" || unauthenticated {
+			p.tel.ClientRequest(ctx, client.Name, unauthenticated)
+		}
 	}()
 	if ci, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok {
 		// framing.go: forward only what the client framed unambiguously;
@@ -220,6 +242,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, x.errCode = writeError(closeAfter{rec}, err)
 			return
 		}
+	}
+	if p.clientsRequired() {
+		var err error
+		if client, err = p.authenticate(r); err != nil {
+			_, x.errCode = writeError(rec, err)
+			return
+		}
+		r = r.WithContext(listen.WithClient(r.Context(), client))
 	}
 	route, err := p.route(r)
 	if err != nil {

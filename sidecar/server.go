@@ -44,6 +44,10 @@ type Server struct {
 	// CutDelay, if set, ends Config.ShutdownDelay early when it is closed
 	// or receives (serve wires a second stop signal to it: Ctrl-C twice).
 	CutDelay <-chan struct{}
+	// ReloadInterval is how often the listener's files (--tls-cert-file,
+	// --client-ca-file, --client-tokens-file) are checked for a change;
+	// 0: every second.
+	ReloadInterval time.Duration
 }
 
 // Run binds both listeners, logs one "listening" line with their real
@@ -57,7 +61,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	proxy, err := New(s.Config, s.Credentials, log)
+	proxy, err := newProxy(s.Config, s.Credentials, log, nil, s.ReloadInterval)
 	if err != nil {
 		return err
 	}
@@ -110,7 +114,8 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    int(cfg.MaxHeaderBytes),
 		ErrorLog:          errLog,
-		ConnContext:       withInspector,
+		ConnContext:       connContext,
+		Protocols:         listenerProtocols(cfg),
 	}
 	admin := &Admin{Credentials: s.Credentials, Metrics: metrics}
 	adminSrv := &http.Server{
@@ -123,12 +128,12 @@ func (s *Server) Run(ctx context.Context) error {
 	warnAtStart(log, cfg, proxyLn.Addr(), adminLn.Addr())
 
 	errc := make(chan error, 2)
-	go func() { errc <- proxySrv.Serve(framingListener{proxyLn}) }()
+	go func() { errc <- proxySrv.Serve(proxyListener(proxyLn, proxy.clients, cfg, log)) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	// Tooling (the e2e harness, the chart's binary test, a user's script)
 	// learns the ports from this line: it is written at every --log-level.
 	logAlways(ctx, log, slog.LevelInfo, "listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg),
-		"max_procs", runtime.GOMAXPROCS(0))
+		"tls", cfg.Listener.TLS(), "client_auth", cfg.Listener.Authenticates(), "max_procs", runtime.GOMAXPROCS(0))
 	if s.Listening != nil {
 		s.Listening(proxyLn.Addr(), adminLn.Addr())
 	}
@@ -190,7 +195,8 @@ func (s *Server) delayShutdown(log *slog.Logger, admin *Admin, proxySrv *http.Se
 // with an allow-list that holds a whole AWS DNS suffix, where anyone can own
 // a host (an API Gateway id, a Lambda function URL, an S3 bucket) and so
 // receive a signed request with its session token; and a listener that is
-// not on loopback.
+// not on loopback (the proxy's only while it does not authenticate its
+// clients).
 func warnAtStart(log *slog.Logger, cfg Config, proxyAddr, adminAddr net.Addr) {
 	if cfg.Upstream == "" {
 		if broad := broadAllowHosts(cfg.AllowHosts); len(broad) > 0 {
@@ -200,9 +206,9 @@ func warnAtStart(log *slog.Logger, cfg Config, proxyAddr, adminAddr net.Addr) {
 				"allow_hosts", strings.Join(broad, ","))
 		}
 	}
-	if !isLoopback(proxyAddr) {
+	if !isLoopback(proxyAddr) && !cfg.Listener.Authenticates() {
 		log.Warn("the proxy listener is not on loopback: anyone who can reach "+proxyAddr.String()+" can have requests signed with the proxy's credentials. "+
-			"Keep --listen on 127.0.0.1, or let only your clients reach it (a NetworkPolicy)", "proxy_addr", proxyAddr.String())
+			"Keep --listen on 127.0.0.1, let only your clients reach it (a NetworkPolicy), or authenticate them (--client-ca-file, --client-tokens-file)", "proxy_addr", proxyAddr.String())
 	}
 	if !isLoopback(adminAddr) {
 		log.Warn("the admin listener is not on loopback: anyone who can reach "+adminAddr.String()+" can read /metrics and /readyz (the credentials' source and expiry, the upstream hosts) and make the proxy fetch credentials. "+

@@ -56,6 +56,9 @@ type RequestLog struct {
 	// ErrorCode is the proxy's own error code, or the AWS error code.
 	ErrorCode         string
 	BytesIn, BytesOut int64
+	// Client is the authenticated client's identity ("" when the listener
+	// does not authenticate clients, or the client failed to).
+	Client string
 }
 
 // requestMessage is the message of the request line: the one line a
@@ -85,6 +88,9 @@ func LogRequest(ctx context.Context, log *slog.Logger, l RequestLog) {
 	)
 	if l.ErrorCode != "" {
 		rec.AddAttrs(slog.String("error_code", l.ErrorCode))
+	}
+	if l.Client != "" {
+		rec.AddAttrs(slog.String("client", l.Client))
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
 		rec.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))

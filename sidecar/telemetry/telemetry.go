@@ -103,6 +103,7 @@ type Telemetry struct {
 	Exporting []string
 	inst      instruments
 	routes    routeAttrsCache
+	clients   clientMetrics // clients.go
 }
 
 // New sets up metrics (Prometheus always; OTLP/HTTP when asked), tracing
@@ -199,6 +200,10 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 
 	t.routes.services, t.routes.regions = setOf(opts.Services), setOf(opts.Regions)
 	if t.inst, err = newInstruments(t.meterProvider.Meter(ScopeName), opts.Observers, &t.routes); err != nil {
+		t.Shutdown(ctx)
+		return nil, err
+	}
+	if err = t.clients.init(t.meterProvider.Meter(ScopeName)); err != nil {
 		t.Shutdown(ctx)
 		return nil, err
 	}
