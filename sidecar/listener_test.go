@@ -24,6 +24,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
 // testCA is a certificate authority minted for one test.
@@ -169,19 +171,27 @@ func (d *secretDir) update(files map[string][]byte) {
 // 10ms, and returns the proxy address and the log.
 func runListener(t *testing.T, cfg Config) (string, *logBuffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	addr, _, logs := runListenerWith(t, cfg, nil)
+	return addr, logs
+}
+
+// runListenerWith is runListener with telemetry (nil: none), and returns
+// the admin address too.
+func runListenerWith(t *testing.T, cfg Config, tel *telemetry.Options) (addr, adminAddr string, logs *logBuffer) {
+	t.Helper()
+	logs = &logBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	srv := &Server{
-		Config: cfg, Credentials: newStaticSource(), ReloadInterval: 10 * time.Millisecond,
+		Config: cfg, Credentials: newStaticSource(), ReloadInterval: 10 * time.Millisecond, Telemetry: tel,
 		Log:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Listening: func(p, _ net.Addr) { ready <- p.String() },
+		Listening: func(p, a net.Addr) { ready <- [2]string{p.String(), a.String()} },
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	var addr string
 	select {
-	case addr = <-ready:
+	case a := <-ready:
+		addr, adminAddr = a[0], a[1]
 	case err := <-done:
 		cancel()
 		t.Fatalf("Run: %v", err)
@@ -197,7 +207,7 @@ func runListener(t *testing.T, cfg Config) (string, *logBuffer) {
 			}
 		}
 	})
-	return addr, logs
+	return addr, adminAddr, logs
 }
 
 // tlsClient returns an HTTP client speaking proto ("http1" or "http2")
@@ -460,5 +470,70 @@ func TestListenerTLSKeepsFramingInspector(t *testing.T) {
 	}
 	if up.count() != 0 {
 		t.Errorf("the upstream received a request the inspector refused")
+	}
+}
+
+// TestListenerClientMetricsAndWarning: /metrics counts requests by the
+// authenticated client's name and the refusals as client_unauthenticated,
+// with no value a client chose (a wrong token's text, a Host); and the
+// start-time WARN about a listener off loopback is given only while
+// clients are not authenticated (addresses given, not bound).
+func TestListenerClientMetricsAndWarning(t *testing.T) {
+	up := newUpstream(t)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, tokensFile("billing", "tok-metrics"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fixedListenerConfig(up.URL)
+	cfg.Listener.ClientTokensFile = tokens
+	addr, admin, _ := runListenerWith(t, cfg, &telemetry.Options{Getenv: func(string) string { return "" }})
+	for _, token := range []string{"tok-metrics", "tok-metrics", "tok-chosen-by-client"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/prod/m", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	metrics := func() string {
+		resp, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	var text string
+	untilTrue(t, "the client counts in /metrics", func() bool {
+		text = metrics()
+		return strings.Contains(text, `sigv4_sidecar_client_requests_total{client="billing",result="admitted"} 2`) &&
+			strings.Contains(text, `sigv4_sidecar_client_requests_total{client="",result="client_unauthenticated"} 1`)
+	})
+	if strings.Contains(text, "tok-") {
+		t.Errorf("a token reached /metrics:\n%s", text)
+	}
+
+	away := &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 8443}
+	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8081}
+	for _, c := range []struct {
+		name   string
+		listen func(*Config)
+		want   int
+	}{
+		{"NoClientAuthentication", func(*Config) {}, 1},
+		{"Tokens", func(c *Config) { c.Listener.ClientTokensFile = tokens }, 0},
+		{"MutualTLS", func(c *Config) { c.Listener.ClientCAFile = "ca.pem" }, 0},
+	} {
+		logs := &logBuffer{}
+		cfg := testConfig()
+		cfg.Upstream = "http://127.0.0.1:1"
+		c.listen(&cfg)
+		warnAtStart(slog.New(slog.NewJSONHandler(logs, nil)), cfg, away, loop)
+		if n := strings.Count(logs.String(), warnProxyAddr); n != c.want {
+			t.Errorf("%s: %d proxy listener warnings, want %d:\n%s", c.name, n, c.want, logs)
+		}
 	}
 }
