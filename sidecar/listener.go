@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 )
@@ -14,7 +15,11 @@ import (
 // checkListener validates the listener's options (sidecar/listen), files
 // included, and reports a bad one as the proxy's own *OptionError.
 func checkListener(cfg listen.Config) error {
-	err := cfg.Check()
+	return listenerOptionError(cfg.Check())
+}
+
+// listenerOptionError turns a *listen.OptionError into the proxy's own.
+func listenerOptionError(err error) error {
 	if oe, ok := errors.AsType[*listen.OptionError](err); ok {
 		return &OptionError{Flag: oe.Flag, Value: oe.Value, Problem: oe.Problem}
 	}
@@ -32,12 +37,24 @@ func proxyListener(ln net.Listener, files *listen.Files, cfg Config, log *slog.L
 	if tlsCfg == nil {
 		return framingListener{ln}
 	}
-	return tlsFramingListener{listen.NewTLSListener(ln, tlsCfg, cfg.ReadHeaderTimeout, func(remote net.Addr, err error) {
+	// A handshake gets --read-header-timeout, as net/http gives it the
+	// smallest of its read timeouts; with that at 0, net/http's would be
+	// unbounded, and a client that connects and says nothing would hold
+	// its goroutine and socket for ever.
+	timeout := cfg.ReadHeaderTimeout
+	if timeout <= 0 {
+		timeout = defaultHandshakeTimeout
+	}
+	return tlsFramingListener{listen.NewTLSListener(ln, tlsCfg, timeout, func(remote net.Addr, err error) {
 		// crypto/tls's errors name what failed (an unknown CA, an expired
 		// certificate, no shared version); none carries a secret.
 		log.Info("TLS handshake failed", "remote_addr", remote.String(), "error", err.Error())
 	})}
 }
+
+// defaultHandshakeTimeout bounds a client's TLS handshake when
+// --read-header-timeout is 0.
+const defaultHandshakeTimeout = 10 * time.Second
 
 // tlsFramingListener wraps each HTTP/1.x TLS connection in a connInspector.
 type tlsFramingListener struct{ net.Listener }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -535,5 +536,37 @@ func TestListenerClientMetricsAndWarning(t *testing.T) {
 		if n := strings.Count(logs.String(), warnProxyAddr); n != c.want {
 			t.Errorf("%s: %d proxy listener warnings, want %d:\n%s", c.name, n, c.want, logs)
 		}
+	}
+}
+
+// TestListenerSilentClientBlocksNoOne: handshakes run off the accept loop,
+// so a client that connects and never says a word does not hold up the
+// next one, and it is disconnected once --read-header-timeout has passed.
+func TestListenerSilentClientBlocksNoOne(t *testing.T) {
+	up := newUpstream(t)
+	serverCA := newTestCA(t, "server-ca")
+	serving := serverCA.serverCert(t)
+	files := newSecretDir(t, map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM})
+	cfg := fixedListenerConfig(up.URL)
+	cfg.Listener.TLSCertFile, cfg.Listener.TLSKeyFile = files.path("tls.crt"), files.path("tls.key")
+	cfg.ReadHeaderTimeout = 300 * time.Millisecond
+	addr, _ := runListener(t, cfg)
+
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	resp, err := tlsClient(serverCA, "http1").Get("https://" + addr + "/prod/after-silent")
+	if err != nil {
+		t.Fatalf("a client behind a silent one: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a client behind a silent one: %d", resp.StatusCode)
+	}
+	silent.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the silent client's connection was not closed: read returned %v", err)
 	}
 }

@@ -96,7 +96,7 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 	filesCtx, p.closeFiles = context.WithCancel(context.Background())
 	if p.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
 		p.closeFiles()
-		return nil, checkListener(cfg.Listener) // the same *OptionError compile would give
+		return nil, listenerOptionError(err)
 	}
 	return p, nil
 }
