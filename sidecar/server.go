@@ -133,7 +133,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// Tooling (the e2e harness, the chart's binary test, a user's script)
 	// learns the ports from this line: it is written at every --log-level.
 	logAlways(ctx, log, slog.LevelInfo, "listening", "proxy_addr", proxyLn.Addr().String(), "admin_addr", adminLn.Addr().String(), "mode", mode(cfg),
-		"tls", cfg.Listener.TLS(), "client_auth", cfg.Listener.Authenticates(), "max_procs", runtime.GOMAXPROCS(0))
+		"max_procs", runtime.GOMAXPROCS(0))
 	if s.Listening != nil {
 		s.Listening(proxyLn.Addr(), adminLn.Addr())
 	}
