@@ -14,10 +14,10 @@
 //     *ExpiredError once the held credentials have expired and the source
 //     keeps failing): answer 503, fail closed.
 //   - Ready and NotReady for /readyz, Status for metrics; Close at shutdown.
-//   - When the upstream answers with an error code IsCredentialRejection
-//     accepts, Invalidate the access key id the request was signed with,
-//     then Retrieve again (it waits for the new credentials) and retry once
-//     if the body can be replayed.
+//   - When the upstream answers with an error code
+//     awserror.IsCredentialRejection accepts, Invalidate the access key id
+//     the request was signed with, then Retrieve again (it waits for the new
+//     credentials) and retry once if the body can be replayed.
 //
 // Resolve and NewCache are the two halves of Load, for tests and for
 // callers that bring their own Provider.

@@ -133,37 +133,6 @@ func TestLoadRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func TestIsCredentialRejection(t *testing.T) {
-	for code, want := range map[string]bool{
-		"ExpiredToken":                true,
-		"ExpiredTokenException":       true,
-		"InvalidClientTokenId":        true,
-		"InvalidAccessKeyId":          true,
-		"UnrecognizedClientException": true,
-		"RequestExpired":              true,
-		"TokenRefreshRequired":        true,
-		"InvalidToken":                true,
-		"AuthFailure":                 true,
-		"com.amazon.coral.service#ExpiredTokenException":                true,
-		"UnrecognizedClientException:http://internal.amazon.com/coral/": true,
-		" ExpiredToken ":            true,
-		"AccessDenied":              false,
-		"AccessDeniedException":     false,
-		"SignatureDoesNotMatch":     false,
-		"InvalidSignatureException": false,
-		"ThrottlingException":       false,
-		"expiredtoken":              false,
-		"":                          false,
-	} {
-		if got := IsCredentialRejection(code); got != want {
-			t.Errorf("IsCredentialRejection(%q) = %v, want %v", code, got, want)
-		}
-		if got := CredentialRejectionReason(code) != ""; got != want {
-			t.Errorf("CredentialRejectionReason(%q) non-empty = %v, want %v", code, got, want)
-		}
-	}
-}
-
 func TestCredentialsNeverPrintSecrets(t *testing.T) {
 	c := Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI", SessionToken: "IQoJb3JpZ2lu", Source: "environment"}
 	var buf bytes.Buffer

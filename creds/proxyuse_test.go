@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 )
 
 // TestRotationUnderLoadZeroFailures plays the proxy's part with the API it
@@ -96,7 +98,7 @@ func TestRotationUnderLoadZeroFailures(t *testing.T) {
 				body := []byte(fmt.Sprintf("worker %d request %d", w, i))
 				requests.Add(1)
 				status, code, cr, err := send(body)
-				if err == nil && status != http.StatusOK && IsCredentialRejection(code) {
+				if err == nil && status != http.StatusOK && awserror.IsCredentialRejection(code) {
 					retries.Add(1)
 					c.Invalidate(cr.AccessKeyID)
 					status, code, _, err = send(body)

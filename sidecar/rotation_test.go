@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds/credstest"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -470,7 +471,7 @@ func TestRejectedCredentialsInS3XMLBodyRetriedWithFreshKeys(t *testing.T) {
 					t.Errorf("passed through %q (request id %q, %s %q), want the upstream's answer", got, resp.Header.Get("X-Amz-Request-Id"), ErrorHeader, resp.Header.Get(ErrorHeader))
 				}
 			}
-			invalidated := creds.IsCredentialRejection(tc.code)
+			invalidated := awserror.IsCredentialRejection(tc.code)
 			// The request log line is written once the answer has gone out.
 			want := fmt.Sprintf(`"attempts":%d`, tc.wantRequests)
 			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), want) && time.Now().Before(deadline); {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -69,7 +70,7 @@ func exchangeFrom(ctx context.Context) *exchange {
 // could not sign. Safe for concurrent use.
 //
 // When the upstream answers with an error code that says the credentials
-// themselves were rejected (creds.IsCredentialRejection), it invalidates
+// themselves were rejected (awserror.IsCredentialRejection), it invalidates
 // them and, if the body can be replayed, signs the request again with fresh
 // ones and sends it once more.
 type RequestSigner struct {
@@ -166,7 +167,7 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		return resp, err
 	}
-	if code := x.Outcome(resp).Code; creds.IsCredentialRejection(code) {
+	if code := x.Outcome(resp).Code; awserror.IsCredentialRejection(code) {
 		// The keys themselves were refused: the source fetches fresh ones.
 		t.Credentials.Invalidate(c.AccessKeyID)
 		replayable := plan.mode == "empty" || (x.spool != nil && req.GetBody != nil)
