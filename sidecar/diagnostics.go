@@ -10,13 +10,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
+	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // Diagnosis of signature rejections (issue 8): when an upstream answers
 // SignatureDoesNotMatch, InvalidSignatureException, IncompleteSignature or
-// AuthorizationHeaderMalformed, log what signer.Diagnose makes of it, with
+// AuthorizationHeaderMalformed, log what package diagnose makes of it, with
 // our canonical request and, when the error body carries the server's, the
 // diff; count every rejection by cause. With --debug-signing, log every
 // request's canonical request and string to sign.
@@ -62,7 +64,7 @@ func newSignatureWatcher(next http.RoundTripper, debug bool, log *slog.Logger) *
 
 // OnSignatureRejected registers f, called once for every upstream answer
 // that rejects a signature, with the AWS error code and the diagnosed
-// cause (a signer.ProblemCode): the hook a metric counts with. Safe to
+// cause (a diagnose.ProblemCode): the hook a metric counts with. Safe to
 // call at any time; nil removes the hook.
 func (p *Proxy) OnSignatureRejected(f func(awsCode, cause string)) {
 	if f == nil {
@@ -97,7 +99,7 @@ func (w *signatureWatcher) RoundTrip(req *http.Request) (*http.Response, error) 
 	// code (from the headers or the body's first bytes) comes from the
 	// request's exchange, without a second read.
 	code := resilience.ExchangeFrom(req.Context()).Outcome(resp).Code
-	if code != "" && !signer.IsSignatureError(code) {
+	if code != "" && !awserror.IsSignatureRejection(code) {
 		return resp, nil
 	}
 	status := resp.StatusCode
@@ -147,7 +149,7 @@ func (w *signatureWatcher) logSigned(req *http.Request, hash string) {
 	}
 	w.log.Info("signed request", "method", req.Method, "host", hostOf(req), "path", req.URL.EscapedPath(),
 		"scope", res.Scope, "signed_headers", res.SignedHeaders,
-		"canonical_request", signer.RedactCanonicalRequest(res.CanonicalRequest), "string_to_sign", res.StringToSign)
+		"canonical_request", diagnose.RedactCanonicalRequest(res.CanonicalRequest), "string_to_sign", res.StringToSign)
 }
 
 func hostOf(req *http.Request) string {
@@ -161,24 +163,24 @@ func hostOf(req *http.Request) string {
 // cause was logged within diagnosisLogEvery. code is the answer's
 // classified code, for a body that carries none.
 func (w *signatureWatcher) report(req *http.Request, status int, code string, body []byte, hash string) {
-	e, _ := signer.ParseAWSError(body)
+	e, _ := awserror.Parse(body)
 	if e.Code == "" {
 		e.Code = code
 	}
-	if !signer.IsSignatureError(e.Code) {
+	if !awserror.IsSignatureRejection(e.Code) {
 		return
 	}
 	var ours signer.Result
-	var cmp signer.Comparison
+	var cmp diagnose.Comparison
 	oursKnown := false
 	if hash != "" {
 		if r, err := w.signer.Recompute(req, hash); err == nil {
 			ours, oursKnown = r, true
-			cmp = signer.CompareWithServer(ours, e)
+			cmp = diagnose.CompareWithServer(ours, e)
 		}
 	}
-	problems := signer.MergeProblems(e.Problems(), cmp.Problems)
-	cause := string(signer.CodeSignatureMismatch)
+	problems := diagnose.MergeProblems(diagnose.Answer(e), cmp.Problems)
+	cause := string(diagnose.CodeSignatureMismatch)
 	causes := make([]string, 0, len(problems))
 	for _, p := range problems {
 		causes = append(causes, string(p.Code))
@@ -209,13 +211,13 @@ func (w *signatureWatcher) report(req *http.Request, status int, code string, bo
 		"causes", strings.Join(causes, ","), "aws_message", e.SafeMessage(),
 	}
 	for i, p := range problems {
-		attrs = append(attrs, slog.Group("cause_"+strconv.Itoa(i+1), "code", string(p.Code), "what", p.Message, "fix", p.Fix))
+		attrs = append(attrs, slog.Group("cause_"+strconv.Itoa(i+1), "code", string(p.Code), "what", p.Message, "fix", Advice(p.Code)))
 	}
 	if oursKnown {
-		attrs = append(attrs, "canonical_request", signer.RedactCanonicalRequest(ours.CanonicalRequest), "string_to_sign", ours.StringToSign)
+		attrs = append(attrs, "canonical_request", diagnose.RedactCanonicalRequest(ours.CanonicalRequest), "string_to_sign", ours.StringToSign)
 	}
 	if len(cmp.Diff) > 0 {
-		attrs = append(attrs, "first_difference", cmp.Part, "canonical_request_diff", signer.FormatDiff(cmp.Diff))
+		attrs = append(attrs, "first_difference", cmp.Part, "canonical_request_diff", diagnose.FormatDiff(cmp.Diff))
 	}
 	if e.RequestID != "" {
 		attrs = append(attrs, "aws_request_id", e.RequestID)

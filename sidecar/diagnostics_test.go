@@ -18,6 +18,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -142,7 +143,7 @@ func TestSignatureRejectionDiagnosedWithVersitygwDiff(t *testing.T) {
 			t.Fatalf("client got %d %q, not the upstream's answer untouched", resp.StatusCode, body)
 		}
 	}
-	rejections := func() uint64 { return p.SignatureRejections()[string(signer.CodeQueryDiffers)] }
+	rejections := func() uint64 { return p.SignatureRejections()[string(diagnose.CodeQueryDiffers)] }
 
 	get()
 	get()
@@ -200,7 +201,7 @@ func TestSignatureRejectionFromJSONService(t *testing.T) {
 	}
 	// The retry layer may try once more after correcting its clock from
 	// the answer's Date: each attempt's rejection counts, one line is logged.
-	waitFor(t, "the rejection counted", func() bool { return p.SignatureRejections()[string(signer.CodeSignatureExpired)] >= 1 })
+	waitFor(t, "the rejection counted", func() bool { return p.SignatureRejections()[string(diagnose.CodeSignatureExpired)] >= 1 })
 	lines := diagnosisLines(logs.String())
 	if len(lines) != 1 || lines[0]["aws_code"] != "InvalidSignatureException" {
 		t.Fatalf("diagnosis lines %v", lines)
@@ -270,7 +271,7 @@ func TestDebugSigningLogsCanonicalRequest(t *testing.T) {
 	if line["string_to_sign"] != upstreamSaw.StringToSign {
 		t.Errorf("logged string to sign %q, upstream computed %q", line["string_to_sign"], upstreamSaw.StringToSign)
 	}
-	if line["canonical_request"] != signer.RedactCanonicalRequest(upstreamSaw.CanonicalRequest) {
+	if line["canonical_request"] != diagnose.RedactCanonicalRequest(upstreamSaw.CanonicalRequest) {
 		t.Errorf("logged canonical request\n%v\nupstream computed\n%s", line["canonical_request"], upstreamSaw.CanonicalRequest)
 	}
 }
@@ -353,7 +354,7 @@ func TestSignatureRejectionsInMetrics(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("status %d, want the upstream's 403", resp.StatusCode)
 	}
-	want := map[string]string{"cause": string(signer.CodeQueryDiffers)}
+	want := map[string]string{"cause": string(diagnose.CodeQueryDiffers)}
 	var fam map[string]*dto.MetricFamily
 	waitFor(t, "the rejection in /metrics", func() bool {
 		fam = scrapeMetrics(t, "http://"+a[1]+"/metrics")

@@ -219,14 +219,14 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 // X-Amz-Date + X-Amz-Expires. It returns 0 when it is.
 func (a *authParts) checkTime(opts *VerifyOptions) (Reason, string) {
 	if a.time.After(opts.Now.Add(opts.MaxSkew)) {
-		return ReasonNotYetValid, "X-Amz-Date " + a.amzDate + " is more than " + opts.MaxSkew.String() + " after now " + opts.Now.UTC().Format(verifyDateLayout)
+		return ReasonNotYetValid, "X-Amz-Date " + a.amzDate + " is more than " + opts.MaxSkew.String() + " after now " + opts.Now.UTC().Format(amzDateLayout)
 	}
 	if a.presigned {
 		if end := a.time.Add(a.expires); opts.Now.After(end) {
-			return ReasonExpired, "presigned URL expired at " + end.UTC().Format(verifyDateLayout)
+			return ReasonExpired, "presigned URL expired at " + end.UTC().Format(amzDateLayout)
 		}
 	} else if a.time.Before(opts.Now.Add(-opts.MaxSkew)) {
-		return ReasonExpired, "X-Amz-Date " + a.amzDate + " is more than " + opts.MaxSkew.String() + " before now " + opts.Now.UTC().Format(verifyDateLayout)
+		return ReasonExpired, "X-Amz-Date " + a.amzDate + " is more than " + opts.MaxSkew.String() + " before now " + opts.Now.UTC().Format(amzDateLayout)
 	}
 	return 0, ""
 }
@@ -306,7 +306,7 @@ func (sc *scratch) receivedCanonicalRequest(req *http.Request, presigned bool, s
 	return absent, nil
 }
 
-const verifyDateLayout = "20060102T150405Z"
+const amzDateLayout = "20060102T150405Z"
 
 // authParts is what a request says about its own signature.
 type authParts struct {
@@ -320,40 +320,30 @@ type authParts struct {
 }
 
 // parseAuth reads the Authorization header, or the presign parameters when
-// the request has none.
+// the request has none, with ParseAuthorization or ParsePresigned, and
+// refuses what the verifier cannot go on with: another algorithm
+// (ReasonUnsupportedAlgorithm), a header it cannot read, no credential, no
+// signed headers, a signature that is not 64 lowercase hex digits (for
+// SigV4a: not the hex of an ECDSA signature), no X-Amz-Date
+// (ReasonMalformed). The scope, the signed headers' order and
+// host are judged later, against the request.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#add-signature-to-request
 func parseAuth(req *http.Request) (authParts, *VerifyError) {
 	var a authParts
 	malformed := func(d string) (authParts, *VerifyError) {
 		return a, &VerifyError{Reason: ReasonMalformed, Detail: d}
 	}
-	var credential string
+	var parsed Authorization
+	var defects []AuthorizationDefect
 	if auth := req.Header.Get("Authorization"); auth != "" {
-		alg, rest, _ := strings.Cut(strings.TrimSpace(auth), " ")
-		a.algorithm = alg
-		if alg != Algorithm && alg != AlgorithmV4a {
-			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "Authorization algorithm " + strconv.Quote(alg)}
+		parsed, defects = ParseAuthorization(auth)
+		if d, ok := unsupportedAlgorithm(parsed, defects); ok {
+			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "Authorization: " + d.Message}
 		}
-		seen := map[string]bool{}
-		for _, f := range strings.Split(rest, ",") {
-			k, v, ok := strings.Cut(strings.TrimSpace(f), "=")
-			if !ok || seen[k] {
-				return malformed("Authorization field " + strconv.Quote(strings.TrimSpace(f)) + " is not a single key=value")
-			}
-			seen[k] = true
-			switch k {
-			case "Credential":
-				credential = v
-			case "SignedHeaders":
-				a.signedHeaders = v
-			case "Signature":
-				a.signature = v
-			default:
-				return malformed("Authorization has unknown field " + strconv.Quote(k))
-			}
+		if d, ok := unreadable(parsed, defects); ok {
+			return malformed("Authorization: " + d.Message)
 		}
-		a.amzDate = req.Header.Get("X-Amz-Date")
-		if a.amzDate == "" {
+		if a.amzDate = req.Header.Get("X-Amz-Date"); a.amzDate == "" {
 			return malformed("no X-Amz-Date header")
 		}
 	} else {
@@ -367,39 +357,73 @@ func parseAuth(req *http.Request) (authParts, *VerifyError) {
 				return malformed("query parameter " + k + " must appear exactly once")
 			}
 		}
-		a.algorithm = q.Get("X-Amz-Algorithm")
-		if alg := a.algorithm; alg != Algorithm && alg != AlgorithmV4a {
-			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: "X-Amz-Algorithm " + strconv.Quote(alg)}
+		parsed, defects = ParsePresigned(q)
+		if d, ok := unsupportedAlgorithm(parsed, defects); ok {
+			return a, &VerifyError{Reason: ReasonUnsupportedAlgorithm, Detail: d.Message}
 		}
-		credential, a.signedHeaders, a.signature, a.amzDate = q.Get("X-Amz-Credential"), q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature"), q.Get("X-Amz-Date")
+		a.amzDate = q.Get("X-Amz-Date")
 		secs, err := strconv.ParseInt(q.Get("X-Amz-Expires"), 10, 64)
 		if err != nil || secs < 1 || secs > 7*24*3600 {
 			return malformed("X-Amz-Expires " + strconv.Quote(q.Get("X-Amz-Expires")) + " is not 1-604800 seconds")
 		}
 		a.expires = time.Duration(secs) * time.Second
+		if d, ok := unreadable(parsed, defects); ok {
+			return malformed(d.Message)
+		}
 	}
-	switch {
-	case credential == "":
-		return malformed("no Credential")
-	case a.signedHeaders == "":
-		return malformed("no SignedHeaders")
-	case a.algorithm == Algorithm && (len(a.signature) != 64 || !validPayloadHash(a.signature)):
-		return malformed("Signature is not 64 lowercase hex digits")
-	case a.algorithm == AlgorithmV4a && !validV4aSignatureHex(a.signature):
+	if parsed.Algorithm == AlgorithmV4a && !validV4aSignatureHex(parsed.Signature) {
 		return malformed("Signature is not the lowercase hex of an ECDSA P-256 signature (at most 144 digits)")
 	}
-	var ok bool
-	a.accessKeyID, a.scope, ok = strings.Cut(credential, "/")
-	if !ok || a.accessKeyID == "" {
-		return malformed("Credential " + strconv.Quote(credential) + " is not accesskey/scope")
+	if parsed.AccessKeyID == "" || parsed.Scope == "" {
+		return malformed("Credential " + strconv.Quote(parsed.AccessKeyID+"/"+parsed.Scope) + " is not accesskey/scope")
 	}
-	t, err := time.Parse(verifyDateLayout, a.amzDate)
+	a.algorithm = parsed.Algorithm
+	a.accessKeyID, a.scope = parsed.AccessKeyID, parsed.Scope
+	a.signedHeaders, a.signature = strings.Join(parsed.SignedHeaders, ";"), parsed.Signature
+	t, err := time.Parse(amzDateLayout, a.amzDate)
 	if err != nil {
 		return malformed("X-Amz-Date " + strconv.Quote(a.amzDate) + " is not yyyymmddThhmmssZ")
 	}
 	a.time = t
 	a.date = uint32(t.Year()*10000 + int(t.Month())*100 + t.Day())
 	return a, nil
+}
+
+// unsupportedAlgorithm returns the defect that says the algorithm is not one
+// the verifier knows. The parsers read the SigV4 form and report SigV4a
+// (AWS4-ECDSA-P256-SHA256) as another algorithm; the verifier verifies both.
+func unsupportedAlgorithm(a Authorization, defects []AuthorizationDefect) (AuthorizationDefect, bool) {
+	for _, d := range defects {
+		switch d.Kind {
+		case DefectAbsent, DefectSignatureV2, DefectMissingSpace:
+			return d, true
+		case DefectUnsupportedAlgorithm:
+			if a.Algorithm != AlgorithmV4a {
+				return d, true
+			}
+		}
+	}
+	return AuthorizationDefect{}, false
+}
+
+// unreadable returns the first defect that leaves the verifier nothing to
+// check: the header cannot be read, or a part the signature needs is absent
+// or malformed. A SigV4a signature is longer than 64 digits; parseAuth
+// checks it on its own. The other defects (scope, order of the signed
+// headers, host) are judged against the request, with their own reasons.
+func unreadable(a Authorization, defects []AuthorizationDefect) (AuthorizationDefect, bool) {
+	for _, d := range defects {
+		switch d.Kind {
+		case DefectMissingComma, DefectMalformedComponent, DefectMissingCredential,
+			DefectMissingSignedHeaders, DefectMissingSignature:
+			return d, true
+		case DefectMalformedSignature:
+			if a.Algorithm != AlgorithmV4a {
+				return d, true
+			}
+		}
+	}
+	return AuthorizationDefect{}, false
 }
 
 // payloadHashFor is the payload hash the signer must have used.

@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -90,8 +92,8 @@ func runCheck(ctx context.Context, inv invocation) error {
 	switch {
 	case errors.As(err, &stsErr):
 		fmt.Fprintf(out, "identity:    STS answered %d %s: %s\n", stsErr.status, stsErr.aws.Code, stsErr.aws.SafeMessage())
-		for _, p := range stsErr.aws.Problems() {
-			fmt.Fprintf(out, "  [%s] fix: %s\n", p.Code, p.Fix)
+		for _, p := range diagnose.Answer(stsErr.aws) {
+			fmt.Fprintf(out, "  [%s] fix: %s\n", p.Code, sidecar.Advice(p.Code))
 		}
 		failures = append(failures, fmt.Sprintf("STS GetCallerIdentity at %s: %s", stsURL, stsErr.aws.Code))
 	case err != nil:
@@ -166,7 +168,7 @@ type callerIdentity struct {
 // stsError is a non-200 answer from STS.
 type stsError struct {
 	status int
-	aws    signer.AWSError
+	aws    awserror.Answer
 }
 
 func (e *stsError) Error() string {
@@ -211,9 +213,9 @@ func getCallerIdentity(ctx context.Context, stsURL, region string, c creds.Crede
 		return id, offset, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		e, ok := signer.ParseAWSError(body)
+		e, ok := awserror.Parse(body)
 		if !ok {
-			e = signer.AWSError{Code: resp.Status, Message: firstLineOf(string(bytes.TrimSpace(body)))}
+			e = awserror.Answer{Code: resp.Status, Message: firstLineOf(string(bytes.TrimSpace(body)))}
 		}
 		return id, offset, &stsError{status: resp.StatusCode, aws: e}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -131,8 +132,8 @@ func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.Reason = err.Error()
 		status = http.StatusForbidden
-		for _, p := range signer.DiagnoseRequest(r, signer.DiagnoseOptions{Now: time.Now(), Service: u.service, Region: u.region}) {
-			a.Problems = append(a.Problems, p.String()+" (fix: "+p.Fix+")")
+		for _, p := range diagnose.Request(r, diagnose.Options{Now: time.Now(), Service: u.service, Region: u.region}) {
+			a.Problems = append(a.Problems, p.String()+" (fix: "+sidecar.Advice(p.Code)+")")
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

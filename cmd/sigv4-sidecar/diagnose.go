@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
+	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -70,7 +73,7 @@ func runDiagnose(ctx context.Context, inv invocation) error {
 		if err != nil {
 			return &exitError{code: 2, msg: fmt.Sprintf("--error-body: %v", err)}
 		}
-		e, ok := signer.ParseAWSError(b)
+		e, ok := awserror.Parse(b)
 		if !ok {
 			return &exitError{code: 2, msg: "--error-body: not an AWS error body (no XML <Code>/<Message>, no JSON __type/message)"}
 		}
@@ -89,7 +92,7 @@ func runDiagnose(ctx context.Context, inv invocation) error {
 		}
 		*f.dst = strings.TrimSuffix(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
 	}
-	report := diagnose(in)
+	report := examine(in)
 	report.print(inv.stdout)
 	if len(report.problems) > 0 {
 		return &exitError{code: 1}
@@ -104,22 +107,22 @@ type diagnoseInput struct {
 	body                   []byte
 	service, region        string
 	now                    time.Time
-	serverError            *signer.AWSError
+	serverError            *awserror.Answer
 	ours                   signer.Result // our canonical request / string to sign, when given
 }
 
 // diagnosis is what diagnose found.
 type diagnosis struct {
 	notes    []string
-	problems []signer.Problem
+	problems []diagnose.Problem
 	part     string
-	diff     []signer.DiffLine
-	server   *signer.AWSError
+	diff     []diagnose.DiffLine
+	server   *awserror.Answer
 }
 
-func diagnose(in diagnoseInput) diagnosis {
+func examine(in diagnoseInput) diagnosis {
 	var d diagnosis
-	opts := signer.DiagnoseOptions{Now: in.now, Service: in.service, Region: in.region}
+	opts := diagnose.Options{Now: in.now, Service: in.service, Region: in.region}
 	if in.request != nil && (opts.Service == "" || opts.Region == "") {
 		if ep, err := endpoint.Resolve(in.request.Host); err == nil {
 			if opts.Service == "" {
@@ -136,7 +139,7 @@ func diagnose(in diagnoseInput) diagnosis {
 	}
 	switch {
 	case in.request != nil:
-		d.problems = signer.DiagnoseRequest(in.request, opts)
+		d.problems = diagnose.Request(in.request, opts)
 		if in.ours.CanonicalRequest == "" && in.serverError != nil {
 			if r, err := recomputeCanonical(in.request, in.body); err == nil {
 				in.ours = r
@@ -148,19 +151,19 @@ func diagnose(in diagnoseInput) diagnosis {
 		if in.amzDate == "" {
 			d.notes = append(d.notes, "date checks skipped: pass --amz-date")
 		}
-		d.problems = signer.DiagnoseAuthorization(in.authorization, in.amzDate, opts)
+		d.problems = diagnose.Authorization(in.authorization, in.amzDate, opts)
 	}
 	if in.serverError != nil {
 		d.server = in.serverError
-		d.problems = append(d.problems, in.serverError.Problems()...)
+		d.problems = append(d.problems, diagnose.Answer(*in.serverError)...)
 		if in.serverError.CanonicalRequest == "" && in.serverError.StringToSign == "" {
 			d.notes = append(d.notes, "the error body carries no canonical request or string to sign to compare with")
 		}
-		c := signer.CompareWithServer(in.ours, *in.serverError)
+		c := diagnose.CompareWithServer(in.ours, *in.serverError)
 		d.part, d.diff = c.Part, c.Diff
 		d.problems = append(d.problems, c.Problems...)
 	}
-	d.problems = signer.MergeProblems(d.problems)
+	d.problems = diagnose.MergeProblems(d.problems)
 	return d
 }
 
@@ -182,11 +185,11 @@ func (d diagnosis) print(w io.Writer) {
 		fmt.Fprintf(&b, "%d problem(s):\n", len(d.problems))
 	}
 	for _, p := range d.problems {
-		fmt.Fprintf(&b, "\n[%s] %s\n  fix: %s\n", p.Code, p.Message, p.Fix)
+		fmt.Fprintf(&b, "\n[%s] %s\n  fix: %s\n", p.Code, p.Message, sidecar.Advice(p.Code))
 	}
 	if len(d.diff) > 0 {
 		fmt.Fprintf(&b, "\ncanonical request, server's (-) against ours (+); first difference: %s\n", d.part)
-		b.WriteString(signer.FormatDiff(d.diff))
+		b.WriteString(diagnose.FormatDiff(d.diff))
 	}
 	w.Write(b.Bytes())
 }

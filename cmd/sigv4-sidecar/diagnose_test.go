@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
+	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
 )
 
 func runDiagnoseArgs(t *testing.T, args ...string) (string, int) {
@@ -105,7 +105,7 @@ func TestDiagnoseCommandWrongSecret(t *testing.T) {
 	raw := readVector(t, "get-vanilla", "header-signed-request.txt")
 	body := versitygwError(readVector(t, "get-vanilla", "header-canonical-request.txt"), readVector(t, "get-vanilla", "header-string-to-sign.txt"))
 	out, code := runDiagnoseArgs(t, "--request", writeTemp(t, "req.txt", raw), "--error-body", writeTemp(t, "err.xml", body), "--service", "service", "--region", "us-east-1")
-	if code != 1 || !strings.Contains(out, "["+string(signer.CodeWrongSecret)+"]") {
+	if code != 1 || !strings.Contains(out, "["+string(diagnose.CodeWrongSecret)+"]") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	if strings.Contains(out, "canonical request, server's") {
