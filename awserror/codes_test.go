@@ -33,6 +33,17 @@ func TestIsCredentialRejection(t *testing.T) {
 	}
 }
 
+// TestCodeNameTrimsAroundDecorations: a space left before a ':' decoration
+// (found by FuzzRead) stayed in the code, so normalizing twice changed it.
+func TestCodeNameTrimsAroundDecorations(t *testing.T) {
+	for _, in := range []string{"com.amazon#ExpiredToken :http://x", " ExpiredToken :", "a# ExpiredToken"} {
+		got := CodeName(in)
+		if got != "ExpiredToken" || CodeName(got) != got {
+			t.Errorf("CodeName(%q) = %q, want ExpiredToken, unchanged by a second pass", in, got)
+		}
+	}
+}
+
 // TestCodeFamilies: each family holds its codes and none of its
 // neighbours', decorated or not.
 func TestCodeFamilies(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package diagnose names what is wrong with a SigV4-signed request, for the
-// proxy's logs and the explain, diagnose, check and demo commands: it judges
+// proxy's logs and the command line: it judges
 // a request or an Authorization header (Request, Authorization), reads the
 // causes in what a server answered (Answer), and compares our canonical
 // request with the one a server returned, line by line (CompareWithServer).

@@ -68,7 +68,7 @@ func TestDiagnoseEachCause(t *testing.T) {
 		authz  string
 		date   string
 		opts   Options
-		header map[string]string // when set, DiagnoseRequest on a request with these headers
+		header map[string]string // when set, Request on a request with these headers
 		want   []ProblemCode
 	}{
 		{name: "missing Credential", authz: "AWS4-HMAC-SHA256 SignedHeaders=host;x-amz-date, Signature=" + vanillaSignature, want: []ProblemCode{CodeMissingCredential}},
@@ -93,6 +93,7 @@ func TestDiagnoseEachCause(t *testing.T) {
 		{name: "wrong region", authz: vanillaAuthz, opts: Options{Region: "eu-west-1"}, want: []ProblemCode{CodeWrongRegion}},
 		{name: "wrong service", authz: vanillaAuthz, opts: Options{Service: "iam"}, want: []ProblemCode{CodeWrongService}},
 		{name: "component without equals", authz: vanillaAuthz + ", Junk", want: []ProblemCode{CodeMalformedComponent}},
+		{name: "empty component", authz: vanillaAuthz + ",", want: []ProblemCode{CodeMalformedComponent}},
 		{name: "component in wrong case", authz: replace("Credential=", "credential="), want: []ProblemCode{CodeMalformedComponent, CodeMissingCredential}},
 		{name: "signature not hex", authz: replace(vanillaSignature, "ZZZ"), want: []ProblemCode{CodeMalformedSignature}},
 		{name: "signed headers unsorted", authz: replace("host;x-amz-date", "x-amz-date;host"), want: []ProblemCode{CodeSignedHeadersOrder}},

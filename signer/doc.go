@@ -1,8 +1,11 @@
 // Package signer is a pure implementation of AWS Signature Version 4
 // (AWS4-HMAC-SHA256) and of SigV4a (AWS4-ECDSA-P256-SHA256): canonical
 // requests, string to sign, signing-key derivation and its cache, header and
-// query (presigned) signing, S3 aws-chunked streaming signatures, and
-// verification of signed requests.
+// query (presigned) signing, S3 aws-chunked streaming signatures,
+// verification of signed requests, and the one reader of a request's
+// signature parameters (ParseAuthorization, ParsePresigned), which reports
+// what is malformed by kind. What a rejection means and what to do about it
+// is package diagnose's.
 //
 // The package has no clock, fetches no credentials and runs no server:
 // credentials and the signing time are arguments, which is what lets it be

@@ -97,6 +97,22 @@ func TestVerifyReasons(t *testing.T) {
 		{"garbled header", false, func(r *http.Request, _ *VerifyOptions) {
 			r.Header.Set("Authorization", Algorithm+" Credential=x")
 		}, ReasonMalformed},
+		// The verifier reads the header with ParseAuthorization and keeps
+		// the reasons its own reader gave before.
+		{"empty component", false, func(r *http.Request, _ *VerifyOptions) {
+			r.Header.Set("Authorization", r.Header.Get("Authorization")+",")
+		}, ReasonMalformed},
+		{"missing comma", false, func(r *http.Request, _ *VerifyOptions) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), ", Signature=", " Signature=", 1))
+		}, ReasonMalformed},
+		{"no space after the algorithm", false, func(r *http.Request, _ *VerifyOptions) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), Algorithm+" ", Algorithm, 1))
+		}, ReasonUnsupportedAlgorithm},
+		{"presigned signature not hex", true, func(r *http.Request, _ *VerifyOptions) {
+			q := r.URL.Query()
+			q.Set("X-Amz-Signature", strings.ToUpper(q.Get("X-Amz-Signature")))
+			r.URL.RawQuery = q.Encode()
+		}, ReasonMalformed},
 		{"other algorithm", false, func(r *http.Request, _ *VerifyOptions) {
 			r.Header.Set("Authorization", "AWS4-HMAC-SHA512 Credential=x") // SigV4a is supported: v4a_test.go
 		}, ReasonUnsupportedAlgorithm},
