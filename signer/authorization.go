@@ -80,7 +80,10 @@ type Authorization struct {
 // is a well-formed SigV4 header. It never fails outright and never panics,
 // whatever the input. Messages never quote the signature. It is the one
 // reader of the header: Verify and Recompute use it, and package diagnose
-// turns its defects into causes.
+// turns its defects into causes. A SigV4a header (AWS4-ECDSA-P256-SHA256)
+// parses the same way but is reported as DefectUnsupportedAlgorithm, as
+// diagnose has always named it; Verify, which verifies SigV4a, disregards
+// that defect and checks the longer signature itself.
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#add-signature-to-request
 func ParseAuthorization(header string) (Authorization, []AuthorizationDefect) {
 	var a Authorization
