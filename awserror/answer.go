@@ -84,12 +84,28 @@ func Parse(body []byte) (Answer, bool) {
 func parseXML(body []byte) Answer {
 	var a Answer
 	var crBytes, stsBytes, serverTime string
-	fields := map[string]*string{
-		"Code": &a.Code, "Message": &a.Message,
-		"CanonicalRequest": &a.CanonicalRequest, "StringToSign": &a.StringToSign,
-		"CanonicalRequestBytes": &crBytes, "StringToSignBytes": &stsBytes,
-		"AWSAccessKeyId": &a.AccessKeyID, "RequestId": &a.RequestID, "RequestID": &a.RequestID,
-		"ServerTime": &serverTime,
+	field := func(name string) *string {
+		switch name {
+		case "Code":
+			return &a.Code
+		case "Message":
+			return &a.Message
+		case "CanonicalRequest":
+			return &a.CanonicalRequest
+		case "StringToSign":
+			return &a.StringToSign
+		case "CanonicalRequestBytes":
+			return &crBytes
+		case "StringToSignBytes":
+			return &stsBytes
+		case "AWSAccessKeyId":
+			return &a.AccessKeyID
+		case "RequestId", "RequestID":
+			return &a.RequestID
+		case "ServerTime":
+			return &serverTime
+		}
+		return nil
 	}
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	dec.Strict = false
@@ -103,7 +119,7 @@ func parseXML(body []byte) Answer {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			current = nil
-			if p, ok := fields[t.Name.Local]; ok && *p == "" {
+			if p := field(t.Name.Local); p != nil && *p == "" {
 				current = p
 				text.Reset()
 			}
