@@ -11,8 +11,9 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
-// Options give Request and Authorization what they judge a request against. Every
-// field is optional; a check whose input is missing is skipped.
+// Options give Request and Authorization what they judge a request
+// against. Every field is optional; a check whose input is missing is
+// skipped.
 type Options struct {
 	// Now is the time to judge X-Amz-Date against: the server's Date when
 	// known, else the local clock. Zero skips the expiry and skew checks.
@@ -20,24 +21,23 @@ type Options struct {
 	// MaxSkew is how far X-Amz-Date may be from Now; 0 means 15 minutes,
 	// as AWS.
 	MaxSkew time.Duration
-	// Service and Region are what the target endpoint expects (from
-	// sidecar/endpoint); they are compared with the credential scope.
+	// Service and Region are what the target endpoint expects (from the
+	// endpoint package); they are compared with the credential scope.
 	Service, Region string
 }
 
-// Authorization lists every problem in an Authorization header and
-// its X-Amz-Date (amzDate; "" skips the date checks) when the rest of the
+// Authorization lists every problem in an Authorization header and its
+// X-Amz-Date (amzDate; "" skips the date checks) when the rest of the
 // request is unknown. It has no side effects.
 func Authorization(authorization, amzDate string, opts Options) []Problem {
 	a, defects := signer.ParseAuthorization(authorization)
 	return append(fromDefects(defects), check(a, amzDate, nil, opts)...)
 }
 
-// Request lists every problem with req's signature: its
-// Authorization header (or presigned X-Amz-* query parameters), X-Amz-Date
-// (or Date), and whether the headers SignedHeaders names are on the request
-// (req.Host counts as host). It does not read the body and does not modify
-// req.
+// Request lists every problem with req's signature: its Authorization
+// header (or presigned X-Amz-* query parameters), X-Amz-Date (or Date), and
+// whether the headers SignedHeaders names are on the request (req.Host
+// counts as host). It does not read the body and does not modify req.
 func Request(req *http.Request, opts Options) []Problem {
 	header := req.Header.Clone()
 	if header == nil {
