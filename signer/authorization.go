@@ -87,14 +87,14 @@ type Authorization struct {
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html#add-signature-to-request
 func ParseAuthorization(header string) (Authorization, []AuthorizationDefect) {
 	var a Authorization
-	var problems []AuthorizationDefect
+	var defects []AuthorizationDefect
 	add := func(p AuthorizationDefect) {
-		for _, q := range problems {
+		for _, q := range defects {
 			if q.Kind == p.Kind {
 				return
 			}
 		}
-		problems = append(problems, p)
+		defects = append(defects, p)
 	}
 	h := strings.TrimSpace(header)
 	if h == "" {
@@ -115,7 +115,7 @@ func ParseAuthorization(header string) (Authorization, []AuthorizationDefect) {
 	case algo == Algorithm:
 	case algo == "AWS":
 		add(defect(DefectSignatureV2, `the Authorization header is the Signature Version 2 form "AWS <access key>:<signature>"`))
-		return a, problems
+		return a, defects
 	case algo == "AWS4-ECDSA-P256-SHA256":
 		add(defect(DefectUnsupportedAlgorithm, `the algorithm is "AWS4-ECDSA-P256-SHA256" (SigV4a), not "AWS4-HMAC-SHA256"`))
 	default:
@@ -189,11 +189,11 @@ func ParseAuthorization(header string) (Authorization, []AuthorizationDefect) {
 	}
 	if a.Signature != "" {
 		// Whatever a malformed header put where, the signature stays out of messages.
-		for i := range problems {
-			problems[i].Message = strings.ReplaceAll(problems[i].Message, a.Signature, "<redacted>")
+		for i := range defects {
+			defects[i].Message = strings.ReplaceAll(defects[i].Message, a.Signature, "<redacted>")
 		}
 	}
-	return a, problems
+	return a, defects
 }
 
 // ParsePresigned reads the signature parameters of a presigned URL
