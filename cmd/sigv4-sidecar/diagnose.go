@@ -17,8 +17,8 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 

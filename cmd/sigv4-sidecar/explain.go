@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 )
 
 // The metric names as Prometheus shows them (the OpenTelemetry instrument

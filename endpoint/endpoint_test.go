@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint/internal/tablegen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint/internal/tablegen"
 )
 
 type hostCase struct {
@@ -153,7 +153,7 @@ func TestUnknownHostErrorMessage(t *testing.T) {
 }
 
 // TestGeneratedTableUpToDate regenerates table_gen.go from data/ and compares
-// it with the committed file. Run `go generate ./sidecar/endpoint/` to fix.
+// it with the committed file. Run `go generate ./endpoint/` to fix.
 func TestGeneratedTableUpToDate(t *testing.T) {
 	want, err := tablegen.Generate("data")
 	if err != nil {
@@ -171,10 +171,10 @@ func TestGeneratedTableUpToDate(t *testing.T) {
 		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
 		for i := range min(len(gl), len(wl)) {
 			if gl[i] != wl[i] {
-				t.Fatalf("table_gen.go is stale (first difference at line %d:\n committed:   %q\n regenerated: %q); run go generate ./sidecar/endpoint/ (regenerated copy: %s)", i+1, gl[i], wl[i], regenerated)
+				t.Fatalf("table_gen.go is stale (first difference at line %d:\n committed:   %q\n regenerated: %q); run go generate ./endpoint/ (regenerated copy: %s)", i+1, gl[i], wl[i], regenerated)
 			}
 		}
-		t.Fatalf("table_gen.go is stale (%d lines committed, %d regenerated); run go generate ./sidecar/endpoint/", len(gl), len(wl))
+		t.Fatalf("table_gen.go is stale (%d lines committed, %d regenerated); run go generate ./endpoint/", len(gl), len(wl))
 	}
 }
 

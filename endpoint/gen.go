@@ -1,13 +1,13 @@
 //go:build ignore
 
-// gen.go rebuilds table_gen.go from data/*.json: `go generate ./sidecar/endpoint/`.
+// gen.go rebuilds table_gen.go from data/*.json: `go generate ./endpoint/`.
 package main
 
 import (
 	"log"
 	"os"
 
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/endpoint/internal/tablegen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint/internal/tablegen"
 )
 
 func main() {
