@@ -3,4 +3,6 @@
 // endpoint, partition and service data plus rules for hosts that data does not
 // list (S3 virtual-hosted and path-style, access points, execute-api, Lambda
 // function URLs, VPC endpoints, ...). One host always gives the same answer.
+// ScopeFor applies the service and region overrides to that answer; it is the
+// one lookup the proxy and the commands that sign as it does share.
 package endpoint

@@ -495,50 +495,13 @@ func (c Config) compile() (*compiled, error) {
 		if c.SignHost != "" {
 			host = c.SignHost
 		}
-		svc, region, err := scopeFor(host, c.Service, c.Region)
+		svc, region, err := endpoint.ScopeFor(host, c.Service, c.Region)
 		if err != nil {
 			return nil, optionError("Upstream", c.Upstream, err.Error())
 		}
 		out.fixedService, out.fixedRegion = svc, region
 	}
 	return out, nil
-}
-
-// ScopeFor returns the signing name and region the proxy signs a request
-// to host with under c: what the endpoint table says for host, each half
-// replaced by c.Service or c.Region when set (--service, --region). It is
-// the resolution the proxy makes per request in host mode, and once at
-// start with --upstream (there with --sign-host, when set, as host),
-// exported so that commands signing as the proxy does (explain, check) do
-// not keep a copy. The error is an *UnknownEndpointError naming the options
-// that fill the gap. Safe for concurrent use.
-func (c Config) ScopeFor(host string) (service, region string, err error) {
-	return scopeFor(host, c.Service, c.Region)
-}
-
-// scopeFor returns the signing name and region for host, each override
-// replacing its half of what the endpoint table says.
-func scopeFor(host, service, region string) (string, string, error) {
-	if service != "" && region != "" {
-		return service, region, nil
-	}
-	ep, err := endpoint.Resolve(host)
-	if err != nil {
-		missing := "--service and --region"
-		if service != "" {
-			missing = "--region"
-		} else if region != "" {
-			missing = "--service"
-		}
-		return "", "", &UnknownEndpointError{Host: host, Missing: missing, Err: err}
-	}
-	if service == "" {
-		service = ep.SigningName
-	}
-	if region == "" {
-		region = ep.Region
-	}
-	return service, region, nil
 }
 
 // applyConnectScheme lets a --connect-to rule that matches the fixed

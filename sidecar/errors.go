@@ -80,20 +80,6 @@ func (e *AddressNotAllowedError) Error() string {
 	return fmt.Sprintf("host %q resolves to %s, a loopback, link-local or private address: name the host, the address or its CIDR in --allow-hosts to allow it", e.Host, e.Addr)
 }
 
-// UnknownEndpointError is a host the endpoint table has no signing name and
-// region for, with no --service/--region to fill the gap (400).
-type UnknownEndpointError struct {
-	Host    string
-	Missing string // the options to set
-	Err     error
-}
-
-func (e *UnknownEndpointError) Error() string {
-	return fmt.Sprintf("cannot derive the AWS service and region from host %q: set %s", e.Host, e.Missing)
-}
-
-func (e *UnknownEndpointError) Unwrap() error { return e.Err }
-
 // BodyTooLargeError is a body above --max-body (413).
 type BodyTooLargeError struct{ Limit int64 }
 
@@ -170,7 +156,7 @@ func errorResponse(err error) (status int, code, message string) {
 		reqErr     *RequestError
 		notAllowed *HostNotAllowedError
 		addrErr    *AddressNotAllowedError
-		unknown    *UnknownEndpointError
+		unknown    *endpoint.ScopeError
 		unknownEP  *endpoint.UnknownHostError
 		tooLarge   *BodyTooLargeError
 		bodyErr    *BodyReadError

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
@@ -173,7 +174,7 @@ func (p *Proxy) scopeOfHost(host string) (service, region string) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	service, region, _ = scopeFor(host, p.c.cfg.Service, p.c.cfg.Region)
+	service, region, _ = endpoint.ScopeFor(host, p.c.cfg.Service, p.c.cfg.Region)
 	return service, region
 }
 

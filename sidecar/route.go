@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -151,7 +152,7 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 	if signHost != "" {
 		scopeHost = signHost
 	}
-	service, region, err := scopeFor(scopeHost, p.c.cfg.Service, p.c.cfg.Region)
+	service, region, err := endpoint.ScopeFor(scopeHost, p.c.cfg.Service, p.c.cfg.Region)
 	if err != nil {
 		return Route{}, err
 	}

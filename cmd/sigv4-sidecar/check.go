@@ -18,6 +18,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/diagnose"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -65,13 +66,12 @@ func runCheck(ctx context.Context, inv invocation) error {
 		if err != nil || u.Host == "" {
 			return &exitError{code: 2, msg: fmt.Sprintf("invalid --endpoint %q: want http(s)://host[/path]", *endpointURL)}
 		}
-		scope := sidecar.Config{Service: *service, Region: *region}
-		svc, reg, err := scope.ScopeFor(u.Host)
+		svc, reg, err := endpoint.ScopeFor(u.Host, *service, *region)
 		if err != nil {
 			fmt.Fprintf(out, "endpoint:    %s: %v\n", u.Host, err)
 			failures = append(failures, err.Error())
 		} else {
-			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, svc, reg, scopeSource(u.Host, scope))
+			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, svc, reg, scopeSource(u.Host, *service, *region))
 		}
 	}
 

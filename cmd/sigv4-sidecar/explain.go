@@ -113,18 +113,19 @@ func parseSigningTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid --date %q: want 20150830T123600Z or 2015-08-30T12:36:00Z", s)
 }
 
-// scopeSource says where sidecar.Config.ScopeFor's answer for host came
-// from: the overrides, the endpoint table's rule, or both.
-func scopeSource(host string, cfg sidecar.Config) string {
-	if cfg.Service != "" && cfg.Region != "" {
+// scopeSource says where endpoint.ScopeFor's answer for host with the
+// service and region overrides came from: the overrides, the endpoint
+// table's rule, or both.
+func scopeSource(host, service, region string) string {
+	if service != "" && region != "" {
 		return "--service and --region"
 	}
 	ep, _ := endpoint.Resolve(host)
 	how := "endpoint rule " + ep.Rule
-	if cfg.Service != "" {
+	if service != "" {
 		how += ", --service"
 	}
-	if cfg.Region != "" {
+	if region != "" {
 		how += ", --region"
 	}
 	return how
@@ -175,10 +176,10 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 		return x, err
 	}
 	cfg.Service, cfg.Region, cfg.Payload = er.service, er.region, er.payload
-	if x.service, x.region, err = cfg.ScopeFor(host); err != nil {
+	if x.service, x.region, err = endpoint.ScopeFor(host, cfg.Service, cfg.Region); err != nil {
 		return x, err
 	}
-	x.endpoint = scopeSource(host, cfg)
+	x.endpoint = scopeSource(host, cfg.Service, cfg.Region)
 	s3 := signer.IsS3Family(x.service)
 	// A value verifiers canonicalize differently is left unsigned, or
 	// refused, as the proxy does.

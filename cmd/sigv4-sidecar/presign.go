@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -56,8 +56,7 @@ func runPresign(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid request: %v", err)}
 	}
-	cfg := sidecar.Config{Service: *service, Region: *region}
-	svc, reg, err := cfg.ScopeFor(u.Host)
+	svc, reg, err := endpoint.ScopeFor(u.Host, *service, *region)
 	if err != nil {
 		return err
 	}
