@@ -274,9 +274,7 @@ func (r connectRule) matches(host, port string) bool {
 type compiled struct {
 	cfg          Config
 	upstream     *url.URL // nil in host mode
-	allowGlobs   []string // host patterns with a wildcard
-	allowExact   map[string]bool
-	allowPrefix  []netip.Prefix // IPs and CIDRs allowed explicitly
+	allow        allowList
 	connectTo    []connectRule
 	unsigned     []string // lowercase globs
 	strip        []string // lowercase globs
@@ -304,7 +302,7 @@ func (c Config) Validate() error {
 }
 
 func (c Config) compile() (*compiled, error) {
-	out := &compiled{cfg: c, allowExact: map[string]bool{}}
+	out := &compiled{cfg: c}
 	for _, l := range []struct{ field, value string }{{"Listen", c.Listen}, {"AdminListen", c.AdminListen}} {
 		if _, _, err := net.SplitHostPort(l.value); err != nil {
 			return nil, optionError(l.field, l.value, "want host:port, such as 127.0.0.1:8080")
@@ -348,41 +346,11 @@ func (c Config) compile() (*compiled, error) {
 			return nil, optionError(v.field, v.value, "use lowercase letters, digits and dashes only")
 		}
 	}
-	allow := c.AllowHosts
-	if len(allow) == 0 {
-		allow = endpoint.DefaultAllowHosts()
+	allow, err := newAllowList(c.AllowHosts)
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range allow {
-		p = strings.ToLower(strings.TrimSpace(p))
-		if p == "" {
-			continue
-		}
-		if pfx, err := netip.ParsePrefix(p); err == nil {
-			out.allowPrefix = append(out.allowPrefix, pfx.Masked())
-			continue
-		}
-		bare := p
-		if len(p) > 2 && p[0] == '[' && p[len(p)-1] == ']' {
-			bare = p[1 : len(p)-1]
-		}
-		if ip, err := netip.ParseAddr(bare); err == nil {
-			out.allowPrefix = append(out.allowPrefix, netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()))
-			continue
-		}
-		if what := addressLike(p); what != "" {
-			// Taken as a host name, "10.0.0.0/33" would match no host and
-			// the operator would never learn that the VPC is not allowed.
-			return nil, optionError("AllowHosts", p, "looks like "+what+" but is not a valid one")
-		}
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, optionError("AllowHosts", p, "bad glob pattern")
-		}
-		if strings.ContainsAny(p, "*?[") {
-			out.allowGlobs = append(out.allowGlobs, p)
-		} else {
-			out.allowExact[p] = true
-		}
-	}
+	out.allow = allow
 	for _, ct := range c.ConnectTo {
 		rule, err := parseConnectTo(ct)
 		if err != nil {
@@ -576,23 +544,6 @@ func validScopePart(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// addressLike says what an --allow-hosts entry that did not parse as an IP
-// or CIDR looks like ("a CIDR", "an IP address"), or "" for a host name or
-// glob. No host name or glob over one holds '/' or ':', and no host name is
-// only digits and dots
-// (RFC 1123 section 2.1: the top label is not all numeric).
-func addressLike(p string) string {
-	switch {
-	case strings.Contains(p, "/"):
-		return "a CIDR"
-	case strings.Contains(p, ":"):
-		return "an IP address"
-	case strings.Trim(p, "0123456789.") == "":
-		return "an IP address"
-	}
-	return ""
 }
 
 // parsePort reads a TCP port as RFC 3986 section 3.2.3 writes it: 1 to 5

@@ -8,39 +8,6 @@ import (
 	"strings"
 )
 
-// isSpecialAddr reports whether ip is an address a client must not reach
-// through the proxy unless the operator named it: loopback, link-local
-// (169.254.0.0/16 holds IMDS; fe80::/10), private (10/8, 172.16/12,
-// 192.168/16, fc00::/7, which holds EC2's fd00:ec2::254), unspecified,
-// multicast, CGNAT (100.64.0.0/10) and IPv4-mapped forms of all of these.
-func isSpecialAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsPrivate() || ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() ||
-		cgnat.Contains(ip) || !ip.IsValid()
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// addrAllowed reports whether host-mode traffic may go to ip, reached
-// through host: public addresses always, special ones only when --allow-hosts
-// names the host exactly or holds a prefix containing ip.
-func (c *compiled) addrAllowed(host string, ip netip.Addr) bool {
-	if !isSpecialAddr(ip) {
-		return true
-	}
-	if c.allowExact[host] {
-		return true
-	}
-	ip = ip.Unmap()
-	for _, p := range c.allowPrefix {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
 // connectRuleFor returns the --connect-to rule for host:port, if any.
 func (c *compiled) connectRuleFor(host, port string) (connectRule, bool) {
 	host = strings.ToLower(host)
@@ -81,7 +48,7 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if ip, err := netip.ParseAddr(host); err == nil {
-		if !d.c.addrAllowed(host, ip) {
+		if !d.c.allow.addrAllowed(host, ip) {
 			return nil, &AddressNotAllowedError{Host: host, Addr: ip}
 		}
 		return d.net.DialContext(ctx, network, addr)
@@ -92,7 +59,7 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	}
 	var firstErr error
 	for _, ip := range ips {
-		if !d.c.addrAllowed(host, ip) {
+		if !d.c.allow.addrAllowed(host, ip) {
 			if firstErr == nil {
 				firstErr = &AddressNotAllowedError{Host: host, Addr: ip.Unmap()}
 			}

@@ -116,15 +116,8 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 		port = "443"
 	}
 
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if !p.c.addrAllowed(host, ip) {
-			return Route{}, &AddressNotAllowedError{Host: host, Addr: ip.Unmap()}
-		}
-		if !p.c.allowedIP(ip) && !p.c.hostAllowed(host) {
-			return Route{}, &HostNotAllowedError{Host: host}
-		}
-	} else if !p.c.hostAllowed(host) {
-		return Route{}, &HostNotAllowedError{Host: host}
+	if err := p.c.allow.checkHost(host); err != nil {
+		return Route{}, err
 	}
 
 	scheme := "https"
@@ -157,30 +150,6 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 		return Route{}, err
 	}
 	return Route{Scheme: scheme, Host: urlHost, SignHost: signHost, Service: service, Region: region}, nil
-}
-
-// hostAllowed reports whether a host name matches --allow-hosts.
-func (c *compiled) hostAllowed(host string) bool {
-	if c.allowExact[host] {
-		return true
-	}
-	for _, g := range c.allowGlobs {
-		if ok, _ := path.Match(g, host); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// allowedIP reports whether an --allow-hosts IP or CIDR holds ip.
-func (c *compiled) allowedIP(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	for _, p := range c.allowPrefix {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // target is the request target the proxy forwards: the client's path and

@@ -112,7 +112,7 @@ func FuzzHostRoute(f *testing.F) {
 		if perr != nil {
 			t.Fatalf("accepted %q with an unparseable URL host %q: %v", host, route.Host, perr)
 		}
-		if !p.c.hostAllowed(u.URL.Hostname()) {
+		if !p.c.allow.hostAllowed(u.URL.Hostname()) {
 			t.Fatalf("accepted %q (URL host %q) outside the allow-list", host, route.Host)
 		}
 	})
