@@ -16,6 +16,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 )
 
@@ -95,21 +96,9 @@ const (
 	PayloadChunked  = "chunked"
 )
 
-// OptionError says which option has a bad value and why. Its message is the
-// one line a user sees when the start fails:
+// OptionError says which option has a bad value and why (see option.Error):
 // invalid --upstream "ftp://x": scheme must be http or https
-type OptionError struct {
-	// Flag is the option's flag name, without dashes.
-	Flag string
-	// Value is the rejected value as given.
-	Value string
-	// Problem says what is wrong, in words.
-	Problem string
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("invalid --%s %q: %s", e.Flag, e.Value, e.Problem)
-}
+type OptionError = option.Error
 
 // optionError builds an OptionError for the Config field named field, taking
 // the flag name from its tag so that messages never drift from the flags.
@@ -301,175 +290,261 @@ func (c Config) Validate() error {
 	return err
 }
 
+// compile validates c and builds what the proxy uses, one concern at a time
+// in the order a user reads the options; the first bad option stops it.
 func (c Config) compile() (*compiled, error) {
 	out := &compiled{cfg: c}
-	for _, l := range []struct{ field, value string }{{"Listen", c.Listen}, {"AdminListen", c.AdminListen}} {
-		if _, _, err := net.SplitHostPort(l.value); err != nil {
-			return nil, optionError(l.field, l.value, "want host:port, such as 127.0.0.1:8080")
+	for _, step := range []func(*compiled) error{
+		(*compiled).compileListeners,   // --listen, --admin-listen
+		(*compiled).compileUpstream,    // --upstream, --sign-host: fixed or host mode
+		(*compiled).compileScopeNames,  // --service, --region
+		(*compiled).compileAllowList,   // --allow-hosts
+		(*compiled).compileConnectTo,   // --connect-to
+		(*compiled).compileUpstreamCA,  // --upstream-ca-file
+		(*compiled).compileBodies,      // --payload and what bodies may hold
+		(*compiled).compileHeaders,     // --unsigned-headers, --strip-headers
+		(*compiled).compileTimeouts,    // every duration
+		(*compiled).compileConnections, // --max-procs, idle and upstream connections
+		(*compiled).compileLogging,     // --log-format, --log-level
+		(*compiled).compileResilience,  // breaker, retries, clock skew
+		(*compiled).compileListenerTLS, // TLS, HTTP/2, client authentication
+		(*compiled).compileFixedScope,  // fixed mode's service and region, once
+	} {
+		if err := step(out); err != nil {
+			return nil, err
 		}
 	}
-	if c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
-		return nil, optionError("AdminListen", c.AdminListen, "must differ from --listen: admin paths never share the proxy's listener")
+	return out, nil
+}
+
+func (c *compiled) compileListeners() error {
+	cfg := &c.cfg
+	for _, l := range []struct{ field, value string }{{"Listen", cfg.Listen}, {"AdminListen", cfg.AdminListen}} {
+		if _, _, err := net.SplitHostPort(l.value); err != nil {
+			return optionError(l.field, l.value, "want host:port, such as 127.0.0.1:8080")
+		}
 	}
-	if c.Upstream != "" {
-		u, err := url.Parse(c.Upstream)
+	if cfg.Listen == cfg.AdminListen && !strings.HasSuffix(cfg.Listen, ":0") {
+		return optionError("AdminListen", cfg.AdminListen, "must differ from --listen: admin paths never share the proxy's listener")
+	}
+	return nil
+}
+
+// compileUpstream parses --upstream (fixed mode; host mode without it) to
+// the URL requests go to, and checks --sign-host.
+func (c *compiled) compileUpstream() error {
+	cfg := &c.cfg
+	if cfg.Upstream != "" {
+		u, err := url.Parse(cfg.Upstream)
 		switch {
 		case err != nil:
-			return nil, optionError("Upstream", c.Upstream, "not a URL")
+			return optionError("Upstream", cfg.Upstream, "not a URL")
 		case u.Scheme != "http" && u.Scheme != "https":
-			return nil, optionError("Upstream", c.Upstream, "scheme must be http or https")
+			return optionError("Upstream", cfg.Upstream, "scheme must be http or https")
 		case u.Host == "" || u.Hostname() == "":
-			return nil, optionError("Upstream", c.Upstream, "needs a host")
+			return optionError("Upstream", cfg.Upstream, "needs a host")
 		case u.User != nil:
-			return nil, optionError("Upstream", c.Upstream, "must not carry user info: credentials come from the AWS chain")
+			return optionError("Upstream", cfg.Upstream, "must not carry user info: credentials come from the AWS chain")
 		case u.Fragment != "" || u.RawQuery != "":
-			return nil, optionError("Upstream", c.Upstream, "must not carry a query or fragment")
+			return optionError("Upstream", cfg.Upstream, "must not carry a query or fragment")
 		}
 		if u.Port() != "" {
 			port, ok := parsePort(u.Port())
 			if !ok {
-				return nil, optionError("Upstream", c.Upstream, "port must be 1-65535")
+				return optionError("Upstream", cfg.Upstream, "port must be 1-65535")
 			}
 			u.Host = net.JoinHostPort(u.Hostname(), port)
 		}
 		u.Path = strings.TrimSuffix(u.Path, "/")
 		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
-		out.upstream = u
+		c.upstream = u
 	}
-	if c.SignHost != "" {
-		if !validHostPort(c.SignHost) {
-			return nil, optionError("SignHost", c.SignHost, "not a host name (with an optional :port)")
-		}
+	if cfg.SignHost != "" && !validHostPort(cfg.SignHost) {
+		return optionError("SignHost", cfg.SignHost, "not a host name (with an optional :port)")
 	}
-	for _, v := range []struct{ field, value string }{{"Service", c.Service}, {"Region", c.Region}} {
+	return nil
+}
+
+func (c *compiled) compileScopeNames() error {
+	cfg := &c.cfg
+	for _, v := range []struct{ field, value string }{{"Service", cfg.Service}, {"Region", cfg.Region}} {
 		if v.value != "" && !validScopePart(v.value) {
-			return nil, optionError(v.field, v.value, "use lowercase letters, digits and dashes only")
+			return optionError(v.field, v.value, "use lowercase letters, digits and dashes only")
 		}
 	}
-	allow, err := newAllowList(c.AllowHosts)
-	if err != nil {
-		return nil, err
-	}
-	out.allow = allow
-	for _, ct := range c.ConnectTo {
+	return nil
+}
+
+func (c *compiled) compileAllowList() error {
+	allow, err := newAllowList(c.cfg.AllowHosts)
+	c.allow = allow
+	return err
+}
+
+func (c *compiled) compileConnectTo() error {
+	for _, ct := range c.cfg.ConnectTo {
 		rule, err := parseConnectTo(ct)
 		if err != nil {
-			return nil, optionError("ConnectTo", ct, err.Error())
+			return optionError("ConnectTo", ct, err.Error())
 		}
-		out.connectTo = append(out.connectTo, rule)
+		c.connectTo = append(c.connectTo, rule)
 	}
-	out.applyConnectScheme()
-	if c.UpstreamCAFile != "" {
-		pem, err := creds.ReadFile(c.UpstreamCAFile)
-		if err != nil {
-			return nil, optionError("UpstreamCAFile", c.UpstreamCAFile, "cannot read: "+errorsReason(err))
-		}
-		if !strings.Contains(string(pem), "-----BEGIN CERTIFICATE-----") {
-			return nil, optionError("UpstreamCAFile", c.UpstreamCAFile, "holds no PEM certificate")
-		}
-		out.caPEM = pem
+	c.applyConnectScheme()
+	return nil
+}
+
+func (c *compiled) compileUpstreamCA() error {
+	cfg := &c.cfg
+	if cfg.UpstreamCAFile == "" {
+		return nil
 	}
-	switch c.Payload {
+	pem, err := creds.ReadFile(cfg.UpstreamCAFile)
+	if err != nil {
+		return optionError("UpstreamCAFile", cfg.UpstreamCAFile, "cannot read: "+errorsReason(err))
+	}
+	if !strings.Contains(string(pem), "-----BEGIN CERTIFICATE-----") {
+		return optionError("UpstreamCAFile", cfg.UpstreamCAFile, "holds no PEM certificate")
+	}
+	c.caPEM = pem
+	return nil
+}
+
+// compileBodies checks how bodies are signed and what they may hold in
+// memory and on disk, and makes the budgets every request shares.
+func (c *compiled) compileBodies() error {
+	cfg := &c.cfg
+	switch cfg.Payload {
 	case PayloadAuto, PayloadSigned, PayloadUnsigned, PayloadChunked:
 	default:
-		return nil, optionError("Payload", c.Payload, "must be auto, signed, unsigned or chunked")
+		return optionError("Payload", cfg.Payload, "must be auto, signed, unsigned or chunked")
 	}
-	if c.BodyMemory < 0 {
-		return nil, optionError("BodyMemory", c.BodyMemory.String(), "must not be negative")
+	if cfg.BodyMemory < 0 {
+		return optionError("BodyMemory", cfg.BodyMemory.String(), "must not be negative")
 	}
-	if c.BodyMemoryTotal < 0 {
-		return nil, optionError("BodyMemoryTotal", c.BodyMemoryTotal.String(), "must not be negative")
+	if cfg.BodyMemoryTotal < 0 {
+		return optionError("BodyMemoryTotal", cfg.BodyMemoryTotal.String(), "must not be negative")
 	}
-	out.bodyBudget = newMemoryBudget(int64(c.BodyMemoryTotal))
-	if c.SpoolTotal < 0 {
-		return nil, optionError("SpoolTotal", c.SpoolTotal.String(), "must not be negative")
+	c.bodyBudget = newMemoryBudget(int64(cfg.BodyMemoryTotal))
+	if cfg.SpoolTotal < 0 {
+		return optionError("SpoolTotal", cfg.SpoolTotal.String(), "must not be negative")
 	}
-	out.spoolBudget = newMemoryBudget(int64(c.SpoolTotal))
-	if c.MaxBody <= 0 {
-		return nil, optionError("MaxBody", c.MaxBody.String(), "must be positive")
+	c.spoolBudget = newMemoryBudget(int64(cfg.SpoolTotal))
+	if cfg.MaxBody <= 0 {
+		return optionError("MaxBody", cfg.MaxBody.String(), "must be positive")
 	}
-	if c.MaxHeaderBytes < 1024 {
-		return nil, optionError("MaxHeaderBytes", c.MaxHeaderBytes.String(), "must be at least 1KiB")
+	if cfg.MaxHeaderBytes < 1024 {
+		return optionError("MaxHeaderBytes", cfg.MaxHeaderBytes.String(), "must be at least 1KiB")
 	}
-	if c.SpoolDir != "" {
-		if st, err := os.Stat(c.SpoolDir); err != nil || !st.IsDir() {
-			return nil, optionError("SpoolDir", c.SpoolDir, "not an existing directory")
+	if cfg.SpoolDir != "" {
+		if st, err := os.Stat(cfg.SpoolDir); err != nil || !st.IsDir() {
+			return optionError("SpoolDir", cfg.SpoolDir, "not an existing directory")
 		}
 	}
+	return nil
+}
+
+func (c *compiled) compileHeaders() error {
+	cfg := &c.cfg
 	for _, h := range []struct {
 		field string
 		list  []string
 		dst   *[]string
-	}{{"UnsignedHeaders", c.UnsignedHeaders, &out.unsigned}, {"StripHeaders", c.StripHeaders, &out.strip}} {
+	}{{"UnsignedHeaders", cfg.UnsignedHeaders, &c.unsigned}, {"StripHeaders", cfg.StripHeaders, &c.strip}} {
 		for _, name := range h.list {
 			name = strings.ToLower(strings.TrimSpace(name))
 			if name == "" {
 				continue
 			}
 			if _, err := path.Match(name, ""); err != nil || strings.ContainsAny(name, " :/") {
-				return nil, optionError(h.field, name, "not a header name or glob")
+				return optionError(h.field, name, "not a header name or glob")
 			}
 			switch name {
 			case "host", "authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token":
 				if h.field == "UnsignedHeaders" {
-					return nil, optionError(h.field, name, "the signature always covers it")
+					return optionError(h.field, name, "the signature always covers it")
 				}
 			}
 			*h.dst = append(*h.dst, name)
 		}
 	}
+	return nil
+}
+
+func (c *compiled) compileTimeouts() error {
+	cfg := &c.cfg
 	for _, d := range []struct {
 		field string
 		value time.Duration
-	}{{"DialTimeout", c.DialTimeout}, {"ResponseHeaderTimeout", c.ResponseHeaderTimeout}, {"ReadHeaderTimeout", c.ReadHeaderTimeout}, {"BodyReadTimeout", c.BodyReadTimeout}, {"IdleTimeout", c.IdleTimeout}, {"ShutdownDelay", c.ShutdownDelay}, {"ShutdownTimeout", c.ShutdownTimeout}, {"LogFlushInterval", c.LogFlushInterval}} {
+	}{{"DialTimeout", cfg.DialTimeout}, {"ResponseHeaderTimeout", cfg.ResponseHeaderTimeout}, {"ReadHeaderTimeout", cfg.ReadHeaderTimeout}, {"BodyReadTimeout", cfg.BodyReadTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"ShutdownDelay", cfg.ShutdownDelay}, {"ShutdownTimeout", cfg.ShutdownTimeout}, {"LogFlushInterval", cfg.LogFlushInterval}} {
 		if d.value < 0 {
-			return nil, optionError(d.field, d.value.String(), "must not be negative")
+			return optionError(d.field, d.value.String(), "must not be negative")
 		}
 	}
-	if c.MaxProcs < ProcsAuto || c.MaxProcs > MaxProcsLimit {
-		return nil, optionError("MaxProcs", c.MaxProcs.String(), errProcs.Error())
+	return nil
+}
+
+// compileConnections checks the CPU and connection limits and makes the
+// upstream connection budget both upstream clients share.
+func (c *compiled) compileConnections() error {
+	cfg := &c.cfg
+	if cfg.MaxProcs < ProcsAuto || cfg.MaxProcs > MaxProcsLimit {
+		return optionError("MaxProcs", cfg.MaxProcs.String(), errProcs.Error())
 	}
-	if c.MaxIdleConnsPerHost < 0 {
-		return nil, optionError("MaxIdleConnsPerHost", strconv.Itoa(c.MaxIdleConnsPerHost), "must not be negative")
+	if cfg.MaxIdleConnsPerHost < 0 {
+		return optionError("MaxIdleConnsPerHost", strconv.Itoa(cfg.MaxIdleConnsPerHost), "must not be negative")
 	}
-	if c.MaxIdleConns < 1 {
-		return nil, optionError("MaxIdleConns", strconv.Itoa(c.MaxIdleConns), "must be at least 1")
+	if cfg.MaxIdleConns < 1 {
+		return optionError("MaxIdleConns", strconv.Itoa(cfg.MaxIdleConns), "must be at least 1")
 	}
-	if c.MaxUpstreamConns < 0 {
-		return nil, optionError("MaxUpstreamConns", strconv.Itoa(c.MaxUpstreamConns), "must not be negative (0: derived from the open-file limit)")
+	if cfg.MaxUpstreamConns < 0 {
+		return optionError("MaxUpstreamConns", strconv.Itoa(cfg.MaxUpstreamConns), "must not be negative (0: derived from the open-file limit)")
 	}
-	out.upstreamConns = &connBudget{limit: upstreamConnBudget(c.MaxUpstreamConns)}
-	switch c.LogFormat {
+	c.upstreamConns = &connBudget{limit: upstreamConnBudget(cfg.MaxUpstreamConns)}
+	return nil
+}
+
+func (c *compiled) compileLogging() error {
+	cfg := &c.cfg
+	switch cfg.LogFormat {
 	case "json", "text":
 	default:
-		return nil, optionError("LogFormat", c.LogFormat, "must be json or text")
+		return optionError("LogFormat", cfg.LogFormat, "must be json or text")
 	}
-	switch c.LogLevel {
+	switch cfg.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		return nil, optionError("LogLevel", c.LogLevel, "must be debug, info, warn or error")
+		return optionError("LogLevel", cfg.LogLevel, "must be debug, info, warn or error")
 	}
-	if err := c.Resilience.Validate(); err != nil {
-		if oe, ok := errors.AsType[*resilience.OptionError](err); ok {
-			return nil, &OptionError{Flag: oe.Flag, Value: oe.Value, Problem: oe.Problem}
-		}
-		return nil, err
+	return nil
+}
+
+func (c *compiled) compileResilience() error {
+	return c.cfg.Resilience.Validate()
+}
+
+// compileListenerTLS checks --listen's TLS, HTTP/2 and client
+// authentication options (sidecar/listen), their files included.
+func (c *compiled) compileListenerTLS() error {
+	return checkListener(c.cfg.Listener)
+}
+
+// compileFixedScope resolves, once, the service and region fixed mode
+// signs every request for (--sign-host, when set, names the host).
+func (c *compiled) compileFixedScope() error {
+	cfg := &c.cfg
+	if c.upstream == nil {
+		return nil
 	}
-	if err := checkListener(c.Listener); err != nil {
-		return nil, err
+	host := c.upstream.Hostname()
+	if cfg.SignHost != "" {
+		host = cfg.SignHost
 	}
-	if out.upstream != nil {
-		host := out.upstream.Hostname()
-		if c.SignHost != "" {
-			host = c.SignHost
-		}
-		svc, region, err := endpoint.ScopeFor(host, c.Service, c.Region)
-		if err != nil {
-			return nil, optionError("Upstream", c.Upstream, err.Error())
-		}
-		out.fixedService, out.fixedRegion = svc, region
+	svc, region, err := endpoint.ScopeFor(host, cfg.Service, cfg.Region)
+	if err != nil {
+		return optionError("Upstream", cfg.Upstream, err.Error())
 	}
-	return out, nil
+	c.fixedService, c.fixedRegion = svc, region
+	return nil
 }
 
 // applyConnectScheme lets a --connect-to rule that matches the fixed

@@ -50,6 +50,7 @@ func TestValidateMessages(t *testing.T) {
 		{func(c *Config) { c.BodyReadTimeout = -time.Second }, `invalid --body-read-timeout "-1s": must not be negative`},
 		{func(c *Config) { c.SpoolTotal = -1 }, `invalid --spool-total "-1": must not be negative`},
 		{func(c *Config) { c.ShutdownDelay = -time.Second }, `invalid --shutdown-delay "-1s": must not be negative`},
+		{func(c *Config) { c.Resilience.RetryAttempts = -1 }, `invalid --retry-attempts "-1": must be 1 or more (1 disables retries)`},
 	}
 	for _, tc := range cases {
 		cfg := testConfig()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 )
 
 // Config holds the resilience options. The proxy embeds it in its own
@@ -45,8 +47,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first option whose value cannot work, naming it in
-// the proxy's format: invalid --retry-attempts "0": must be at least 1.
+// Validate reports the first option whose value cannot work as an
+// *option.Error: invalid --retry-attempts "0": must be at least 1.
 func (c Config) Validate() error {
 	type check struct {
 		bad  bool
@@ -65,22 +67,10 @@ func (c Config) Validate() error {
 		{c.IdleConnTimeout < 0, "idle-conn-timeout", c.IdleConnTimeout, "must not be negative"},
 	} {
 		if k.bad {
-			return &OptionError{Flag: k.flag, Value: fmt.Sprint(k.val), Problem: k.why}
+			return &option.Error{Flag: k.flag, Value: fmt.Sprint(k.val), Problem: k.why}
 		}
 	}
 	return nil
-}
-
-// OptionError names the option Validate rejected, so that the proxy can
-// report it as it reports its own options.
-type OptionError struct {
-	Flag    string // flag name, without dashes
-	Value   string // the rejected value
-	Problem string // what is wrong, in words
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("invalid --%s %q: %s", e.Flag, e.Value, e.Problem)
 }
 
 // ApplyTimeouts sets t's TLS handshake and idle connection timeouts (0
