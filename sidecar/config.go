@@ -17,6 +17,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // EnvPrefix is prepended to every env tag of Config to make its variable name.
@@ -259,7 +260,7 @@ func (c *compiled) compileUpstream() error {
 func (c *compiled) compileScopeNames() error {
 	cfg := &c.cfg
 	for _, v := range []struct{ field, value string }{{"Service", cfg.Service}, {"Region", cfg.Region}} {
-		if v.value != "" && !validScopePart(v.value) {
+		if v.value != "" && !signer.IsScopeName(v.value) {
 			return optionError(v.field, v.value, "use lowercase letters, digits and dashes only")
 		}
 	}
@@ -501,15 +502,6 @@ func parseConnectTo(s string) (connectRule, error) {
 	}
 	r.addr = net.JoinHostPort(ah, ap)
 	return r, nil
-}
-
-func validScopePart(s string) bool {
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // parsePort reads a TCP port as RFC 3986 section 3.2.3 writes it: 1 to 5

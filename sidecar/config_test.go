@@ -72,6 +72,31 @@ func TestValidateMessages(t *testing.T) {
 	}
 }
 
+// TestRegionTheSignerAcceptsIsNotRefusedAtStart: --region foo_bar (and
+// --service IoTSecuredTunneling, a signing name of the endpoint table) was
+// refused at start by a rule of config.go's own, [a-z0-9-], though the
+// signer signs with it. One rule (signer.IsScopeName) decides both; what
+// cannot stand in a credential scope is still refused, naming the option.
+func TestRegionTheSignerAcceptsIsNotRefusedAtStart(t *testing.T) {
+	for _, tc := range []struct{ service, region string }{
+		{"s3", "foo_bar"}, {"IoTSecuredTunneling", "us-east-1"}, {"s3", "minio.local"}, {"s3", "US-EAST-1"},
+	} {
+		cfg := testConfig()
+		cfg.Service, cfg.Region = tc.service, tc.region
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("--service %s --region %s: %v, want accepted", tc.service, tc.region, err)
+		}
+	}
+	for _, bad := range []string{"us/east-1", "us east", "us-east-1\x00", "a\nb", "\t"} {
+		cfg := testConfig()
+		cfg.Region = bad
+		err := cfg.Validate()
+		if _, ok := err.(*OptionError); !ok || !strings.HasPrefix(err.Error(), "invalid --region ") {
+			t.Errorf("--region %q: %v, want an *OptionError naming --region", bad, err)
+		}
+	}
+}
+
 // TestEveryOptionHasItsTags checks each Config field (nested ones included)
 // carries env, flag and help, and that names are unique.
 func TestEveryOptionHasItsTags(t *testing.T) {

@@ -287,10 +287,10 @@ func (a Authorization) scopeDefect() string {
 	if _, err := time.Parse("20060102", a.Date); err != nil || len(a.Date) != 8 {
 		return "the credential scope's date " + QuoteShort(a.Date) + " is not YYYYMMDD" + want
 	}
-	if !isName(a.Region) {
+	if !IsScopeName(a.Region) {
 		return "the credential scope's region " + QuoteShort(a.Region) + " is not a region name such as us-east-1" + want
 	}
-	if !isName(a.Service) {
+	if !IsScopeName(a.Service) {
 		return "the credential scope's service " + QuoteShort(a.Service) + " is not a signing name such as s3 or execute-api" + want
 	}
 	if a.Terminator != "aws4_request" {
@@ -324,21 +324,6 @@ func isLowerHex(s string, n int) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// isName reports whether s looks like a region or signing name: lower-case
-// letters, digits, '-' and '.' (no spaces, no slashes).
-func isName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '.' && c != '_' {
 			return false
 		}
 	}

@@ -101,7 +101,16 @@ func formatAmzDate(t time.Time) (d [16]byte) {
 	return d
 }
 
-func validScopePart(s string) bool {
+// IsScopeName reports whether s may stand as the region or the service of a
+// credential scope (date/region/service/aws4_request): one or more ASCII
+// letters, digits, '-', '_' and '.'. It is the one rule for a valid region or
+// signing name: the signer refuses to sign with any other, the proxy refuses
+// any other --region or --service at start, and the diagnosis reads a
+// client's scope with it. It takes every region and signing name of the
+// endpoint table (upper case included: IoTSecuredTunneling) and refuses
+// what cannot stand between the scope's slashes or in a header: '/',
+// white space, control bytes, the empty string. Safe for concurrent use.
+func IsScopeName(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -142,9 +151,9 @@ func validate(req *http.Request, creds Credentials, opts *Options) error {
 		return errField("credentials", "access key id contains '/', ',', '=' or a control or space character")
 	case strings.IndexByte(creds.SessionToken, '\n') >= 0 || strings.IndexByte(creds.SessionToken, '\r') >= 0:
 		return errField("credentials", "session token contains a line break")
-	case !validScopePart(opts.Service):
+	case !IsScopeName(opts.Service):
 		return errField("service", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Service))
-	case opts.Algorithm == SigV4 && !validScopePart(opts.Region): // SigV4a: see regionSetOf
+	case opts.Algorithm == SigV4 && !IsScopeName(opts.Region): // SigV4a: see regionSetOf
 		return errField("region", "empty, or not made of letters, digits, '-', '_' and '.': "+strconv.Quote(opts.Region))
 	case opts.Time.IsZero():
 		return errField("time", "signing time is zero (the signer has no clock: pass one)")

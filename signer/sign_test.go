@@ -166,3 +166,19 @@ func TestResultHoldsNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestIsScopeName: the one rule for a region or signing name takes what AWS
+// writes and what S3-compatible servers are configured with, and refuses
+// what cannot stand between the credential scope's slashes or in a header.
+func TestIsScopeName(t *testing.T) {
+	for _, s := range []string{"us-east-1", "s3", "execute-api", "IoTSecuredTunneling", "foo_bar", "us-iso.x", "A"} {
+		if !IsScopeName(s) {
+			t.Errorf("IsScopeName(%q) = false, want true", s)
+		}
+	}
+	for _, s := range []string{"", "us/east-1", "us east", " us-east-1", "us-east-1\t", "a\x00b", "a\x7fb", "a\nb", "us-éast", "a,b", "a=b"} {
+		if IsScopeName(s) {
+			t.Errorf("IsScopeName(%q) = true, want false", s)
+		}
+	}
+}

@@ -69,11 +69,11 @@ func regionSetOf(opts *Options) (string, error) {
 }
 
 // validRegionSetEntry reports whether r is a region name by the one rule
-// for them (validScopePart) in which '*' may stand for any part: "*",
+// for them (IsScopeName) in which '*' may stand for any part: "*",
 // "us-*". That leaves out ',' (the list separator) and anything that would
 // need trimming or escaping in a header.
 func validRegionSetEntry(r string) bool {
-	return validScopePart(strings.ReplaceAll(r, "*", "x"))
+	return IsScopeName(strings.ReplaceAll(r, "*", "x"))
 }
 
 // isV4aPresignParam names the query parameters a SigV4a Presign owns.
