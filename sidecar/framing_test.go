@@ -595,3 +595,30 @@ func FuzzInspectorAgainstNetHTTP(f *testing.F) {
 		}
 	})
 }
+
+func FuzzConnInspector(f *testing.F) {
+	f.Add([]byte("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n"), 3)
+	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n1\r\na\r\n0\r\n\r\n"), 7)
+	f.Add([]byte("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;x\r\na\r\n0\r\nT: v\r\n\r\nGET / HTTP/1.0\n\n"), 60)
+	f.Fuzz(func(t *testing.T, data []byte, split int) {
+		// Feeding in any split must hand on the same bytes and give the
+		// same records and failure as feeding whole, and never panic.
+		whole := &connInspector{}
+		wholeN := whole.feed(data)
+		parts := &connInspector{}
+		if split < 0 {
+			split = -split
+		}
+		cut := 0
+		if len(data) > 0 {
+			cut = split % (len(data) + 1)
+		}
+		partsN := parts.feed(data[:cut])
+		if partsN == cut {
+			partsN += parts.feed(data[cut:])
+		}
+		if wholeN != partsN || !reflect.DeepEqual(whole.records, parts.records) || !reflect.DeepEqual(whole.err, parts.err) {
+			t.Fatalf("whole: %d bytes, %v, %v; split at %d: %d bytes, %v, %v", wholeN, whole.records, whole.err, cut, partsN, parts.records, parts.err)
+		}
+	})
+}

@@ -315,65 +315,6 @@ func TestConnectToPlainHTTP(t *testing.T) {
 	}
 }
 
-// TestSignHostAndOverrides checks --sign-host (dial an address, sign, send
-// and verify TLS for another name, whose service and region are derived)
-// and --region alone overriding its half of a host-mode answer.
-func TestSignHostAndOverrides(t *testing.T) {
-	up, caFile := newTLSUpstream(t)
-	t.Run("SignHost", func(t *testing.T) {
-		cfg := testConfig()
-		cfg.Upstream = "https://" + up.Listener.Addr().String()
-		cfg.SignHost = "sqs.us-east-1.amazonaws.com"
-		cfg.UpstreamCAFile = caFile
-		proxy, _ := startProxy(t, cfg, newStaticSource())
-		resp, err := http.Get(proxy.URL + "/123456789012/q")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		got := up.last(t)
-		if resp.StatusCode != 200 || got.VerifyErr != nil || got.Host != "sqs.us-east-1.amazonaws.com" || got.Service != "sqs" || got.Region != "us-east-1" {
-			t.Errorf("status %d, Host %q, scope %s/%s, %v", resp.StatusCode, got.Host, got.Service, got.Region, got.VerifyErr)
-		}
-	})
-	t.Run("RegionOverride", func(t *testing.T) {
-		cfg := testConfig()
-		cfg.ConnectTo = []string{"sqs.us-east-1.amazonaws.com:443=" + up.Listener.Addr().String()}
-		cfg.UpstreamCAFile = caFile
-		cfg.Region = "eu-west-1"
-		proxy, _ := startProxy(t, cfg, newStaticSource())
-		resp := getViaHost(t, proxy.URL+"/q", "sqs.us-east-1.amazonaws.com")
-		resp.Body.Close()
-		if got := up.last(t); got.VerifyErr != nil || got.Service != "sqs" || got.Region != "eu-west-1" {
-			t.Errorf("scope %s/%s, %v", got.Service, got.Region, got.VerifyErr)
-		}
-	})
-	t.Run("ServiceOverride", func(t *testing.T) {
-		// --service alone: the region still comes from the host.
-		cfg := testConfig()
-		cfg.ConnectTo = []string{"sqs.us-east-1.amazonaws.com:443=" + up.Listener.Addr().String()}
-		cfg.UpstreamCAFile = caFile
-		cfg.Service = "execute-api"
-		proxy, _ := startProxy(t, cfg, newStaticSource())
-		resp := getViaHost(t, proxy.URL+"/q", "sqs.us-east-1.amazonaws.com")
-		resp.Body.Close()
-		if got := up.last(t); resp.StatusCode != 200 || got.VerifyErr != nil || got.Service != "execute-api" || got.Region != "us-east-1" {
-			t.Errorf("status %d, scope %s/%s, %v", resp.StatusCode, got.Service, got.Region, got.VerifyErr)
-		}
-	})
-	t.Run("UntrustedCertificate", func(t *testing.T) {
-		cfg := testConfig()
-		cfg.ConnectTo = []string{"sqs.us-east-1.amazonaws.com:443=" + up.Listener.Addr().String()}
-		proxy, _ := startProxy(t, cfg, newStaticSource())
-		before := up.count()
-		resp := getViaHost(t, proxy.URL+"/q", "sqs.us-east-1.amazonaws.com")
-		defer resp.Body.Close()
-		if resp.StatusCode != 502 || resp.Header.Get(ErrorHeader) != CodeUpstreamFailed || up.count() != before {
-			t.Errorf("status %d %q, upstream count +%d", resp.StatusCode, resp.Header.Get(ErrorHeader), up.count()-before)
-		}
-	})
-}
-
 func TestIsObjectUpload(t *testing.T) {
 	for target, want := range map[string]bool{
 		"PUT /b/k": true, "PUT /b/k?partNumber=1&uploadId=x": true, "PUT /b/k?x-id=PutObject": true,
