@@ -104,9 +104,9 @@ func formatAmzDate(t time.Time) (d [16]byte) {
 // IsScopeName reports whether s may stand as the region or the service of a
 // credential scope (date/region/service/aws4_request): one or more ASCII
 // letters, digits, '-', '_' and '.'. It is the one rule for a valid region or
-// signing name: the signer refuses to sign with any other, the proxy refuses
-// any other --region or --service at start, and the diagnosis reads a
-// client's scope with it. It takes every region and signing name of the
+// signing name: the signer refuses to sign with any other (a SigV4a region
+// set's entries included), the proxy refuses any other --region or --service
+// at start, and the diagnosis reads a client's scope with it. It takes every region and signing name of the
 // endpoint table (upper case included: IoTSecuredTunneling) and refuses
 // what cannot stand between the scope's slashes or in a header: '/',
 // white space, control bytes, the empty string. Safe for concurrent use.
