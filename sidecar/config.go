@@ -417,7 +417,7 @@ func (c *compiled) compileResilience() error {
 // compileListenerTLS checks --listen's TLS, HTTP/2 and client
 // authentication options (sidecar/listen), their files included.
 func (c *compiled) compileListenerTLS() error {
-	return checkListener(c.cfg.Listener)
+	return c.cfg.Listener.Check()
 }
 
 // compileFixedScope resolves, once, the service and region fixed mode

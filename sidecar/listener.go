@@ -3,7 +3,6 @@ package sidecar
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,20 +10,6 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 )
-
-// checkListener validates the listener's options (sidecar/listen), files
-// included, and reports a bad one as the proxy's own *OptionError.
-func checkListener(cfg listen.Config) error {
-	return listenerOptionError(cfg.Check())
-}
-
-// listenerOptionError turns a *listen.OptionError into the proxy's own.
-func listenerOptionError(err error) error {
-	if oe, ok := errors.AsType[*listen.OptionError](err); ok {
-		return &OptionError{Flag: oe.Flag, Value: oe.Value, Problem: oe.Problem}
-	}
-	return err
-}
 
 // proxyListener is what the proxy serves on: ln itself, or TLS over it with
 // the handshake done before net/http sees the connection. Either way an

@@ -97,7 +97,7 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 	filesCtx, p.closeFiles = context.WithCancel(context.Background())
 	if p.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
 		p.closeFiles()
-		return nil, listenerOptionError(err)
+		return nil, err // an *OptionError naming the file's option
 	}
 	return p, nil
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 )
 
 // Config holds the listener's TLS and client-authentication options; the
@@ -20,16 +22,6 @@ type Config struct {
 	H2C              bool   `env:"H2C" flag:"h2c" envDefault:"false" help:"also accept cleartext HTTP/2 with prior knowledge (h2c, gRPC clients on a trusted network) on --listen; over TLS HTTP/2 is negotiated by ALPN instead"`
 }
 
-// OptionError names the option Check rejected, so that the proxy can report
-// it as its own *OptionError.
-type OptionError struct {
-	Flag, Value, Problem string
-}
-
-func (e *OptionError) Error() string {
-	return "invalid --" + e.Flag + " \"" + e.Value + "\": " + e.Problem
-}
-
 // TLS reports whether the listener serves TLS.
 func (c Config) TLS() bool { return c.TLSCertFile != "" }
 
@@ -37,18 +29,18 @@ func (c Config) TLS() bool { return c.TLSCertFile != "" }
 func (c Config) Authenticates() bool { return c.ClientCAFile != "" || c.ClientTokensFile != "" }
 
 // Check validates the options and reads each file once, so that a start
-// with a missing, unreadable or malformed file fails with an *OptionError
+// with a missing, unreadable or malformed file fails with an *option.Error
 // naming it.
 func (c Config) Check() error {
 	switch {
 	case c.TLSCertFile != "" && c.TLSKeyFile == "":
-		return &OptionError{"tls-key-file", "", "--tls-cert-file is set: give its key too"}
+		return &option.Error{Flag: "tls-key-file", Value: "", Problem: "--tls-cert-file is set: give its key too"}
 	case c.TLSKeyFile != "" && c.TLSCertFile == "":
-		return &OptionError{"tls-cert-file", "", "--tls-key-file is set: give its certificate too"}
+		return &option.Error{Flag: "tls-cert-file", Value: "", Problem: "--tls-key-file is set: give its certificate too"}
 	case c.ClientCAFile != "" && c.TLSCertFile == "":
-		return &OptionError{"client-ca-file", c.ClientCAFile, "client certificates need TLS: set --tls-cert-file and --tls-key-file"}
+		return &option.Error{Flag: "client-ca-file", Value: c.ClientCAFile, Problem: "client certificates need TLS: set --tls-cert-file and --tls-key-file"}
 	case c.H2C && c.TLSCertFile != "":
-		return &OptionError{"h2c", "true", "h2c is cleartext HTTP/2; with --tls-cert-file HTTP/2 is negotiated by ALPN: drop --h2c"}
+		return &option.Error{Flag: "h2c", Value: "true", Problem: "h2c is cleartext HTTP/2; with --tls-cert-file HTTP/2 is negotiated by ALPN: drop --h2c"}
 	}
 	if c.TLSCertFile != "" {
 		contents, err := readAll([]string{c.TLSCertFile, c.TLSKeyFile})
@@ -80,7 +72,7 @@ func (c Config) Check() error {
 	return nil
 }
 
-// fileOptionError turns a *FileError into an *OptionError for the option
+// fileOptionError turns a *FileError into an *option.Error for the option
 // (flag, value pairs) whose file it names; the first pair otherwise.
 func fileOptionError(err error, pairs ...string) error {
 	flag, value := pairs[0], pairs[1]
@@ -92,7 +84,7 @@ func fileOptionError(err error, pairs ...string) error {
 			}
 		}
 	}
-	return &OptionError{Flag: flag, Value: value, Problem: err.Error()}
+	return &option.Error{Flag: flag, Value: value, Problem: err.Error()}
 }
 
 // Files are the listener's files, each re-read when it changes. A nil

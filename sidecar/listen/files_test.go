@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 )
 
 func tokenLine(name, token string) string {
@@ -221,7 +223,7 @@ func TestCheckNamesTheFile(t *testing.T) {
 		{"tokens unreadable", Config{ClientTokensFile: missing}, `invalid --client-tokens-file "` + missing + `"`},
 	} {
 		err := tc.cfg.Check()
-		var oe *OptionError
+		var oe *option.Error
 		if !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Check() = %v, want an *OptionError containing %q", tc.name, err, tc.want)
 		}
