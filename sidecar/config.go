@@ -261,7 +261,7 @@ func (c *compiled) compileScopeNames() error {
 	cfg := &c.cfg
 	for _, v := range []struct{ field, value string }{{"Service", cfg.Service}, {"Region", cfg.Region}} {
 		if v.value != "" && !signer.IsScopeName(v.value) {
-			return optionError(v.field, v.value, "use lowercase letters, digits and dashes only")
+			return optionError(v.field, v.value, "use letters, digits, '-', '_' and '.' only")
 		}
 	}
 	return nil

@@ -40,7 +40,7 @@ func TestValidateMessages(t *testing.T) {
 		{func(c *Config) { c.AllowHosts = []string{"[bad"} }, `invalid --allow-hosts "[bad": bad glob pattern`},
 		{func(c *Config) { c.UpstreamCAFile = filepath.Join(dir, "missing.pem") }, `invalid --upstream-ca-file "` + filepath.Join(dir, "missing.pem") + `": cannot read: no such file or directory`},
 		{func(c *Config) { c.UpstreamCAFile = notPEM }, `holds no PEM certificate`},
-		{func(c *Config) { c.Region = "US East" }, `invalid --region "US East": use lowercase letters, digits and dashes only`},
+		{func(c *Config) { c.Region = "US East" }, `invalid --region "US East": use letters, digits, '-', '_' and '.' only`},
 		{func(c *Config) { c.SignHost = "bad host" }, `invalid --sign-host "bad host"`},
 		{func(c *Config) { c.UnsignedHeaders = []string{"Authorization"} }, `invalid --unsigned-headers "authorization": the signature always covers it`},
 		{func(c *Config) { c.LogFormat = "xml" }, `invalid --log-format "xml": must be json or text`},
