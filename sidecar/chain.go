@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
@@ -127,6 +128,12 @@ func (p *Proxy) plainHTTP(network *http.Transport) layer {
 		// When the connection budget is spent, the connection idle longest
 		// goes first; net/http can only close all of its idle ones at once.
 		p.c.upstreamConns.reclaim = []func(){func() { p.upstreams.CloseOldestIdle() }, network.CloseIdleConnections}
+		// Measurement switch of the proxy benchmark (make bench-proxy),
+		// which runs the proxy with and without its own HTTP/1.1 client
+		// side by side to decide whether that client earns its keep.
+		if os.Getenv("SIGV4_SIDECAR_BENCH_NET_HTTP_ONLY") == "1" {
+			return next
+		}
 		return p.upstreams
 	}
 }
