@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -110,14 +111,14 @@ func (t *RequestSigner) prepareClientChunked(req *http.Request, c clientChunked)
 	}
 	if req.ContentLength > maxBody || c.decodedLength > maxBody {
 		closeBody(req)
-		return bodyPlan{}, &BodyTooLargeError{Limit: maxBody}
+		return bodyPlan{}, &body.TooLargeError{Limit: maxBody}
 	}
 	req.GetBody = nil
 	opts := signer.DecodeOptions{Signed: c.payload != signer.StreamingUnsignedPayloadTrailer, DecodedLength: c.decodedLength, Trailer: c.trailer}
 	if !opts.Signed {
 		var raw io.ReadCloser = req.Body
 		if req.ContentLength < 0 {
-			raw = &limitedBody{ReadCloser: raw, left: maxBody}
+			raw = body.Limit(raw, maxBody)
 		}
 		req.Body = newFramingCheck(raw, opts)
 		return bodyPlan{mode: payloadClientChunked, hash: c.payload}, nil

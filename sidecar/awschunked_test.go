@@ -578,3 +578,20 @@ func TestClientAwsChunkedWithoutContentEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAwsChunkedOverMaxBodyNamesLimit: a client's unsigned aws-chunked
+// upload of unknown length whose framed bytes pass --max-body (its decoded
+// length does not) was answered 413 "--max-body (0)": the streamed body's
+// limit was built without the limit to name.
+func TestClientAwsChunkedOverMaxBodyNamesLimit(t *testing.T) {
+	up := newStreamVerifyingUpstream(t)
+	cfg := testConfig()
+	cfg.Upstream, cfg.Service, cfg.Region = up.URL, "s3", "us-east-1"
+	cfg.MaxBody = 1 << 10
+	srv, _ := startProxy(t, cfg, newStaticSource())
+	c := newClientUpload(t, testPayload(1<<10), signer.StreamingOptions{Unsigned: true, Trailer: "x-amz-checksum-crc32"})
+	resp, body := sendTo(t, c.request(t, srv.URL, c.body, false))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "--max-body (1KiB)") {
+		t.Errorf("status %d %s, want 413 naming --max-body (1KiB)", resp.StatusCode, body)
+	}
+}

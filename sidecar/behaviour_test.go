@@ -164,7 +164,7 @@ func TestSpoolToTempFileIsRemoved(t *testing.T) {
 	openDuring := make(chan int64, 1)
 	up := newUpstream(t)
 	up.respond = func(w http.ResponseWriter, r *http.Request, rec received) {
-		openDuring <- spoolFilesOpen.Load()
+		openDuring <- spoolFilesOpen()
 		if rec.VerifyErr != nil {
 			http.Error(w, rec.VerifyErr.Error(), 403)
 			return
@@ -177,7 +177,7 @@ func TestSpoolToTempFileIsRemoved(t *testing.T) {
 		c.SpoolDir = dir
 	})
 	body := testBody(3<<20 + 17)
-	before := spoolFilesOpen.Load()
+	before := spoolFilesOpen()
 	resp, err := http.Post(proxy+"/q", "application/octet-stream", io.MultiReader(bytes.NewReader(body)))
 	if err != nil {
 		t.Fatal(err)
@@ -191,8 +191,8 @@ func TestSpoolToTempFileIsRemoved(t *testing.T) {
 		t.Errorf("%d spool files open during the request, want %d (the body should spill to a file)", n, before+1)
 	}
 	// The handler closes the spool just after the response's last byte.
-	eventually(func() bool { return spoolFilesOpen.Load() == before })
-	if n := spoolFilesOpen.Load(); n != before {
+	eventually(func() bool { return spoolFilesOpen() == before })
+	if n := spoolFilesOpen(); n != before {
 		t.Errorf("%d spool files still open after the request", n-before)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -557,7 +557,7 @@ func TestRetryReplaysSpool(t *testing.T) {
 	body := testBody(50 << 10)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, up.URL+"/q", io.MultiReader(bytes.NewReader(body)))
 	req.ContentLength = -1
-	before := spoolFilesOpen.Load()
+	before := spoolFilesOpen()
 	for attempt := range 2 {
 		send := req
 		if attempt > 0 {
@@ -576,7 +576,7 @@ func TestRetryReplaysSpool(t *testing.T) {
 		if got := up.last(t); got.VerifyErr != nil || !bytes.Equal(got.Body, body) {
 			t.Fatalf("attempt %d: %v, body %d bytes", attempt, got.VerifyErr, len(got.Body))
 		}
-		if n := spoolFilesOpen.Load() - before; n != 1 {
+		if n := spoolFilesOpen() - before; n != 1 {
 			t.Fatalf("attempt %d: %d spool files open, want 1", attempt, n)
 		}
 		req = send

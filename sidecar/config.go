@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
@@ -163,13 +164,13 @@ type compiled struct {
 	fixedService string // fixed mode: resolved at start
 	fixedRegion  string
 	// bodyBudget is --body-memory-total, shared by every spool.
-	bodyBudget *memoryBudget
+	bodyBudget *body.Budget
 	// fixedSignHost is the Host fixed mode signs and sends when a
 	// --connect-to rule changed the upstream's scheme (see
 	// applyConnectScheme); "" otherwise.
 	fixedSignHost string
 	// spoolBudget is --spool-total: the same accounting, for file bytes.
-	spoolBudget *memoryBudget
+	spoolBudget *body.Budget
 	// upstreamConns is --max-upstream-conns, shared by both upstream
 	// clients.
 	upstreamConns *connBudget
@@ -316,11 +317,11 @@ func (c *compiled) compileBodies() error {
 	if cfg.BodyMemoryTotal < 0 {
 		return optionError("BodyMemoryTotal", cfg.BodyMemoryTotal.String(), "must not be negative")
 	}
-	c.bodyBudget = newMemoryBudget(int64(cfg.BodyMemoryTotal))
+	c.bodyBudget = body.NewBudget(int64(cfg.BodyMemoryTotal))
 	if cfg.SpoolTotal < 0 {
 		return optionError("SpoolTotal", cfg.SpoolTotal.String(), "must not be negative")
 	}
-	c.spoolBudget = newMemoryBudget(int64(cfg.SpoolTotal))
+	c.spoolBudget = body.NewBudget(int64(cfg.SpoolTotal))
 	if cfg.MaxBody <= 0 {
 		return optionError("MaxBody", cfg.MaxBody.String(), "must be positive")
 	}

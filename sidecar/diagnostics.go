@@ -127,8 +127,8 @@ func payloadHashOf(req *http.Request) string {
 	if h := req.Header.Get("X-Amz-Content-Sha256"); h != "" {
 		return h
 	}
-	if x := exchangeFrom(req.Context()); x != nil && x.spool != nil && x.spool.size > 0 {
-		return x.spool.sum
+	if x := exchangeFrom(req.Context()); x != nil && x.spool != nil && x.spool.Size() > 0 {
+		return x.spool.Sum()
 	}
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
 		return signer.EmptyPayloadHash

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -80,52 +81,6 @@ func (e *AddressNotAllowedError) Error() string {
 	return fmt.Sprintf("host %q resolves to %s, a loopback, link-local or private address: name the host, the address or its CIDR in --allow-hosts to allow it", e.Host, e.Addr)
 }
 
-// BodyTooLargeError is a body above --max-body (413).
-type BodyTooLargeError struct{ Limit int64 }
-
-func (e *BodyTooLargeError) Error() string {
-	return fmt.Sprintf("request body is larger than --max-body (%s)", ByteSize(e.Limit))
-}
-
-// BodyReadError is a client body that could not be read to its end (400).
-type BodyReadError struct{ Err error }
-
-func (e *BodyReadError) Error() string { return "reading the request body: " + e.Err.Error() }
-func (e *BodyReadError) Unwrap() error { return e.Err }
-
-// BodyTimeoutError is a client body that brought no bytes for
-// --body-read-timeout (408). The connection is closed after the answer: what
-// the client sends next on it cannot be told apart from the rest of the body.
-type BodyTimeoutError struct{ Limit time.Duration }
-
-func (e *BodyTimeoutError) Error() string {
-	return fmt.Sprintf("the request body brought no bytes for --body-read-timeout (%s)", e.Limit)
-}
-
-// SpoolError is a body that could not be buffered for hashing (503).
-type SpoolError struct{ Err error }
-
-func (e *SpoolError) Error() string { return "buffering the request body: " + e.Err.Error() }
-func (e *SpoolError) Unwrap() error { return e.Err }
-
-// SpoolFullError is a body that would take the spool files past
-// --spool-total. It is 503 with Retry-After while other bodies hold the
-// space, and 413 when the body's declared length alone is above the limit.
-type SpoolFullError struct {
-	Limit, InUse int64
-	// Declared is the body's declared length, -1 when unknown.
-	Declared int64
-}
-
-func (e *SpoolFullError) neverFits() bool { return e.Declared > e.Limit }
-
-func (e *SpoolFullError) Error() string {
-	if e.neverFits() {
-		return fmt.Sprintf("request body (%d bytes) is larger than --spool-total (%s), the disk all buffered bodies may use together", e.Declared, ByteSize(e.Limit))
-	}
-	return fmt.Sprintf("buffering the request body would take the spool files past --spool-total (%s, %s in use): retry later", ByteSize(e.Limit), ByteSize(e.InUse))
-}
-
 // CodeConnsExhausted is UpstreamConnectionsExhaustedError's code (503).
 const CodeConnsExhausted = "upstream_connections_exhausted"
 
@@ -158,11 +113,11 @@ func errorResponse(err error) (status int, code, message string) {
 		addrErr    *AddressNotAllowedError
 		unknown    *endpoint.ScopeError
 		unknownEP  *endpoint.UnknownHostError
-		tooLarge   *BodyTooLargeError
-		bodyErr    *BodyReadError
-		bodySlow   *BodyTimeoutError
-		spoolErr   *SpoolError
-		spoolFull  *SpoolFullError
+		tooLarge   *body.TooLargeError
+		bodyErr    *body.ReadError
+		bodySlow   *body.TimeoutError
+		spoolErr   *body.SpoolError
+		spoolFull  *body.SpoolFullError
 		connsOut   *UpstreamConnectionsExhaustedError
 		credErr    *CredentialsError
 		signErr    *signer.SigningError
@@ -193,12 +148,12 @@ func errorResponse(err error) (status int, code, message string) {
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, tooLarge.Error()
 	case errors.As(err, &maxBytes):
-		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, (&BodyTooLargeError{Limit: maxBytes.Limit}).Error()
+		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, (&body.TooLargeError{Limit: maxBytes.Limit}).Error()
 	case errors.As(err, &framingErr):
 		return http.StatusBadRequest, CodeBodyReadFailed, "the client's aws-chunked body is malformed, not forwarded whole: " + framingErr.Detail
 	case errors.As(err, &bodyErr):
 		return http.StatusBadRequest, CodeBodyReadFailed, bodyErr.Error()
-	case errors.As(err, &spoolFull) && spoolFull.neverFits():
+	case errors.As(err, &spoolFull) && spoolFull.NeverFits():
 		return http.StatusRequestEntityTooLarge, CodeBodyTooLarge, spoolFull.Error()
 	case errors.As(err, &spoolFull):
 		return http.StatusServiceUnavailable, CodeSpoolFull, spoolFull.Error()

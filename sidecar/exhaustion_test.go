@@ -61,10 +61,10 @@ func TestSpoolTotalUnbounded(t *testing.T) {
 	if _, err := pw.Write(first); err != nil {
 		t.Fatal(err)
 	}
-	if !eventually(func() bool { return p.c.spoolBudget.inUse() >= int64(len(first)) }) {
-		t.Fatalf("the first body holds %d bytes of the spool, want %d", p.c.spoolBudget.inUse(), len(first))
+	if !eventually(func() bool { return p.c.spoolBudget.InUse() >= int64(len(first)) }) {
+		t.Fatalf("the first body holds %d bytes of the spool, want %d", p.c.spoolBudget.InUse(), len(first))
 	}
-	filesBefore := spoolFilesOpen.Load()
+	filesBefore := spoolFilesOpen()
 
 	// A second body of unknown length does not fit beside it.
 	resp, err := http.Post(srv.URL+"/second", "application/octet-stream", io.MultiReader(bytes.NewReader(testBody(600<<10))))
@@ -79,8 +79,8 @@ func TestSpoolTotalUnbounded(t *testing.T) {
 	if !bytes.Contains(msg, []byte("--spool-total")) {
 		t.Errorf("message does not name --spool-total: %s", msg)
 	}
-	if !eventually(func() bool { return spoolFilesOpen.Load() == filesBefore }) {
-		t.Errorf("the refused body left %d spool files open", spoolFilesOpen.Load()-filesBefore)
+	if !eventually(func() bool { return spoolFilesOpen() == filesBefore }) {
+		t.Errorf("the refused body left %d spool files open", spoolFilesOpen()-filesBefore)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("the spool directory holds %d entries", len(entries))
@@ -110,8 +110,8 @@ func TestSpoolTotalUnbounded(t *testing.T) {
 	if rec := up.last(t); len(rec.Body) != len(first) || rec.VerifyErr != nil {
 		t.Errorf("upstream got %d bytes (%v), want %d signed", len(rec.Body), rec.VerifyErr, len(first))
 	}
-	if !eventually(func() bool { return p.c.spoolBudget.inUse() == 0 }) {
-		t.Errorf("%d bytes of the spool still held after every request", p.c.spoolBudget.inUse())
+	if !eventually(func() bool { return p.c.spoolBudget.InUse() == 0 }) {
+		t.Errorf("%d bytes of the spool still held after every request", p.c.spoolBudget.InUse())
 	}
 	resp, err = http.Post(srv.URL+"/third", "application/octet-stream", io.MultiReader(bytes.NewReader(testBody(600<<10))))
 	if err != nil {
@@ -139,7 +139,7 @@ func TestSlowBodyHeldForever(t *testing.T) {
 	cfg.BodyMemory = 4 << 10 // the stalled bodies below spill to files
 	cfg.BodyReadTimeout = timeout
 	proxyAddr, _, _, _ := runServer(t, cfg, newStaticSource())
-	filesBefore := spoolFilesOpen.Load()
+	filesBefore := spoolFilesOpen()
 
 	// expect408 reads the answer on conn and then the connection's end.
 	expect408 := func(conn net.Conn, br *bufio.Reader) error {
@@ -208,8 +208,8 @@ func TestSlowBodyHeldForever(t *testing.T) {
 	if n := up.count(); n != 0 {
 		t.Errorf("the upstream received %d requests whose bodies never arrived", n)
 	}
-	if !eventually(func() bool { return spoolFilesOpen.Load() == filesBefore }) {
-		t.Errorf("%d spool files still open after the stalled bodies", spoolFilesOpen.Load()-filesBefore)
+	if !eventually(func() bool { return spoolFilesOpen() == filesBefore }) {
+		t.Errorf("%d spool files still open after the stalled bodies", spoolFilesOpen()-filesBefore)
 	}
 
 	// A body that trickles in, one byte every 50 ms for twice the timeout,

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 )
 
 // ByteSize is a number of bytes written with an optional unit: 1048576,
@@ -46,17 +48,7 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 }
 
 // String writes the size with the largest binary unit that divides it.
-func (b ByteSize) String() string {
-	for _, u := range []struct {
-		suffix string
-		factor int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if b != 0 && int64(b)%u.factor == 0 {
-			return strconv.FormatInt(int64(b)/u.factor, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(int64(b), 10)
-}
+func (b ByteSize) String() string { return body.FormatSize(int64(b)) }
 
 // MarshalText writes the size as String does.
 func (b ByteSize) MarshalText() ([]byte, error) { return []byte(b.String()), nil }

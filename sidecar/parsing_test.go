@@ -13,7 +13,7 @@ import (
 // the reads before the one that crossed the limit ended exactly on it: the
 // message gave what that read had left, not the limit.
 func TestUnsignedChunkedBodyOverMaxBodyNamesLimit(t *testing.T) {
-	// TestLimitedBodyNamesLimit holds the read-by-read case.
+	// TestLimitedBodyNamesLimit (sidecar/body) holds the read-by-read case.
 	up := newUpstream(t)
 	cfg := testConfig()
 	cfg.Upstream, cfg.Service, cfg.Region = up.URL, "execute-api", "us-east-1"

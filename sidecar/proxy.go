@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
@@ -285,7 +286,7 @@ func (w closeAfter) WriteHeader(status int) {
 // and enforces --body-read-timeout: each read must bring bytes within
 // timeout of its start, so a body that keeps coming is never cut, and one
 // that stalls (a slow-loris client, an Expect: 100-continue never followed
-// by its body) fails with a *BodyTimeoutError instead of holding the
+// by its body) fails with a *body.TimeoutError instead of holding the
 // request, its spool and its connection for as long as the client likes.
 //
 // net/http's Transport may still read the body from its write loop after
@@ -310,7 +311,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if b.deadline != nil && err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = &BodyTimeoutError{Limit: b.timeout}
+			err = &body.TimeoutError{Limit: b.timeout}
 		} else {
 			// Done with the body: net/http now reads the connection in the
 			// background to notice a client that goes away, and a deadline

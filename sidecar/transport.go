@@ -13,6 +13,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/awserror"
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -32,7 +33,7 @@ type exchange struct {
 	// spool is the buffered body, if the signer had to buffer it. The
 	// handler closes it after the response, so a retry can replay it with
 	// GetBody.
-	spool *spool
+	spool *body.Spool
 	// payload is how the body was signed, for the request log.
 	payload string
 	// requestID is the upstream's request id, for the request log.
@@ -177,7 +178,7 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 			again.Header = unsignedHeader
 			again.Body, again.ContentLength = nil, 0
 			if plan.mode != "empty" {
-				again.Body, again.ContentLength = x.spool.reader(), x.spool.size
+				again.Body, again.ContentLength = x.spool.Reader(), x.spool.Size()
 			}
 			drain(resp)
 			return t.RoundTrip(again)
@@ -220,14 +221,14 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 	}
 	if req.ContentLength > maxBody {
 		closeBody(req)
-		return bodyPlan{}, &BodyTooLargeError{Limit: maxBody}
+		return bodyPlan{}, &body.TooLargeError{Limit: maxBody}
 	}
 	known := req.ContentLength > 0
 	mode := cfg.PayloadMode(req, s3)
 	switch {
 	case mode == PayloadUnsigned && (known || !s3):
 		if !known {
-			req.Body = newLimitedBody(req.Body, maxBody)
+			req.Body = body.Limit(req.Body, maxBody)
 		}
 		return bodyPlan{mode: PayloadUnsigned, hash: signer.UnsignedPayload}, nil
 	case mode == PayloadChunked && known:
@@ -236,9 +237,10 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 	// Hash it, or learn its length: spool, unless it is a replay of this
 	// request's spool already (a retry that re-signs).
 	sp := x.spool
-	if r, ok := req.Body.(*spoolReader); !ok || r.from != sp || sp == nil {
+	if !sp.Replays(req.Body) {
 		var err error
-		sp, err = spoolBody(req.Body, req.ContentLength, int64(cfg.BodyMemory), maxBody, cfg.SpoolDir, t.c.bodyBudget, t.c.spoolBudget)
+		sp, err = body.NewSpool(req.Body, req.ContentLength, body.Limits{Memory: int64(cfg.BodyMemory), Max: maxBody, Dir: cfg.SpoolDir,
+			MemoryTotal: t.c.bodyBudget, DiskTotal: t.c.spoolBudget})
 		closeBody(req)
 		if err != nil {
 			return bodyPlan{}, err
@@ -248,21 +250,21 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 		}
 		x.spool = sp
 	}
-	req.Body = sp.reader()
-	req.GetBody = func() (io.ReadCloser, error) { return sp.reader(), nil }
-	req.ContentLength = sp.size
+	req.Body = sp.Reader()
+	req.GetBody = func() (io.ReadCloser, error) { return sp.Reader(), nil }
+	req.ContentLength = sp.Size()
 	req.TransferEncoding = nil
 	req.Header.Del("Transfer-Encoding")
-	if sp.size == 0 {
+	if sp.Size() == 0 {
 		req.Body, req.GetBody = nil, nil
 		return bodyPlan{mode: "empty", hash: signer.EmptyPayloadHash}, nil
 	}
 	if mode == PayloadChunked {
-		return bodyPlan{mode: PayloadChunked, streaming: true, stream: signer.StreamingOptions{DecodedLength: sp.size}}, nil
+		return bodyPlan{mode: PayloadChunked, streaming: true, stream: signer.StreamingOptions{DecodedLength: sp.Size()}}, nil
 	}
 	// Having read the whole body anyway, sign its hash: stronger than
 	// UNSIGNED-PAYLOAD and accepted everywhere.
-	return bodyPlan{mode: PayloadSigned, hash: sp.sum}, nil
+	return bodyPlan{mode: PayloadSigned, hash: sp.Sum()}, nil
 }
 
 // PayloadMode returns how the proxy signs the body of req under c (its
@@ -312,28 +314,6 @@ func isObjectUpload(req *http.Request) bool {
 		}
 	}
 	return true
-}
-
-// limitedBody fails a streamed body of unknown length once it passes
-// --max-body.
-type limitedBody struct {
-	io.ReadCloser
-	limit, left int64
-}
-
-func newLimitedBody(body io.ReadCloser, limit int64) *limitedBody {
-	return &limitedBody{ReadCloser: body, limit: limit, left: limit}
-}
-
-func (b *limitedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
-		// The limit, not what this read had left: that is 0 once earlier
-		// reads ended exactly on it, and "--max-body (0)" names no option.
-		return n, &BodyTooLargeError{Limit: b.limit}
-	}
-	return n, err
 }
 
 func closeBody(req *http.Request) {

@@ -1,4 +1,4 @@
-package sidecar
+package body
 
 import (
 	"crypto/sha256"
@@ -10,18 +10,18 @@ import (
 	"sync/atomic"
 )
 
-// spool holds a request body that had to be read to its end before signing
+// Spool holds a request body that had to be read to its end before signing
 // (to hash it, or to learn its length): in memory up to a limit, then in an
 // unlinked temporary file. It can be replayed any number of times, so a
 // retry resends the same bytes. Close releases it; the file's name is
 // removed as soon as it is created, so nothing is left on disk even if the
 // process dies.
 //
-// In memory the body is a list of blocks taken from a memoryBudget (see
-// spoolBody). A spool is filled and closed by one goroutine, but its
+// In memory the body is a list of blocks taken from a Budget (see
+// NewSpool). A spool is filled and closed by one goroutine, but its
 // readers may be closed by others (net/http closes a request body from its
 // write loop, possibly after RoundTrip returned).
-type spool struct {
+type Spool struct {
 	blocks [][]byte // the body in memory, in order; nil once in a file
 	file   *os.File
 	size   int64
@@ -29,11 +29,11 @@ type spool struct {
 
 	// budget is where the memory was reserved; reserved is how much of it
 	// this spool holds, given back by Close.
-	budget   *memoryBudget
+	budget   *Budget
 	reserved int64
 	// disk is --spool-total, the bytes all spool files may hold together;
 	// onDisk is how much of it this spool holds, given back by Close.
-	disk   *memoryBudget
+	disk   *Budget
 	onDisk int64
 	// declared is the body's declared length (-1 unknown), for the error
 	// that says it can never fit.
@@ -48,8 +48,11 @@ type spool struct {
 	kept    [][]byte
 }
 
-// spoolFilesOpen counts spool files not yet closed, for tests and metrics.
-var spoolFilesOpen atomic.Int64
+// filesOpen counts spool files not yet closed, in the whole process.
+var filesOpen atomic.Int64
+
+// FilesOpen returns the spool files not yet closed, in the whole process.
+func FilesOpen() int64 { return filesOpen.Load() }
 
 // spoolChunk is the size of the reads that go to the file.
 const spoolChunk = 32 << 10
@@ -57,28 +60,44 @@ const spoolChunk = 32 << 10
 // spoolChunks recycles the read buffers of bodies on their way to a file.
 var spoolChunks = sync.Pool{New: func() any { return new([spoolChunk]byte) }}
 
-// spoolBody reads body to its end, hashing it in the same pass. Up to
-// memLimit bytes are held in memory, as long as budget (the process-wide
-// --body-memory-total; nil: none) can give them; the rest, or the whole
-// body when the budget cannot, goes to a temporary file in dir ("" for the
-// system default), as long as disk (the process-wide --spool-total; nil:
-// none) can hold them. It never waits for memory or disk. More than maxBody
-// bytes give a *BodyTooLargeError, a failing body a *BodyReadError, a
-// failing file a *SpoolError, a spent disk budget a *SpoolFullError; on
-// error nothing stays reserved and the file is gone. body is not closed.
+// Limits bound what one body may take, and where.
+type Limits struct {
+	// Memory is the most bytes of one body held in memory (--body-memory).
+	Memory int64
+	// Max is the largest body accepted (--max-body).
+	Max int64
+	// Dir is where spool files go (--spool-dir); "" for the system's.
+	Dir string
+	// MemoryTotal is the process-wide memory for bodies
+	// (--body-memory-total); nil: none but Memory per body.
+	MemoryTotal *Budget
+	// DiskTotal is what all spool files may hold together (--spool-total);
+	// nil: no limit but the disk's.
+	DiskTotal *Budget
+}
+
+// NewSpool reads body to its end, hashing it in the same pass. Up to
+// l.Memory bytes are held in memory, as long as l.MemoryTotal can give
+// them; the rest, or the whole body when the budget cannot, goes to a
+// temporary file in l.Dir, as long as l.DiskTotal can hold them. It never
+// waits for memory or disk. More than l.Max bytes give a *TooLargeError, a
+// failing body a *ReadError, a failing file a *SpoolError, a spent disk
+// budget a *SpoolFullError; on error nothing stays reserved and the file is
+// gone. body is not closed.
 //
 // sizeHint is the body's declared length (-1 unknown): a body known to fit
 // reserves exactly its size at once (and goes straight to the file when the
 // budget cannot give it), one known not to goes straight to the file. A
 // body of unknown length reserves spoolBlock bytes at a time.
-func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, budget, disk *memoryBudget) (_ *spool, err error) {
+func NewSpool(body io.Reader, sizeHint int64, l Limits) (_ *Spool, err error) {
+	budget, disk, memLimit, maxBody, dir := l.MemoryTotal, l.DiskTotal, l.Memory, l.Max, l.Dir
 	if budget == nil {
-		budget = newMemoryBudget(0)
+		budget = NewBudget(0)
 	}
 	if disk == nil {
-		disk = newMemoryBudget(0)
+		disk = NewBudget(0)
 	}
-	s := &spool{budget: budget, disk: disk, declared: sizeHint}
+	s := &Spool{budget: budget, disk: disk, declared: sizeHint}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -132,7 +151,7 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 		if n > 0 {
 			s.size += int64(n)
 			if s.size > maxBody {
-				return nil, &BodyTooLargeError{Limit: maxBody}
+				return nil, &TooLargeError{Limit: maxBody}
 			}
 			h.Write(p[:n])
 			if toNewBlock {
@@ -163,11 +182,11 @@ func spoolBody(body io.Reader, sizeHint, memLimit, maxBody int64, dir string, bu
 			break
 		}
 		if rerr != nil {
-			var tooLarge *BodyTooLargeError
+			var tooLarge *TooLargeError
 			if errors.As(rerr, &tooLarge) {
 				return nil, rerr
 			}
-			return nil, &BodyReadError{Err: rerr}
+			return nil, &ReadError{Err: rerr}
 		}
 	}
 	s.sum = hex.EncodeToString(h.Sum(nil))
@@ -181,7 +200,7 @@ func full(b []byte) bool { return len(b) == cap(b) }
 // must go on in the file (memLimit reached, or the budget cannot give a
 // block). Within a reservation made for a known size, blocks are carved
 // from it; otherwise each is reserved as it is taken.
-func (s *spool) addBlock(held, memLimit int64) int64 {
+func (s *Spool) addBlock(held, memLimit int64) int64 {
 	n := min(int64(spoolBlock), memLimit-held)
 	if s.reserved > held {
 		n = min(n, s.reserved-held)
@@ -201,7 +220,7 @@ func (s *spool) addBlock(held, memLimit int64) int64 {
 // budget: the whole declared length at once when it is known (so a body
 // that cannot fit is refused before its bytes are read), else what has
 // been written so far.
-func (s *spool) reserveDisk(total int64) error {
+func (s *Spool) reserveDisk(total int64) error {
 	if s.declared > total {
 		total = s.declared
 	}
@@ -209,7 +228,7 @@ func (s *spool) reserveDisk(total int64) error {
 		return nil
 	}
 	if !s.disk.reserve(total - s.onDisk) {
-		return &SpoolFullError{Limit: s.disk.limit, InUse: s.disk.inUse(), Declared: s.declared}
+		return &SpoolFullError{Limit: s.disk.limit, InUse: s.disk.InUse(), Declared: s.declared}
 	}
 	s.onDisk = total
 	return nil
@@ -218,7 +237,7 @@ func (s *spool) reserveDisk(total int64) error {
 // toFile moves the body to a temporary file that no path outlives
 // (createSpoolFile): what the blocks hold so far is written to it and their
 // memory goes back to the budget.
-func (s *spool) toFile(dir string) error {
+func (s *Spool) toFile(dir string) error {
 	var held int64
 	for _, b := range s.blocks {
 		held += int64(len(b))
@@ -230,7 +249,7 @@ func (s *spool) toFile(dir string) error {
 	if err != nil {
 		return &SpoolError{Err: err}
 	}
-	spoolFilesOpen.Add(1)
+	filesOpen.Add(1)
 	s.file = f
 	for _, b := range s.blocks {
 		if _, err := f.Write(b); err != nil {
@@ -247,16 +266,22 @@ func (s *spool) toFile(dir string) error {
 	return nil
 }
 
-// inFile reports whether the body went to a temporary file.
-func (s *spool) inFile() bool { return s.file != nil }
+// Size returns the body's length.
+func (s *Spool) Size() int64 { return s.size }
 
-// heldInMemory returns the bytes of budget the spool holds.
-func (s *spool) heldInMemory() int64 { return s.reserved }
+// Sum returns the hex SHA-256 of the body.
+func (s *Spool) Sum() string { return s.sum }
 
-// reader returns a fresh reader over the whole body. Readers are
+// InFile reports whether the body went to a temporary file.
+func (s *Spool) InFile() bool { return s.file != nil }
+
+// HeldInMemory returns the bytes of the memory budget the spool holds.
+func (s *Spool) HeldInMemory() int64 { return s.reserved }
+
+// Reader returns a fresh reader over the whole body. Readers are
 // independent; the spool must outlive them, and each must be closed for
 // the spool's blocks to be reused.
-func (s *spool) reader() io.ReadCloser {
+func (s *Spool) Reader() io.ReadCloser {
 	if s.file != nil {
 		return &spoolReader{Reader: io.NewSectionReader(s.file, 0, s.size), from: s}
 	}
@@ -266,11 +291,17 @@ func (s *spool) reader() io.ReadCloser {
 	return &spoolReader{Reader: &blocksReader{blocks: s.blocks}, from: s, counted: true}
 }
 
-// spoolReader is a body replayed from a spool. A request whose body is one
-// (a retry built with GetBody) is not spooled again.
+// Replays reports whether r is a reader of s (from Reader): a request whose
+// body is one (a retry built with GetBody) need not be spooled again.
+func (s *Spool) Replays(r io.Reader) bool {
+	sr, ok := r.(*spoolReader)
+	return ok && s != nil && sr.from == s
+}
+
+// spoolReader is a body replayed from a spool.
 type spoolReader struct {
 	io.Reader
-	from    *spool
+	from    *Spool
 	counted bool // in from.readers until closed
 	once    sync.Once
 }
@@ -313,7 +344,7 @@ func (r *blocksReader) Read(p []byte) (int, error) {
 // Close gives the memory back to the budget and closes (and so deletes)
 // the file; the blocks are reused once the last reader is closed too. It is
 // safe to call more than once.
-func (s *spool) Close() error {
+func (s *Spool) Close() error {
 	if s.budget != nil {
 		s.budget.release(s.reserved)
 	}
@@ -334,11 +365,11 @@ func (s *spool) Close() error {
 	}
 	err := s.file.Close()
 	s.file = nil
-	spoolFilesOpen.Add(-1)
+	filesOpen.Add(-1)
 	return err
 }
 
-func (s *spool) recycleIfIdleLocked() {
+func (s *Spool) recycleIfIdleLocked() {
 	if !s.closed || s.readers > 0 || s.budget == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package sidecar
+package body
 
 import (
 	"sync"
@@ -10,17 +10,18 @@ import (
 // part-filled one of a body of unknown length wastes little.
 const spoolBlock = 64 << 10
 
-// memoryBudget is the process-wide allowance of request-body bytes held in
-// memory (--body-memory-total), shared by every spool of one Proxy. A spool
-// reserves memory before it takes a block; when the budget cannot give it,
-// the body goes to a temporary file instead: nobody waits for memory, so a
-// burst of uploads can neither deadlock the proxy nor fail for want of it,
-// and the memory held for bodies never exceeds the limit.
+// Budget is a process-wide allowance of body bytes, shared by every spool
+// of one proxy: in memory (--body-memory-total) or in spool files
+// (--spool-total). A spool reserves memory before it takes a block; when the
+// memory budget cannot give it, the body goes to a temporary file instead:
+// nobody waits for memory, so a burst of uploads can neither deadlock the
+// proxy nor fail for want of it, and the memory held for bodies never
+// exceeds the limit. A spent disk budget fails the body (SpoolFullError).
 //
-// It also recycles full-size blocks through a sync.Pool, so a busy proxy
-// reuses them instead of leaving a fresh buffer per body to the collector,
-// and an idle one lets them go. Safe for concurrent use.
-type memoryBudget struct {
+// A memory budget also recycles full-size blocks through a sync.Pool, so a
+// busy proxy reuses them instead of leaving a fresh buffer per body to the
+// collector, and an idle one lets them go. Safe for concurrent use.
+type Budget struct {
 	// limit is the most that may be held at once; 0 or less: no limit (the
 	// bytes are still counted).
 	limit int64
@@ -30,11 +31,13 @@ type memoryBudget struct {
 	free sync.Pool // *[]byte of spoolBlock capacity
 }
 
-func newMemoryBudget(limit int64) *memoryBudget { return &memoryBudget{limit: limit} }
+// NewBudget returns a budget of limit bytes; 0 or less: no limit, the bytes
+// are still counted.
+func NewBudget(limit int64) *Budget { return &Budget{limit: limit} }
 
 // reserve takes n bytes from the budget and reports whether it could. It
 // never blocks: a false answer means "use the file".
-func (b *memoryBudget) reserve(n int64) bool {
+func (b *Budget) reserve(n int64) bool {
 	if n <= 0 {
 		return true
 	}
@@ -54,7 +57,7 @@ func (b *memoryBudget) reserve(n int64) bool {
 	}
 }
 
-func (b *memoryBudget) notePeak(used int64) {
+func (b *Budget) notePeak(used int64) {
 	for {
 		peak := b.peak.Load()
 		if used <= peak || b.peak.CompareAndSwap(peak, used) {
@@ -64,7 +67,7 @@ func (b *memoryBudget) notePeak(used int64) {
 }
 
 // release gives back n bytes taken with reserve.
-func (b *memoryBudget) release(n int64) {
+func (b *Budget) release(n int64) {
 	if n > 0 {
 		b.used.Add(-n)
 	}
@@ -72,7 +75,7 @@ func (b *memoryBudget) release(n int64) {
 
 // block returns an empty buffer of capacity n, a recycled one when n is
 // spoolBlock and one is free. The caller must hold a reservation for it.
-func (b *memoryBudget) block(n int64) []byte {
+func (b *Budget) block(n int64) []byte {
 	if n == spoolBlock {
 		if p, ok := b.free.Get().(*[]byte); ok {
 			return (*p)[:0]
@@ -84,14 +87,14 @@ func (b *memoryBudget) block(n int64) []byte {
 // recycle takes back a buffer from block once nothing can read it any
 // more: the next body may overwrite it at once. It does not release the
 // reservation.
-func (b *memoryBudget) recycle(p []byte) {
+func (b *Budget) recycle(p []byte) {
 	if cap(p) == spoolBlock {
 		b.free.Put(&p)
 	}
 }
 
-// inUse returns the bytes currently reserved.
-func (b *memoryBudget) inUse() int64 { return b.used.Load() }
+// InUse returns the bytes currently reserved.
+func (b *Budget) InUse() int64 { return b.used.Load() }
 
-// highWater returns the most bytes ever reserved at once.
-func (b *memoryBudget) highWater() int64 { return b.peak.Load() }
+// HighWater returns the most bytes ever reserved at once.
+func (b *Budget) HighWater() int64 { return b.peak.Load() }
