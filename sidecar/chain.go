@@ -3,12 +3,10 @@ package sidecar
 import (
 	"context"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/upstream"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -35,10 +33,8 @@ type layer func(next http.RoundTripper) http.RoundTripper
 //	                   (diagnostics.go), --debug-signing
 //	circuit breaker    resilience.CircuitBreaker: per upstream host; the first
 //	                   to see an answer, it classifies it
-//	plain HTTP         upstream.Transport: bodyless plain-HTTP requests on the
-//	                   request's own goroutine
-//	network            http.Transport: the rest (pooled connections, TLS,
-//	                   HTTP/2); both dial through the address checks (dial.go)
+//	network            http.Transport: pooled connections, TLS, HTTP/2; it
+//	                   dials through the address checks (dial.go)
 //
 // Every layer finds the request's exchange in its context (withExchange):
 // the route and the spool, the attempt number, and the outcome of the latest
@@ -56,7 +52,6 @@ func (p *Proxy) outbound(cfg Config, network *http.Transport, tap layer) http.Ro
 		p.signatureWatcher(cfg.DebugSigning),
 		p.circuitBreaker,
 		tap,
-		p.plainHTTP(network),
 	)
 }
 
@@ -110,30 +105,4 @@ func (p *Proxy) signatureWatcher(debug bool) layer {
 
 func (p *Proxy) circuitBreaker(next http.RoundTripper) http.RoundTripper {
 	return &resilience.CircuitBreaker{Next: next, Breakers: p.breakers}
-}
-
-// plainHTTP sends bodyless plain-HTTP requests itself, with network's
-// dialer and limits, and hands every other request to next.
-func (p *Proxy) plainHTTP(network *http.Transport) layer {
-	return func(next http.RoundTripper) http.RoundTripper {
-		p.upstreams = &upstream.Transport{
-			Dial:                   network.DialContext,
-			Fallback:               next,
-			MaxIdlePerHost:         network.MaxIdleConnsPerHost,
-			MaxIdle:                network.MaxIdleConns,
-			IdleTimeout:            network.IdleConnTimeout,
-			ResponseHeaderTimeout:  network.ResponseHeaderTimeout,
-			MaxResponseHeaderBytes: network.MaxResponseHeaderBytes,
-		}
-		// When the connection budget is spent, the connection idle longest
-		// goes first; net/http can only close all of its idle ones at once.
-		p.c.upstreamConns.reclaim = []func(){func() { p.upstreams.CloseOldestIdle() }, network.CloseIdleConnections}
-		// Measurement switch of the proxy benchmark (make bench-proxy),
-		// which runs the proxy with and without its own HTTP/1.1 client
-		// side by side to decide whether that client earns its keep.
-		if os.Getenv("SIGV4_SIDECAR_BENCH_NET_HTTP_ONLY") == "1" {
-			return next
-		}
-		return p.upstreams
-	}
 }

@@ -47,7 +47,7 @@ type Config struct {
 	DialTimeout           time.Duration `env:"DIAL_TIMEOUT" flag:"dial-timeout" envDefault:"10s" help:"limit on connecting to an upstream (TCP; the TLS handshake has --tls-handshake-timeout) (then 504)"`
 	ResponseHeaderTimeout time.Duration `env:"RESPONSE_HEADER_TIMEOUT" flag:"response-header-timeout" envDefault:"0s" help:"limit on waiting for an upstream's response headers once the request is sent (then 504); 0: none, the client's own timeout applies"`
 	MaxIdleConnsPerHost   int           `env:"MAX_IDLE_CONNS_PER_HOST" flag:"max-idle-conns-per-host" envDefault:"64" help:"idle upstream connections kept per host for reuse"`
-	MaxIdleConns          int           `env:"MAX_IDLE_CONNS" flag:"max-idle-conns" envDefault:"256" help:"idle upstream connections kept across all hosts (by each of the two upstream clients, the proxy's own HTTP/1.1 one and Go's); past it the connection idle longest, most often one to a host used once, is closed"`
+	MaxIdleConns          int           `env:"MAX_IDLE_CONNS" flag:"max-idle-conns" envDefault:"256" help:"idle upstream connections kept across all hosts; past it the connection idle longest, most often one to a host used once, is closed"`
 	MaxUpstreamConns      int           `env:"MAX_UPSTREAM_CONNS" flag:"max-upstream-conns" envDefault:"0" help:"upstream connections open at once, idle and in use; past it idle ones are closed to make room, and a request that still finds none gets 503 upstream_connections_exhausted with Retry-After. 0: derived from the open-file limit (RLIMIT_NOFILE, which Go raises to its hard limit at start) less a reserve of a quarter, at least 64, for listeners, client connections, spool files and logs"`
 
 	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https; over http aws-chunked for S3 uploads larger than --body-memory; a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked for S3 PutObject and UploadPart)"`
@@ -171,8 +171,7 @@ type compiled struct {
 	fixedSignHost string
 	// spoolBudget is --spool-total: the same accounting, for file bytes.
 	spoolBudget *body.Budget
-	// upstreamConns is --max-upstream-conns, shared by both upstream
-	// clients.
+	// upstreamConns is --max-upstream-conns.
 	upstreamConns *connBudget
 }
 

@@ -2,16 +2,13 @@ package sidecar
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 // connBudget bounds the upstream connections open at once, idle and in
-// use, across both upstream clients (the proxy's own HTTP/1.1 client and
-// net/http's Transport): each dial takes a slot, and the connection gives
+// use: each dial takes a slot, and the connection gives
 // it back when it is closed. A process out of descriptors fails every
 // request, its clients' and its spool files' included; a proxy out of
 // budget fails only the requests that need a new connection, with 503 and
@@ -21,10 +18,9 @@ type connBudget struct {
 	// (they are still counted).
 	limit int64
 	open  atomic.Int64
-	// reclaim, tried in order when the budget is spent, close idle
-	// connections to free slots (the one idle longest of the proxy's own
-	// pool, then net/http's idle ones). Set once, before the first dial.
-	reclaim []func()
+	// reclaim, called when the budget is spent, closes idle connections to
+	// free slots. Set once, before the first dial; nil: none.
+	reclaim func()
 }
 
 // dial wraps next so that every connection it opens holds a slot.
@@ -48,13 +44,11 @@ func (b *connBudget) acquire() bool {
 	if b.tryAcquire() {
 		return true
 	}
-	for _, reclaim := range b.reclaim {
-		reclaim()
-		if b.tryAcquire() {
-			return true
-		}
+	if b.reclaim == nil {
+		return false
 	}
-	return false
+	b.reclaim()
+	return b.tryAcquire()
 }
 
 func (b *connBudget) tryAcquire() bool {
@@ -90,17 +84,6 @@ func (c *budgetedConn) Close() error {
 	c.once.Do(c.budget.release)
 	return err
 }
-
-// SyscallConn exposes the socket, so that the HTTP/1.1 client can still
-// peek at an idle connection before reusing it (upstream.peekOpen).
-func (c *budgetedConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
-		return sc.SyscallConn()
-	}
-	return nil, fmt.Errorf("%T has no file descriptor", c.Conn)
-}
-
-var _ syscall.Conn = (*budgetedConn)(nil)
 
 // upstreamConnBudget is --max-upstream-conns, or when it is 0 a budget
 // derived from the open-file limit: the Go runtime raises the soft limit to

@@ -325,12 +325,12 @@ func TestMetricCardinalityFollowsHost(t *testing.T) {
 
 // TestUpstreamConnectionBudget: nothing bounded the upstream connections
 // open at once, so distinct hosts used descriptors until none were left and
-// every request failed. With --max-upstream-conns, both upstream clients
-// (plain HTTP through the proxy's own, TLS through net/http's) draw on one
-// budget: while every connection is in use, a request that needs a new one
-// gets 503 upstream_connections_exhausted with Retry-After, is never sent,
-// and counts against no breaker; once connections are idle, they are
-// closed to make room, so a stream of new hosts goes on within the budget.
+// every request failed. With --max-upstream-conns, plain-HTTP and TLS
+// connections draw on one budget: while every connection is in use, a
+// request that needs a new one gets 503 upstream_connections_exhausted with
+// Retry-After, is never sent, and counts against no breaker; once
+// connections are idle, they are closed to make room, so a stream of new
+// hosts goes on within the budget.
 func TestUpstreamConnectionBudget(t *testing.T) {
 	const budget = 4
 	hold := make(chan struct{})

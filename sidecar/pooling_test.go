@@ -2,14 +2,12 @@ package sidecar
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -73,67 +71,5 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 				t.Errorf("%d requests opened %d upstream connections, want 1 (pooled)", requests, n)
 			}
 		})
-	}
-}
-
-// refusingTransport fails every request it is given, and counts them.
-type refusingTransport struct{ calls atomic.Int64 }
-
-func (r *refusingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r.calls.Add(1)
-	if req.Body != nil {
-		req.Body.Close()
-	}
-	return nil, errors.New("refusingTransport: no connection")
-}
-
-// TestBodylessPlainHTTPSkipsNetHTTPTransport pins which requests take the
-// proxy's own HTTP/1.1 path (package upstream) and which net/http's
-// Transport: with the latter refusing everything, signed bodyless requests
-// (GET, HEAD, DELETE, POST without a body) still reach a plain-HTTP upstream
-// and verify there, and a request with a body is the one net/http is asked
-// for.
-func TestBodylessPlainHTTPSkipsNetHTTPTransport(t *testing.T) {
-	up := &verifyingUpstream{}
-	up.Server = httptest.NewServer(http.HandlerFunc(up.handle))
-	t.Cleanup(up.Close)
-	cfg := testConfig()
-	cfg.Upstream = up.URL
-	cfg.Service, cfg.Region = "sqs", "us-east-1"
-	cfg.Resilience.RetryAttempts = 1
-	p, err := New(cfg, newStaticSource(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusing := &refusingTransport{}
-	p.upstreams.Fallback = refusing
-	proxy := httptest.NewServer(p)
-	t.Cleanup(func() { proxy.Close(); p.Close() })
-
-	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodPost} {
-		req, _ := http.NewRequest(method, proxy.URL+"/123456789012/q?Action=x", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: status %d, want 200 over the proxy's own path", method, resp.StatusCode)
-		}
-		if got := up.last(t); got.Method != method || got.VerifyErr != nil {
-			t.Fatalf("%s: upstream got %s, signature %v", method, got.Method, got.VerifyErr)
-		}
-	}
-	if n := refusing.calls.Load(); n != 0 {
-		t.Fatalf("net/http's Transport was asked for %d bodyless requests", n)
-	}
-	resp, err := http.Post(proxy.URL+"/123456789012/q", "text/plain", strings.NewReader("Action=SendMessage"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || refusing.calls.Load() != 1 {
-		t.Fatalf("POST with a body: status %d, net/http asked %d times; want 502 from the refusing fallback, asked once", resp.StatusCode, refusing.calls.Load())
 	}
 }

@@ -19,28 +19,27 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
-	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/upstream"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
 // Proxy is the signing reverse proxy: an http.Handler that routes each
 // request (fixed upstream or its own host), signs it in its outbound chain
 // (chain.go: retrier, attempt tracer, signer, signature watcher, circuit
-// breaker, plain HTTP, network) and streams the response back. Safe for
-// concurrent use.
+// breaker, network) and streams the response back. Safe for concurrent
+// use.
 type Proxy struct {
 	c   *compiled
 	log *slog.Logger
 	rp  *httputil.ReverseProxy
 	// Layers of the outbound chain the proxy talks to once it is built.
-	signer    *RequestSigner
-	watcher   *signatureWatcher   // diagnostics.go
-	upstreams *upstream.Transport // net/http's Transport is its Fallback
-	keys      *signer.KeyCache
-	breakers  *resilience.Breakers
-	clock     *resilience.Clock
-	src       creds.Source
-	tel       *telemetry.Telemetry // nil records nothing
+	signer   *RequestSigner
+	watcher  *signatureWatcher // diagnostics.go
+	network  *http.Transport   // the last layer, which Close empties of idle connections
+	keys     *signer.KeyCache
+	breakers *resilience.Breakers
+	clock    *resilience.Clock
+	src      creds.Source
+	tel      *telemetry.Telemetry // nil records nothing
 	// clients authenticates clients (listener.go); closeFiles stops
 	// watching its files.
 	clients    *listen.Files
@@ -76,7 +75,10 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 		return nil, err
 	}
 	cfg.Resilience.ApplyTimeouts(network)
-	p := &Proxy{c: c, log: log, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
+	// When the connection budget is spent, idle connections are closed to
+	// make room (net/http can only close all of them at once).
+	c.upstreamConns.reclaim = network.CloseIdleConnections
+	p := &Proxy{c: c, log: log, network: network, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
 	p.breakers = resilience.NewBreakers(cfg.Resilience, p.breakerChanged)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
@@ -188,7 +190,7 @@ func (p *Proxy) breakerChanged(ch resilience.StateChange) {
 // Close releases idle upstream connections.
 func (p *Proxy) Close() {
 	p.closeFiles()
-	p.upstreams.CloseIdleConnections()
+	p.network.CloseIdleConnections()
 }
 
 // ServeHTTP routes, signs and forwards r, or answers it with the proxy's own

@@ -252,20 +252,17 @@ func runProxyBench(work string) error {
 	for _, p := range []struct {
 		name string
 		args []string
-		env  []string
 	}{
-		{"auto", nil, nil},
-		{"unsigned", []string{"--payload", "unsigned"}, nil},
-		{"chunked", []string{"--payload", "chunked"}, nil},
-		{"go-default-procs", []string{"--max-procs", "0"}, nil},
-		{"net-http-only", nil, []string{netHTTPOnlyEnv + "=1"}},
+		{"auto", nil},
+		{"unsigned", []string{"--payload", "unsigned"}},
+		{"chunked", []string{"--payload", "chunked"}},
+		{"go-default-procs", []string{"--max-procs", "0"}},
 	} {
 		home := filepath.Join(work, "bench-sidecar-"+p.name)
 		if err := os.Mkdir(home, 0o755); err != nil {
 			return err
 		}
-		env := append(sidecarEnv(home, benchKeys()...), p.env...)
-		sc, err := launchSidecar(home, env, benchSidecarArgs(behindAddr, p.args...)...)
+		sc, err := launchSidecar(home, sidecarEnv(home, benchKeys()...), benchSidecarArgs(behindAddr, p.args...)...)
 		if err != nil {
 			return err
 		}
@@ -337,11 +334,6 @@ func runProxyBench(work string) error {
 		tg.add(st, runs)
 	}
 	fmt.Fprintf(&report, "\n%s", sideReport.String())
-	own, err := measureOwnClient(proxied("auto", proxyName), proxied("net-http-only", proxyName+", net/http's client only"), warmed)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(&report, "\n%s\n", own)
 	fmt.Fprintf(&report, "\nProxy peak RSS (VmHWM) after all of the above:")
 	for _, payload := range []string{"auto", "unsigned", "chunked"} {
 		rss, err := proxies[payload].peakRSS()
@@ -770,62 +762,4 @@ func TestTargetsVerdict(t *testing.T) {
 			}
 		})
 	}
-}
-
-// netHTTPOnlyEnv makes the proxy send every request through net/http's
-// Transport, leaving out its own HTTP/1.1 client for bodyless requests
-// (sidecar/upstream).
-const netHTTPOnlyEnv = "SIGV4_SIDECAR_BENCH_NET_HTTP_ONLY"
-
-// ownClientGain is the share of CPU per small request the proxy's own
-// HTTP/1.1 client must save, side by side at targetRate, to be kept.
-const ownClientGain = 0.10
-
-// measureOwnClient runs the proxy with its own HTTP/1.1 client and without
-// it side by side: one pacer alternates small GETs between the two, each at
-// targetRate, -bench-side-reps times (which of the two comes first in the
-// alternation changes from run to run), and it returns a line with the ratio
-// of their CPU per request in each run and the verdict.
-func measureOwnClient(with, without contender, warmed map[string]bool) (string, error) {
-	const path = "/bucket/small"
-	for _, c := range []contender{with, without} {
-		if key := c.url + http.MethodGet; !warmed[key] {
-			warmed[key] = true
-			if _, err := runHey(time.Second, 500, http.MethodGet, c.url+path, "", nil); err != nil {
-				return "", err
-			}
-		}
-	}
-	pids := map[string]int{with.name: with.pid, without.name: without.pid}
-	var ratios []float64
-	for rep := range *flagBenchSideReps {
-		pair := []contender{with, without}
-		if rep%2 == 1 {
-			pair[0], pair[1] = pair[1], pair[0]
-		}
-		rs, err := pace(pacerJob{URLs: []string{pair[0].url + path, pair[1].url + path}, Rate: targetRate, Duration: *flagBenchTime, Conns: 50}, pids)
-		if err != nil {
-			return "", fmt.Errorf("%s side by side with %s: %w", with.name, without.name, err)
-		}
-		byName := map[string]loadResult{pair[0].name: rs[0], pair[1].name: rs[1]}
-		w, wo := byName[with.name], byName[without.name]
-		ratios = append(ratios, cpuPerK(w.cpu[with.name], w.requests)/cpuPerK(wo.cpu[without.name], wo.requests))
-	}
-	return ownClientVerdict(ratios), nil
-}
-
-// ownClientVerdict is the report's line on the proxy's own HTTP/1.1 client,
-// from the ratio of CPU per request with it over without it in each run.
-func ownClientVerdict(ratios []float64) string {
-	each := make([]string, len(ratios))
-	for i, r := range ratios {
-		each[i] = fmt.Sprintf("%.3f", r)
-	}
-	m := median(ratios, func(r float64) float64 { return r })
-	verdict := "keep it"
-	if len(ratios) == 0 || m > 1-ownClientGain {
-		verdict = "it does not earn its keep"
-	}
-	return fmt.Sprintf("Own HTTP/1.1 client for bodyless requests, side by side with net/http's only at %d req/s each: CPU per small GET with it over without it %.3f (%s); at most %.2f to keep: %s.",
-		targetRate, m, strings.Join(each, ", "), 1-ownClientGain, verdict)
 }
