@@ -466,8 +466,8 @@ func TestUpstreamFailures(t *testing.T) {
 
 // TestUpstreamStatus000IsBadGateway: net/http's client passes an answer
 // with status "000" on, and the proxy's WriteHeader panicked on it, leaving
-// the client with a dropped connection. With a body (net/http's path) as
-// without one (the proxy's own client), the client gets a 502 naming it.
+// the client with a dropped connection. With a body as without one, the
+// client gets a 502 naming it.
 func TestUpstreamStatus000IsBadGateway(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

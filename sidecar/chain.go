@@ -33,6 +33,8 @@ type layer func(next http.RoundTripper) http.RoundTripper
 //	                   (diagnostics.go), --debug-signing
 //	circuit breaker    resilience.CircuitBreaker: per upstream host; the first
 //	                   to see an answer, it classifies it
+//	status check       validStatus: refuses a status outside 100-999, on
+//	                   which ReverseProxy would panic (validstatus.go)
 //	network            http.Transport: pooled connections, TLS, HTTP/2; it
 //	                   dials through the address checks (dial.go)
 //
@@ -52,6 +54,7 @@ func (p *Proxy) outbound(cfg Config, network *http.Transport, tap layer) http.Ro
 		p.signatureWatcher(cfg.DebugSigning),
 		p.circuitBreaker,
 		tap,
+		p.statusCheck,
 	)
 }
 
@@ -105,4 +108,8 @@ func (p *Proxy) signatureWatcher(debug bool) layer {
 
 func (p *Proxy) circuitBreaker(next http.RoundTripper) http.RoundTripper {
 	return &resilience.CircuitBreaker{Next: next, Breakers: p.breakers}
+}
+
+func (p *Proxy) statusCheck(next http.RoundTripper) http.RoundTripper {
+	return validStatus{next: next}
 }

@@ -25,8 +25,8 @@ import (
 // Proxy is the signing reverse proxy: an http.Handler that routes each
 // request (fixed upstream or its own host), signs it in its outbound chain
 // (chain.go: retrier, attempt tracer, signer, signature watcher, circuit
-// breaker, network) and streams the response back. Safe for concurrent
-// use.
+// breaker, status check, network) and streams the response back. Safe for
+// concurrent use.
 type Proxy struct {
 	c   *compiled
 	log *slog.Logger
