@@ -8,11 +8,11 @@ import (
 )
 
 // connBudget bounds the upstream connections open at once, idle and in
-// use: each dial takes a slot, and the connection gives
-// it back when it is closed. A process out of descriptors fails every
-// request, its clients' and its spool files' included; a proxy out of
-// budget fails only the requests that need a new connection, with 503 and
-// Retry-After, and keeps serving the rest. Safe for concurrent use.
+// use: each dial takes a slot, and the connection gives it back when it is
+// closed. A process out of descriptors fails every request, its clients'
+// and its spool files' included; a proxy out of budget fails only the
+// requests that need a new connection, with 503 and Retry-After, and keeps
+// serving the rest. Safe for concurrent use.
 type connBudget struct {
 	// limit is the most connections open at once; 0 or less: no limit
 	// (they are still counted).

@@ -73,8 +73,7 @@ func rawHeaderBlock(t *testing.T, addr, raw string) string {
 // x-amz-meta-my-key; through the proxy the client received
 // X-Amz-Meta-My-Key (net/http canonicalizes names), and the AWS CLI's
 // head-object showed {"My-Key": "v"} for {"my-key": "v"}. The names reach
-// the client in lower case, on GET and HEAD, over both upstream transports
-// (the hand-written one for bodyless requests, net/http's for a body).
+// the client in lower case, on GET and HEAD, and on a PUT with a body.
 func TestMetadataHeaderNamesKeepLowerCase(t *testing.T) {
 	upAddr := rawUpstream(t, "HTTP/1.1 200 OK\r\n"+
 		"x-amz-meta-my-key: v\r\n"+

@@ -2,8 +2,8 @@
 // sign them (to hash them, or to learn their length), the budgets that bound
 // what all of them hold at once, the limit on a body streamed unread, and
 // the errors a body can fail with. It knows nothing of HTTP routing or
-// signing: sidecar's RequestSigner decides which bodies to spool (--payload), and
-// sidecar's errorResponse turns these errors into answers.
+// signing: sidecar's RequestSigner decides which bodies to spool
+// (--payload), and sidecar's errorResponse turns these errors into answers.
 //
 // Its invariants, each with the tests that prove it:
 //
