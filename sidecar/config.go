@@ -376,7 +376,7 @@ func (c *compiled) compileTimeouts() error {
 }
 
 // compileConnections checks the CPU and connection limits and makes the
-// upstream connection budget both upstream clients share.
+// upstream connection budget.
 func (c *compiled) compileConnections() error {
 	cfg := &c.cfg
 	if cfg.MaxProcs < ProcsAuto || cfg.MaxProcs > MaxProcsLimit {
