@@ -37,3 +37,23 @@ func TestRecompute(t *testing.T) {
 		t.Fatal("Recompute accepted a SigV2 header")
 	}
 }
+
+// A SigV4a request's canonical request and string to sign are recomputed
+// for its region set, as --debug-signing logs them.
+func TestRecomputeSigV4a(t *testing.T) {
+	s := New(nil)
+	req, _ := http.NewRequest(http.MethodGet, "https://mfzwi23gnjvgw.mrap.accesspoint.s3-global.amazonaws.com/a%20b?x=1", nil)
+	signed, err := s.Sign(req, Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", SessionToken: "TOKEN"},
+		Options{Service: "s3", Time: vanillaTime, PayloadHash: UnsignedPayload, SetContentSHA256: true, Debug: true,
+			Algorithm: SigV4a, RegionSet: []string{"us-east-1", "eu-*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Recompute(req, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CanonicalRequest != signed.CanonicalRequest || got.StringToSign != signed.StringToSign || got.Scope != signed.Scope || got.RegionSet != "us-east-1,eu-*" {
+		t.Fatalf("recomputed\n%s\n%s\n%s\nsigned\n%s\n%s\n%s", got.Scope, got.CanonicalRequest, got.StringToSign, signed.Scope, signed.CanonicalRequest, signed.StringToSign)
+	}
+}

@@ -61,18 +61,21 @@ func regionSetOf(opts *Options) (string, error) {
 		set = []string{opts.Region}
 	}
 	for _, r := range set {
-		if !validRegionSetEntry(r) {
+		if !IsRegionSetEntry(r) {
 			return "", errField("region set", "entry "+strconv.Quote(r)+" is empty, or not made of letters, digits, '-', '_', '.' and the wildcard '*'")
 		}
 	}
 	return strings.Join(set, ","), nil
 }
 
-// validRegionSetEntry reports whether r is a region name by the one rule
-// for them (IsScopeName) in which '*' may stand for any part: "*",
-// "us-*". That leaves out ',' (the list separator) and anything that would
-// need trimming or escaping in a header.
-func validRegionSetEntry(r string) bool {
+// IsRegionSetEntry reports whether r may be one entry of a SigV4a region
+// set (X-Amz-Region-Set): a region name by the one rule for them
+// (IsScopeName) in which '*' may stand for any part: "*", "us-*",
+// "us-east-1". That leaves out ',' (the list separator) and anything that
+// would need trimming or escaping in a header. The signer refuses to sign
+// with any other entry, and the proxy refuses any other --region-set at
+// start. Safe for concurrent use.
+func IsRegionSetEntry(r string) bool {
 	return IsScopeName(strings.ReplaceAll(r, "*", "x"))
 }
 

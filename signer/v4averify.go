@@ -48,7 +48,7 @@ func regionSetOfRequest(req *http.Request, a *authParts, names []string) (string
 		set = strings.TrimSpace(vs[0])
 	}
 	for _, r := range strings.Split(set, ",") {
-		if !validRegionSetEntry(strings.TrimSpace(r)) {
+		if !IsRegionSetEntry(strings.TrimSpace(r)) {
 			return "", ReasonMalformed, hdrRegionSet + " " + strconv.Quote(set) + " is not a comma-separated list of regions"
 		}
 	}
