@@ -18,8 +18,15 @@ type Endpoint struct {
 	SigningName string
 	// Region is the signing region. Global endpoints carry their signing
 	// region (iam.amazonaws.com -> us-east-1, iam.cn-north-1.amazonaws.com.cn
-	// -> cn-north-1, iam.us-gov.amazonaws.com -> us-gov-west-1).
+	// -> cn-north-1, iam.us-gov.amazonaws.com -> us-gov-west-1). Empty for
+	// the SigV4a hosts (RegionSet), which name none.
 	Region string
+	// RegionSet, when not empty, is the X-Amz-Region-Set (comma-separated)
+	// a request to the host must be signed for with SigV4a
+	// (AWS4-ECDSA-P256-SHA256): "*" for S3 Multi-Region Access Points,
+	// CloudFront KeyValueStore and EventBridge global endpoints (sigv4a.go).
+	// Empty: SigV4.
+	RegionSet string
 	// Partition is the AWS partition the host belongs to: aws, aws-cn,
 	// aws-us-gov, aws-iso, ...
 	Partition string

@@ -315,7 +315,8 @@ func FuzzResolve(f *testing.F) {
 		f.Add(c.host)
 	}
 	for _, s := range []string{"", ":", "[::1]:443", "a.b", "s3-.amazonaws.com", "vpce-.vpce.amazonaws.com",
-		"x.us-east-1.vpce.amazonaws.com", "dualstack.us-east-1.amazonaws.com", "-.us-east-1.on.aws"} {
+		"x.us-east-1.vpce.amazonaws.com", "dualstack.us-east-1.amazonaws.com", "-.us-east-1.on.aws",
+		"a.mrap.accesspoint.s3-global.amazonaws.com", "a.b.endpoint.events.api.aws", "1.cloudfront-kvs.global.api.aws"} {
 		f.Add(s)
 	}
 	regionREs := map[string]*regexp.Regexp{}
@@ -335,8 +336,15 @@ func FuzzResolve(f *testing.F) {
 			}
 			return
 		}
-		if got.SigningName == "" || got.Region == "" || got.Rule == "" {
+		if got.SigningName == "" || got.Region == "" && got.RegionSet == "" || got.Rule == "" {
 			t.Fatalf("Resolve(%q) = %+v: empty field", host, got)
+		}
+		if got.RegionSet != "" {
+			// A SigV4a host names no region (sigv4a.go).
+			if got.Region != "" {
+				t.Fatalf("Resolve(%q) = %+v: a region set and a region", host, got)
+			}
+			return
 		}
 		re, ok := regionREs[got.Partition]
 		if !ok {

@@ -14,6 +14,9 @@ func resolveByRule(h string) (Endpoint, bool) {
 			continue
 		}
 		labels := strings.Split(h[:len(h)-len(s.suffix)-1], ".")
+		if e, ok := sigV4aRule(labels, s); ok {
+			return e, true
+		}
 		// The rightmost label that is a region of a partition serving this
 		// suffix splits the host into what comes before it (service and
 		// resource labels) and after it (es, aoss, vpce). Rightmost, because

@@ -5,26 +5,14 @@ import "fmt"
 // ScopeFor returns the signing name and region a request to host is signed
 // with: what Resolve says for host, each half replaced by service or region
 // when that is not empty (the --service and --region overrides). Both set,
-// the table is not consulted. It is the one lookup the proxy makes per
-// request in host mode and once at start in fixed mode, and the one the
-// commands that sign as the proxy does (explain, check, presign) call. When
-// Resolve cannot place host and an override is missing, the error is a
-// *ScopeError. Safe for concurrent use.
+// the table is not consulted. When Resolve cannot place host and an
+// override is missing, the error is a *ScopeError. It is SigningFor without
+// a region set, for callers that need only the scope's names (metrics): a
+// host that demands SigV4a gives an empty region, and only SigningFor says
+// how to sign it. Safe for concurrent use.
 func ScopeFor(host, service, region string) (signingName, signingRegion string, err error) {
-	if service != "" && region != "" {
-		return service, region, nil
-	}
-	ep, err := Resolve(host)
-	if err != nil {
-		return "", "", &ScopeError{Host: host, MissingService: service == "", MissingRegion: region == "", Err: err}
-	}
-	if service == "" {
-		service = ep.SigningName
-	}
-	if region == "" {
-		region = ep.Region
-	}
-	return service, region, nil
+	s, err := SigningFor(host, service, region, nil)
+	return s.Service, s.Region, err
 }
 
 // ScopeError is a host Resolve has no signing name and region for, with no
