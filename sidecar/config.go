@@ -40,6 +40,7 @@ type Config struct {
 	AllowHosts []string `env:"ALLOW_HOSTS" flag:"allow-hosts" help:"host mode: comma-separated glob patterns of the hosts that are signed and forwarded (default: every AWS partition's DNS suffix). An IP, a CIDR or a name without wildcard also allows loopback, link-local and private addresses, which are refused otherwise"`
 	Service    string   `env:"SERVICE" flag:"service" help:"signing name to use instead of the one derived from the host (e.g. s3, execute-api)"`
 	Region     string   `env:"REGION" flag:"region" help:"signing region to use instead of the one derived from the host"`
+	RegionSet  []string `env:"REGION_SET" flag:"region-set" help:"sign every request with SigV4a (AWS4-ECDSA-P256-SHA256), valid in these comma-separated regions (* for all, us-* for a prefix), instead of SigV4 for one region. Default: SigV4a with region set * only for the hosts that demand it (S3 Multi-Region Access Points, CloudFront KeyValueStore, EventBridge global endpoints), SigV4 elsewhere"`
 	SignHost   string   `env:"SIGN_HOST" flag:"sign-host" help:"Host header to sign and send when the address dialled differs from it (an IP, a tunnel, a VPC endpoint name); also the TLS server name in fixed mode"`
 	ConnectTo  []string `env:"CONNECT_TO" flag:"connect-to" help:"HOST:PORT=ADDR:PORT, repeatable (comma-separated in the variable): dial ADDR:PORT for requests to HOST:PORT while signing for HOST. HOST may be a glob and PORT empty for any; ADDR:PORT may start with http:// to speak plain HTTP to it (or https:// for TLS), in fixed mode too, whatever --upstream's scheme"`
 
@@ -163,6 +164,10 @@ type compiled struct {
 	caPEM        []byte
 	fixedService string // fixed mode: resolved at start
 	fixedRegion  string
+	// fixedRegionSet is fixed mode's SigV4a region set; nil: SigV4.
+	fixedRegionSet []string
+	// regionSet is --region-set, validated (sigv4a.go).
+	regionSet []string
 	// bodyBudget is --body-memory-total, shared by every spool.
 	bodyBudget *body.Budget
 	// fixedSignHost is the Host fixed mode signs and sends when a
@@ -189,6 +194,7 @@ func (c Config) compile() (*compiled, error) {
 	for _, step := range []func(*compiled) error{
 		(*compiled).compileListeners,   // --listen, --admin-listen
 		(*compiled).compileUpstream,    // --upstream, --sign-host: fixed or host mode
+		(*compiled).compileRegionSet,   // --region-set (sigv4a.go)
 		(*compiled).compileScopeNames,  // --service, --region
 		(*compiled).compileAllowList,   // --allow-hosts
 		(*compiled).compileConnectTo,   // --connect-to
@@ -431,11 +437,11 @@ func (c *compiled) compileFixedScope() error {
 	if cfg.SignHost != "" {
 		host = cfg.SignHost
 	}
-	svc, region, err := endpoint.ScopeFor(host, cfg.Service, cfg.Region)
+	s, err := endpoint.SigningFor(host, cfg.Service, cfg.Region, c.regionSet)
 	if err != nil {
 		return optionError("Upstream", cfg.Upstream, err.Error())
 	}
-	c.fixedService, c.fixedRegion = svc, region
+	c.fixedService, c.fixedRegion, c.fixedRegionSet = s.Service, s.Region, s.RegionSet
 	return nil
 }
 

@@ -20,8 +20,12 @@ type Route struct {
 	Scheme, Host string
 	// SignHost is the Host header signed and sent ("" keeps Host).
 	SignHost string
-	// Service and Region make the credential scope.
+	// Service and Region make the credential scope. Region is empty for a
+	// SigV4a host that names none.
 	Service, Region string
+	// RegionSet, when not empty, signs with SigV4a for these regions
+	// (X-Amz-Region-Set) instead of SigV4 for Region (sigv4a.go).
+	RegionSet []string
 }
 
 // protectedConnectionTokens are headers a client must not name in
@@ -67,7 +71,7 @@ func (p *Proxy) fixedRoute(r *http.Request) (Route, error) {
 	if signHost == "" {
 		signHost = p.c.fixedSignHost
 	}
-	return Route{Scheme: u.Scheme, Host: u.Host, SignHost: signHost, Service: p.c.fixedService, Region: p.c.fixedRegion}, nil
+	return Route{Scheme: u.Scheme, Host: u.Host, SignHost: signHost, Service: p.c.fixedService, Region: p.c.fixedRegion, RegionSet: p.c.fixedRegionSet}, nil
 }
 
 // escapesRoot reports whether resolving the dot segments of p (RFC 3986
@@ -145,11 +149,11 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 	if signHost != "" {
 		scopeHost = signHost
 	}
-	service, region, err := endpoint.ScopeFor(scopeHost, p.c.cfg.Service, p.c.cfg.Region)
+	s, err := endpoint.SigningFor(scopeHost, p.c.cfg.Service, p.c.cfg.Region, p.c.regionSet)
 	if err != nil {
 		return Route{}, err
 	}
-	return Route{Scheme: scheme, Host: urlHost, SignHost: signHost, Service: service, Region: region}, nil
+	return Route{Scheme: scheme, Host: urlHost, SignHost: signHost, Service: s.Service, Region: s.Region, RegionSet: s.RegionSet}, nil
 }
 
 // target is the request target the proxy forwards: the client's path and

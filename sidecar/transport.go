@@ -128,6 +128,9 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		Time:            signingTime,
 		UnsignedHeaders: unsigned,
 	}
+	if len(x.route.RegionSet) > 0 {
+		opts.Algorithm, opts.RegionSet = signer.SigV4a, x.route.RegionSet
+	}
 	s3 := signer.IsS3Family(x.route.Service)
 
 	plan, err := t.prepareBody(req, x, s3)
@@ -210,6 +213,10 @@ type bodyPlan struct {
 // framed as its form says, whatever --payload (awschunked.go).
 func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bodyPlan, error) {
 	if x.chunked.payload != "" {
+		if err := refuseChunkedSigV4a(x.route, x.chunked); err != nil {
+			closeBody(req)
+			return bodyPlan{}, err
+		}
 		return t.prepareClientChunked(req, x.chunked)
 	}
 	cfg := t.c.cfg
@@ -225,6 +232,9 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 	}
 	known := req.ContentLength > 0
 	mode := cfg.PayloadMode(req, s3)
+	if len(x.route.RegionSet) > 0 {
+		mode = SigV4aPayloadMode(mode)
+	}
 	switch {
 	case mode == PayloadUnsigned && (known || !s3):
 		if !known {
