@@ -66,12 +66,15 @@ func runCheck(ctx context.Context, inv invocation) error {
 		if err != nil || u.Host == "" {
 			return &exitError{code: 2, msg: fmt.Sprintf("invalid --endpoint %q: want http(s)://host[/path]", *endpointURL)}
 		}
-		svc, reg, err := endpoint.ScopeFor(u.Host, *service, *region)
-		if err != nil {
+		s, err := endpoint.SigningFor(u.Host, *service, *region, nil)
+		switch {
+		case err != nil:
 			fmt.Fprintf(out, "endpoint:    %s: %v\n", u.Host, err)
 			failures = append(failures, err.Error())
-		} else {
-			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, svc, reg, scopeSource(u.Host, *service, *region))
+		case len(s.RegionSet) > 0:
+			fmt.Fprintf(out, "endpoint:    %s signs as service %s with SigV4a, region set %s (%s)\n", u.Host, s.Service, strings.Join(s.RegionSet, ","), scopeSource(u.Host, *service, *region, nil))
+		default:
+			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, s.Service, s.Region, scopeSource(u.Host, *service, *region, nil))
 		}
 	}
 

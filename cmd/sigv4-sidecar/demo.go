@@ -23,17 +23,20 @@ import (
 const maxDemoBody = 1 << 20
 
 // runDemo starts the proxy in front of a built-in upstream that verifies
-// SigV4 with the signer's verifier and AWS's example keys, prints a curl
-// line to try, and serves until interrupted. No AWS account is involved.
+// SigV4 and SigV4a with the signer's verifier and AWS's example keys, prints
+// a curl line to try, and serves until interrupted. With --region-set the
+// proxy signs with SigV4a, as it does for S3 Multi-Region Access Points. No
+// AWS account is involved.
 func runDemo(ctx context.Context, inv invocation) error {
 	fs := inv.flags("demo",
 		"Usage: sigv4-sidecar demo [--listen ADDR]",
-		"Runs the proxy in front of a local upstream that verifies SigV4 with AWS's example keys; no AWS account needed.")
+		"Runs the proxy in front of a local upstream that verifies SigV4 and SigV4a (--region-set) with AWS's example keys; no AWS account needed.")
 	listen := fs.String("listen", "127.0.0.1:8080", "address the demo proxy listens on")
 	upstreamListen := fs.String("upstream-listen", "127.0.0.1:0", "address the demo upstream listens on")
 	service := fs.String("service", "execute-api", "signing name the proxy signs with and the upstream expects")
 	region := fs.String("region", "us-east-1", "signing region the proxy signs with and the upstream expects")
 	payload := fs.String("payload", sidecar.PayloadAuto, "how bodies are signed, as serve's --payload")
+	regionSet := fs.String("region-set", "", "sign with SigV4a for these comma-separated regions (* for all), as serve's --region-set; the upstream requires --region to be in the set")
 	if err := fs.parse(inv.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -58,6 +61,9 @@ func runDemo(ctx context.Context, inv invocation) error {
 	cfg.Listen, cfg.AdminListen = *listen, "127.0.0.1:0"
 	cfg.Upstream = "http://" + upLn.Addr().String()
 	cfg.Service, cfg.Region, cfg.Payload = *service, *region, *payload
+	if *regionSet != "" {
+		cfg.RegionSet = strings.Split(*regionSet, ",")
+	}
 	cfg.LogFormat = "text"
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -68,10 +74,17 @@ func runDemo(ctx context.Context, inv invocation) error {
 		Credentials: src,
 		Log:         slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Listening: func(proxyAddr, _ net.Addr) {
-			fmt.Fprintf(inv.stdout, "demo upstream: http://%s verifies SigV4 (keys %s, service %s, region %s)\n", upLn.Addr(), exampleAccessKeyID, *service, *region)
-			fmt.Fprintf(inv.stdout, "proxy:         http://%s signs every request and forwards it there\n", proxyAddr)
+			fmt.Fprintf(inv.stdout, "demo upstream: http://%s verifies SigV4 and SigV4a (keys %s, service %s, region %s)\n", upLn.Addr(), exampleAccessKeyID, *service, *region)
+			if len(cfg.RegionSet) > 0 {
+				fmt.Fprintf(inv.stdout, "proxy:         http://%s signs every request with SigV4a (%s, region set %s) and forwards it there\n", proxyAddr, signer.AlgorithmV4a, strings.Join(cfg.RegionSet, ","))
+			} else {
+				fmt.Fprintf(inv.stdout, "proxy:         http://%s signs every request with SigV4 and forwards it there\n", proxyAddr)
+			}
 			fmt.Fprintf(inv.stdout, "try:\n  curl -s 'http://%s/hello?name=world' -d 'hi there'\n", proxyAddr)
 			fmt.Fprintln(inv.stdout, "(the answer shows what the upstream received and whether the signature verified; Ctrl-C stops the demo)")
+			if len(cfg.RegionSet) == 0 {
+				fmt.Fprintln(inv.stdout, "(SigV4a, as for S3 Multi-Region Access Points: sigv4-sidecar demo --region-set '*')")
+			}
 		},
 	}
 	return srv.Run(ctx)
@@ -86,7 +99,8 @@ func (s *staticSource) Invalidate(string)                                   {}
 var _ creds.Source = (*staticSource)(nil)
 
 // demoUpstream answers every request with what it received and whether
-// its SigV4 signature verified against AWS's example keys.
+// its SigV4 or SigV4a signature verified against AWS's example keys (for
+// SigV4a, region must be in the signed region set, as a service checks).
 type demoUpstream struct {
 	service, region string
 }
@@ -94,6 +108,8 @@ type demoUpstream struct {
 // demoAnswer is the upstream's JSON answer.
 type demoAnswer struct {
 	Verified      bool              `json:"verified"`
+	Algorithm     string            `json:"algorithm,omitempty"`
+	RegionSet     string            `json:"region_set,omitempty"`
 	Reason        string            `json:"reason,omitempty"`
 	Problems      []string          `json:"problems,omitempty"`
 	Method        string            `json:"method"`
@@ -115,6 +131,10 @@ func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := demoAnswer{
 		Verified: err == nil, Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
 		Scope: res.Scope, SignedHeaders: res.SignedHeaders, Headers: map[string]string{}, BodyBytes: len(body),
+		RegionSet: res.RegionSet,
+	}
+	if auth, _ := signer.ParseAuthorization(r.Header.Get("Authorization")); auth.Algorithm != "" {
+		a.Algorithm = auth.Algorithm
 	}
 	a.Headers["Host"] = r.Host
 	for name, values := range r.Header {

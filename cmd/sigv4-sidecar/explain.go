@@ -42,8 +42,11 @@ type explainRequest struct {
 	body    string
 	service string // overrides, as --service/--region for serve
 	region  string
-	payload string // auto, signed, unsigned
-	time    time.Time
+	// regionSet is --region-set, comma-separated: SigV4a for these
+	// regions, as serve's.
+	regionSet string
+	payload   string // auto, signed, unsigned
+	time      time.Time
 }
 
 // explained is what signing one request produced, for printing.
@@ -52,8 +55,10 @@ type explained struct {
 	endpoint string // how service and region were found
 	service  string
 	region   string
-	payload  string
-	result   signer.Result
+	// regionSet is the SigV4a region set signed for; nil: SigV4.
+	regionSet []string
+	payload   string
+	result    signer.Result
 }
 
 // runExplain signs a request the way the proxy would and prints every
@@ -70,6 +75,7 @@ func runExplain(ctx context.Context, inv invocation) error {
 	fs.StringVar(&er.body, "d", "", "request body")
 	fs.StringVar(&er.service, "service", "", "signing name instead of the one derived from the host (as serve's --service)")
 	fs.StringVar(&er.region, "region", "", "signing region instead of the one derived from the host (as serve's --region)")
+	fs.StringVar(&er.regionSet, "region-set", "", "sign with SigV4a for these comma-separated regions (as serve's --region-set; default: SigV4a with * for the hosts that demand it)")
 	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed, unsigned or chunked (as serve's --payload, with its default --body-memory)")
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
@@ -113,20 +119,28 @@ func parseSigningTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid --date %q: want 20150830T123600Z or 2015-08-30T12:36:00Z", s)
 }
 
-// scopeSource says where endpoint.ScopeFor's answer for host with the
-// service and region overrides came from: the overrides, the endpoint
-// table's rule, or both.
-func scopeSource(host, service, region string) string {
-	if service != "" && region != "" {
-		return "--service and --region"
+// scopeSource says where endpoint.SigningFor's answer for host with the
+// service, region and region set overrides came from: the overrides, the
+// endpoint table's rule, or both.
+func scopeSource(host, service, region string, regionSet []string) string {
+	var how string
+	switch {
+	case service != "" && region != "":
+		how = "--service and --region"
+	case service != "" && len(regionSet) > 0:
+		how = "--service"
+	default:
+		ep, _ := endpoint.Resolve(host)
+		how = "endpoint rule " + ep.Rule
+		if service != "" {
+			how += ", --service"
+		}
+		if region != "" {
+			how += ", --region"
+		}
 	}
-	ep, _ := endpoint.Resolve(host)
-	how := "endpoint rule " + ep.Rule
-	if service != "" {
-		how += ", --service"
-	}
-	if region != "" {
-		how += ", --region"
+	if len(regionSet) > 0 {
+		how += ", --region-set"
 	}
 	return how
 }
@@ -176,10 +190,19 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 		return x, err
 	}
 	cfg.Service, cfg.Region, cfg.Payload = er.service, er.region, er.payload
-	if x.service, x.region, err = endpoint.ScopeFor(host, cfg.Service, cfg.Region); err != nil {
+	if er.regionSet != "" {
+		cfg.RegionSet = strings.Split(er.regionSet, ",")
+	}
+	regionSet, err := sidecar.RegionSetOption(cfg.RegionSet)
+	if err != nil {
+		return x, &exitError{code: 2, msg: err.Error()}
+	}
+	s, err := endpoint.SigningFor(host, cfg.Service, cfg.Region, regionSet)
+	if err != nil {
 		return x, err
 	}
-	x.endpoint = scopeSource(host, cfg.Service, cfg.Region)
+	x.service, x.region, x.regionSet = s.Service, s.Region, s.RegionSet
+	x.endpoint = scopeSource(host, cfg.Service, cfg.Region, regionSet)
 	s3 := signer.IsS3Family(x.service)
 	// A value verifiers canonicalize differently is left unsigned, or
 	// refused, as the proxy does.
@@ -192,6 +215,10 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 		UnsignedHeaders: unsigned, Debug: true,
 	}
 	mode := cfg.PayloadMode(req, s3)
+	if len(x.regionSet) > 0 {
+		opts.Algorithm, opts.RegionSet = signer.SigV4a, x.regionSet
+		mode = sidecar.SigV4aPayloadMode(mode)
+	}
 	switch {
 	case er.body == "":
 		opts.PayloadHash, x.payload = signer.EmptyPayloadHash, "empty body: "+signer.EmptyPayloadHash
@@ -233,7 +260,19 @@ func printExplained(w io.Writer, x explained, source string, keys signer.Credent
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "Request:     %s %s\n", x.req.Method, x.req.URL.String())
 	fmt.Fprintf(&b, "Service:     %s\n", x.service)
-	fmt.Fprintf(&b, "Region:      %s\n", x.region)
+	switch {
+	case len(x.regionSet) == 0:
+		fmt.Fprintf(&b, "Region:      %s\n", x.region)
+		fmt.Fprintf(&b, "Algorithm:   %s (SigV4)\n", signer.SigV4)
+	default:
+		if x.region == "" {
+			fmt.Fprintf(&b, "Region:      none (a SigV4a scope has no region)\n")
+		} else {
+			fmt.Fprintf(&b, "Region:      %s (not part of a SigV4a scope)\n", x.region)
+		}
+		fmt.Fprintf(&b, "Algorithm:   %s (SigV4a)\n", signer.SigV4a)
+		fmt.Fprintf(&b, "Region set:  %s (X-Amz-Region-Set: the signature is valid in these regions)\n", strings.Join(x.regionSet, ","))
+	}
 	fmt.Fprintf(&b, "From:        %s\n", x.endpoint)
 	fmt.Fprintf(&b, "Credentials: %s, access key id %s", source, keys.AccessKeyID)
 	if keys.SessionToken != "" {

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -28,6 +30,7 @@ func runPresign(ctx context.Context, inv invocation) error {
 	expires := fs.Duration("expires", 15*time.Minute, "how long the URL stays valid (1s to 168h)")
 	service := fs.String("service", "", "signing name instead of the one derived from the host (as serve's --service)")
 	region := fs.String("region", "", "signing region instead of the one derived from the host (as serve's --region)")
+	regionSet := fs.String("region-set", "", "sign with SigV4a for these comma-separated regions (as serve's --region-set; default: SigV4a with * for the hosts that demand it)")
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials")
 	credsCfg := fs.credentialOptions(inv.environ)
@@ -56,7 +59,11 @@ func runPresign(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return &exitError{code: 2, msg: fmt.Sprintf("invalid request: %v", err)}
 	}
-	svc, reg, err := endpoint.ScopeFor(u.Host, *service, *region)
+	set, err := sidecar.RegionSetOption(strings.Split(*regionSet, ","))
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	s, err := endpoint.SigningFor(u.Host, *service, *region, set)
 	if err != nil {
 		return err
 	}
@@ -65,7 +72,7 @@ func runPresign(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return err
 	}
-	if _, err := signer.New(nil).Presign(req, keys, presignOptions(svc, reg, signingTime), *expires); err != nil {
+	if _, err := signer.New(nil).Presign(req, keys, presignOptions(s, signingTime), *expires); err != nil {
 		return err
 	}
 	fmt.Fprintln(inv.stdout, req.URL.String())
@@ -74,11 +81,16 @@ func runPresign(ctx context.Context, inv invocation) error {
 
 // presignOptions: S3 presigned URLs carry UNSIGNED-PAYLOAD (the body is not
 // known when the URL is made); other services sign the empty-body hash, as
-// the SDKs do for presigned calls such as RDS IAM tokens.
-func presignOptions(service, region string, t time.Time) signer.Options {
+// the SDKs do for presigned calls such as RDS IAM tokens. A region set
+// presigns with SigV4a (X-Amz-Region-Set in the query).
+func presignOptions(s endpoint.Signing, t time.Time) signer.Options {
 	hash := signer.EmptyPayloadHash
-	if signer.IsS3Family(service) {
+	if signer.IsS3Family(s.Service) {
 		hash = signer.UnsignedPayload
 	}
-	return signer.Options{Service: service, Region: region, Time: t, PayloadHash: hash}
+	o := signer.Options{Service: s.Service, Region: s.Region, Time: t, PayloadHash: hash}
+	if len(s.RegionSet) > 0 {
+		o.Algorithm, o.RegionSet = signer.SigV4a, s.RegionSet
+	}
+	return o
 }
