@@ -152,8 +152,13 @@ func (u *demoUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.Reason = err.Error()
 		status = http.StatusForbidden
-		for _, p := range diagnose.Request(r, diagnose.Options{Now: time.Now(), Service: u.service, Region: u.region}) {
-			a.Problems = append(a.Problems, p.String()+" (fix: "+sidecar.Advice(p.Code)+")")
+		// Package diagnose reads SigV4 requests: it would call a SigV4a
+		// one's algorithm, scope and signature wrong. The verifier's
+		// reason says what is.
+		if a.Algorithm != signer.AlgorithmV4a {
+			for _, p := range diagnose.Request(r, diagnose.Options{Now: time.Now(), Service: u.service, Region: u.region}) {
+				a.Problems = append(a.Problems, p.String()+" (fix: "+sidecar.Advice(p.Code)+")")
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
