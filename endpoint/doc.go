@@ -3,6 +3,10 @@
 // endpoint, partition and service data plus rules for hosts that data does not
 // list (S3 virtual-hosted and path-style, access points, execute-api, Lambda
 // function URLs, VPC endpoints, ...). One host always gives the same answer.
-// ScopeFor applies the service and region overrides to that answer; it is the
-// one lookup the proxy and the commands that sign as it does share.
+// The few hosts that must be signed with SigV4a (S3 Multi-Region Access
+// Points, CloudFront KeyValueStore, EventBridge global endpoints) resolve to
+// a region set instead of a region (sigv4a.go). SigningFor applies the
+// service, region and region set overrides to that answer; it is the one
+// lookup the proxy and the commands that sign as it does share (ScopeFor is
+// it without a region set).
 package endpoint
