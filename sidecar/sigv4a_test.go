@@ -331,3 +331,25 @@ func TestSigV4aDebugSigning(t *testing.T) {
 		t.Errorf("the SigV4a request was not recomputed:\n%s", out)
 	}
 }
+
+// TestSigV4aPassesClientUnsignedChunks: a client's unsigned aws-chunked
+// upload (STREAMING-UNSIGNED-PAYLOAD-TRAILER), which has no chunk
+// signatures to re-sign, reaches a SigV4a host byte for byte, its headers
+// signed with SigV4a.
+func TestSigV4aPassesClientUnsignedChunks(t *testing.T) {
+	up := newV4aUpstream(t, "s3", "us-east-1")
+	proxy, _ := startProxy(t, hostModeVia(up), newStaticSource())
+	c := newClientUpload(t, testPayload(100<<10), signer.StreamingOptions{Unsigned: true, Trailer: "x-amz-checksum-crc32", ChunkSize: signer.MinChunkSize})
+	req := c.request(t, proxy.URL, c.body, true)
+	req.Host = "m1.mrap.accesspoint.s3-global.amazonaws.com"
+	resp, body := sendTo(t, req)
+	seen := up.last(t)
+	if resp.StatusCode != http.StatusOK || seen.err != nil {
+		t.Fatalf("status %d (%s), upstream: %v", resp.StatusCode, body, seen.err)
+	}
+	if seen.body != string(c.body) || !strings.HasPrefix(seen.authorization, signer.AlgorithmV4a+" ") ||
+		!strings.HasSuffix(seen.result.CanonicalRequest, "\n"+signer.StreamingUnsignedPayloadTrailer) {
+		t.Errorf("upstream got %d bytes (client sent %d), Authorization %q, canonical request ends %q", len(seen.body), len(c.body),
+			seen.authorization, seen.result.CanonicalRequest[strings.LastIndex(seen.result.CanonicalRequest, "\n")+1:])
+	}
+}
