@@ -570,13 +570,14 @@ func applyHeaders(sc *scratch, req *http.Request, creds Credentials, opts *Optio
 	}
 }
 
-// applyQuery replaces req.URL.RawQuery with the canonical query plus the
-// signature (and, with AddSessionTokenAfterSigning, the unsigned token).
-func (s *Signer) applyQuery(sc *scratch, req *http.Request, creds Credentials, opts *Options, out *signed) {
+// setSignedQuery sets req's query to the canonical query plus signature
+// (and, with AddSessionTokenAfterSigning, the unsigned token), for SigV4 and
+// SigV4a alike.
+func (sc *scratch) setSignedQuery(req *http.Request, creds Credentials, opts *Options, signature []byte) {
 	b := sc.out[:0]
 	b = append(b, sc.query...)
 	b = append(b, "&X-Amz-Signature="...)
-	b = append(b, out.signature[:]...)
+	b = append(b, signature...)
 	if creds.SessionToken != "" && opts.AddSessionTokenAfterSigning {
 		b = append(b, "&X-Amz-Security-Token="...)
 		for i := 0; i < len(creds.SessionToken); i++ {
@@ -586,6 +587,12 @@ func (s *Signer) applyQuery(sc *scratch, req *http.Request, creds Credentials, o
 	sc.out = b
 	req.URL.RawQuery = string(b)
 	req.URL.ForceQuery = false
+}
+
+// applyQuery replaces req.URL.RawQuery with the canonical query plus the
+// signature (and, with AddSessionTokenAfterSigning, the unsigned token).
+func (s *Signer) applyQuery(sc *scratch, req *http.Request, creds Credentials, opts *Options, out *signed) {
+	sc.setSignedQuery(req, creds, opts, out.signature[:])
 	// Presigned URLs carry the list in the query; report it for logs.
 	out.result.SignedHeaders = string(sc.signed)
 }

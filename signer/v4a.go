@@ -190,17 +190,7 @@ func (s *Signer) signV4a(req *http.Request, creds Credentials, opts Options, m m
 	signature := hex.EncodeToString(der)
 
 	if m == modeQuery {
-		b := append(sc.out[:0], sc.query...)
-		b = append(append(b, "&X-Amz-Signature="...), signature...)
-		if creds.SessionToken != "" && opts.AddSessionTokenAfterSigning {
-			b = append(b, "&X-Amz-Security-Token="...)
-			for i := 0; i < len(creds.SessionToken); i++ {
-				b = appendEncoded(b, creds.SessionToken[i], false)
-			}
-		}
-		sc.out = b
-		req.URL.RawQuery = string(b)
-		req.URL.ForceQuery = false
+		sc.setSignedQuery(req, creds, &opts, []byte(signature))
 		return res, nil
 	}
 	applyV4aHeaders(req, creds, &opts, string(amzDate), regionSet,

@@ -102,19 +102,11 @@ func (s *Signer) verifyV4a(req *http.Request, a *authParts, lookup func(accessKe
 		return fail(ReasonScopeMismatch, hdrRegionSet+" "+strconv.Quote(set)+" does not include "+strconv.Quote(opts.Region))
 	}
 
-	creds, ok := lookup(a.accessKeyID)
-	if !ok || creds.SecretAccessKey == "" {
-		return fail(ReasonUnknownKey, "access key id "+strconv.Quote(a.accessKeyID))
-	}
-	payload, perr := payloadHashFor(req, a.presigned, &opts)
-	if perr != nil {
-		return fail(ReasonPayloadMismatch, perr.Error())
-	}
 	sc := getScratch()
 	defer sc.release()
-	absent, err := sc.receivedCanonicalRequest(req, a.presigned, parts[1], names, payload, &opts)
-	if err != nil {
-		return fail(ReasonMalformed, err.Error())
+	creds, absent, r, detail := sc.received(req, a, parts[1], names, lookup, &opts)
+	if r != 0 {
+		return fail(r, detail)
 	}
 	res.CanonicalRequest = string(sc.creq)
 	sc.sts = appendStringToSignV4a(sc.sts[:0], []byte(a.amzDate), a.scope, sc.scratch[:])
@@ -127,11 +119,7 @@ func (s *Signer) verifyV4a(req *http.Request, a *authParts, lookup func(accessKe
 	der, err := hex.DecodeString(a.signature)
 	digest := sha256.Sum256(sc.sts)
 	if err != nil || !ecdsa.VerifyASN1(&key.priv.PublicKey, digest[:], der) {
-		detail := "the request's ECDSA signature does not verify against its canonical request"
-		if absent != "" {
-			detail += " (signed header " + absent + " is absent from the request)"
-		}
-		return fail(ReasonSignatureMismatch, detail)
+		return fail(ReasonSignatureMismatch, mismatch("the request's ECDSA signature does not verify against its canonical request", absent))
 	}
 	return res, nil
 }

@@ -174,21 +174,11 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 		return fail(r, detail)
 	}
 
-	creds, ok := lookup(a.accessKeyID)
-	if !ok || creds.SecretAccessKey == "" {
-		return fail(ReasonUnknownKey, "access key id "+strconv.Quote(a.accessKeyID))
-	}
-
-	payload, perr := payloadHashFor(req, a.presigned, &opts)
-	if perr != nil {
-		return fail(ReasonPayloadMismatch, perr.Error())
-	}
-
 	sc := getScratch()
 	defer sc.release()
-	absent, err := sc.receivedCanonicalRequest(req, a.presigned, parts[2], names, payload, &opts)
-	if err != nil {
-		return fail(ReasonMalformed, err.Error())
+	creds, absent, r, detail := sc.received(req, &a, parts[2], names, lookup, &opts)
+	if r != 0 {
+		return fail(r, detail)
 	}
 	res.CanonicalRequest = string(sc.creq)
 
@@ -203,15 +193,39 @@ func (s *Signer) verifyInto(req *http.Request, lookup func(accessKeyID string) (
 	var want [64]byte
 	hex.Encode(want[:], sum[:])
 	if !hmac.Equal(want[:], []byte(a.signature)) {
-		detail := "the request's signature does not match the one computed from its canonical request"
-		if absent != "" {
-			detail += " (signed header " + absent + " is absent from the request)"
-		}
-		return fail(ReasonSignatureMismatch, detail)
+		return fail(ReasonSignatureMismatch, mismatch("the request's signature does not match the one computed from its canonical request", absent))
 	}
 	v.key, v.signature = key, want
 	copy(v.amzDate[:], a.amzDate)
 	return res, nil
+}
+
+// received looks up the key a names, hashes the payload as opts say, and
+// builds into sc the canonical request the client's signature must cover;
+// absent names a signed header the request lacks. A non-zero Reason says
+// why it could not.
+func (sc *scratch) received(req *http.Request, a *authParts, service string, names []string, lookup func(accessKeyID string) (Credentials, bool), opts *VerifyOptions) (creds Credentials, absent string, r Reason, detail string) {
+	creds, ok := lookup(a.accessKeyID)
+	if !ok || creds.SecretAccessKey == "" {
+		return creds, "", ReasonUnknownKey, "access key id " + strconv.Quote(a.accessKeyID)
+	}
+	payload, err := payloadHashFor(req, a.presigned, opts)
+	if err != nil {
+		return creds, "", ReasonPayloadMismatch, err.Error()
+	}
+	if absent, err = sc.receivedCanonicalRequest(req, a.presigned, service, names, payload, opts); err != nil {
+		return creds, "", ReasonMalformed, err.Error()
+	}
+	return creds, absent, 0, ""
+}
+
+// mismatch is the detail of a signature that does not verify, naming a
+// signed header the request lacks (the likeliest cause) when there is one.
+func mismatch(detail, absent string) string {
+	if absent != "" {
+		detail += " (signed header " + absent + " is absent from the request)"
+	}
+	return detail
 }
 
 // checkTime says whether a's date is acceptable at opts.Now: header-signed

@@ -32,18 +32,37 @@ func runOptions(ctx context.Context, inv invocation) error {
 		return writeOptionsMarkdown(ctx, inv.stdout)
 	}
 	printOptions(inv.stdout, "serve", optionsOf(&sidecar.Config{}))
+	others, err := otherCommandFlags(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		fmt.Fprintf(inv.stdout, "\nsigv4-sidecar %s:\n", o.name)
+		(&commandFlags{FlagSet: o.flags}).printFlags(inv.stdout)
+	}
+	return nil
+}
+
+// commandWithFlags is a command other than serve and the flags it takes.
+type commandWithFlags struct {
+	command
+	flags *flag.FlagSet
+}
+
+// otherCommandFlags lists, in usage order, the commands other than serve
+// that take flags, with their flag sets.
+func otherCommandFlags(ctx context.Context) ([]commandWithFlags, error) {
+	var out []commandWithFlags
 	for _, c := range usageOrder() {
 		fs, err := commandFlagSet(ctx, c)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if c.name == "serve" || !hasFlags(fs) {
-			continue
+		if c.name != "serve" && hasFlags(fs) {
+			out = append(out, commandWithFlags{c, fs})
 		}
-		fmt.Fprintf(inv.stdout, "\nsigv4-sidecar %s:\n", c.name)
-		(&commandFlags{FlagSet: fs}).printFlags(inv.stdout)
 	}
-	return nil
+	return out, nil
 }
 
 // optionsPageIntro opens docs/options.md. Its links are relative to docs/.
@@ -72,17 +91,14 @@ func writeOptionsMarkdown(ctx context.Context, w io.Writer) error {
 	b.WriteString("\n## Other commands\n\n")
 	b.WriteString("Their flags, as `sigv4-sidecar COMMAND --help` lists them; a credentials option also reads its `SIGV4_` variable,\n")
 	b.WriteString("as `serve` does.\n")
-	for _, c := range usageOrder() {
-		fs, err := commandFlagSet(ctx, c)
-		if err != nil {
-			return err
-		}
-		if c.name == "serve" || !hasFlags(fs) {
-			continue
-		}
+	others, err := otherCommandFlags(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range others {
 		fmt.Fprintf(&b, "\n### %s\n\n%s.\n\n", c.name, upperFirst(c.summary))
 		b.WriteString("| flag | default | what |\n| --- | --- | --- |\n")
-		fs.VisitAll(func(f *flag.Flag) {
+		c.flags.VisitAll(func(f *flag.Flag) {
 			value, help := flag.UnquoteUsage(f)
 			name := dashed(f.Name)
 			if value != "" {
@@ -99,7 +115,7 @@ func writeOptionsMarkdown(ctx context.Context, w io.Writer) error {
 			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", name, codeOrEmpty(def), markdownCell(help))
 		})
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, b.String())
 	return err
 }
 
