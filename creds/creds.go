@@ -142,7 +142,7 @@ func newLoadCache(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p, err := Resolve(ctx, cfg)
+	p, err := resolve(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -154,12 +154,17 @@ func newLoadCache(ctx context.Context, cfg Config, log *slog.Logger) (*Cache, er
 const loadAttempts = 3
 
 // firstRetrieve waits for c's first credentials, through the Cache's own
-// backoff, for loadAttempts fetches or until ctx ends.
+// backoff, for loadAttempts fetches or until ctx ends. It gives up at once
+// when nothing is configured and IMDS cannot help (NoSourceError.final): off
+// EC2, asking again only adds seconds before the fix is printed.
 func firstRetrieve(ctx context.Context, c *Cache) (Credentials, error) {
 	for {
 		first, err := c.Retrieve(ctx)
 		if err == nil || ctx.Err() != nil {
 			return first, err
+		}
+		if none := (*NoSourceError)(nil); errors.As(err, &none) && none.final() {
+			return Credentials{}, err
 		}
 		st := c.Status()
 		if st.ConsecutiveFailures == 0 || st.ConsecutiveFailures >= loadAttempts || st.NextRefresh.IsZero() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -25,8 +26,15 @@ const defaultSTSRegion = "us-east-1"
 // Retrieve on the result fetches afresh; wrap it in a Cache (Load does).
 //
 // Resolve validates the configuration and names the option at fault; it does
-// not contact any credential source.
+// not contact any credential source. What the SDK itself logs is dropped;
+// Load and Start pass it to their logger.
 func Resolve(ctx context.Context, cfg Config) (Provider, error) {
+	return resolve(ctx, cfg, nil)
+}
+
+// resolve is Resolve with the SDK's own log lines sent to log at Debug (nil
+// drops them).
+func resolve(ctx context.Context, cfg Config, log *slog.Logger) (Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -42,7 +50,7 @@ func Resolve(ctx context.Context, cfg Config) (Provider, error) {
 		// The SDK config still matters for STS: region, AWS_ENDPOINT_URL_STS,
 		// AWS_CA_BUNDLE. --profile names the file's section here, not a
 		// shared-config profile.
-		awsCfg, err := loadSDKConfig(ctx, cfg, false, config.WithCredentialsProvider(awsProvider{fp}))
+		awsCfg, err := loadSDKConfig(ctx, cfg, false, log, config.WithCredentialsProvider(awsProvider{fp}))
 		if err != nil {
 			return nil, err
 		}
@@ -51,7 +59,7 @@ func Resolve(ctx context.Context, cfg Config) (Provider, error) {
 		return newAssumeRoleProvider(cfg.stsClient(awsCfg, awsProvider{fp}), fp, cfg)
 	}
 
-	awsCfg, err := loadSDKConfig(ctx, cfg, true)
+	awsCfg, err := loadSDKConfig(ctx, cfg, true, log)
 	if err != nil {
 		return nil, err
 	}
@@ -78,11 +86,17 @@ func (cfg Config) stsClient(awsCfg aws.Config, creds aws.CredentialsProvider) *s
 }
 
 // loadSDKConfig runs the SDK's config loading with our options layered on:
-// the profile (when withProfile), a default region, and the STS override
-// for web identity.
-func loadSDKConfig(ctx context.Context, cfg Config, withProfile bool, extra ...func(*config.LoadOptions) error) (aws.Config, error) {
+// the profile (when withProfile), a default region, the STS override for
+// web identity, and the SDK's logger pointed at log.
+func loadSDKConfig(ctx context.Context, cfg Config, withProfile bool, log *slog.Logger, extra ...func(*config.LoadOptions) error) (aws.Config, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithDefaultRegion(defaultSTSRegion),
+		// The SDK's default logger writes plain lines to stderr, into the
+		// middle of a JSON log. Its one warning on this path, "falling back
+		// to IMDSv1" when something other than EC2's metadata service
+		// answers 403/404/405 at the metadata address, is noise off EC2,
+		// where the no-credentials error already says what to do (issue 20).
+		config.WithLogger(sdkLogger{log}),
 		// One attempt per fetch: the Cache retries with its own backoff, in
 		// the background. SDK retries inside a fetch would only stretch
 		// it (several seconds against a failing endpoint), and with it the

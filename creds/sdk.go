@@ -2,12 +2,16 @@ package creds
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/smithy-go/logging"
 )
 
 // sdkProvider adapts the credentials provider the AWS SDK's default chain
@@ -146,3 +150,31 @@ func (e *NoSourceError) Error() string {
 }
 
 func (e *NoSourceError) Unwrap() error { return e.Err }
+
+// final reports whether asking IMDS again soon could not help: it was not
+// reached at all (nothing listens at the metadata address, or nothing answers
+// in the SDK's half-second: off EC2), it is turned off
+// (AWS_EC2_METADATA_DISABLED), or it answered a client error (404: no instance
+// profile, or another cloud's metadata server). Only a throttled or failing
+// metadata service (429, 5xx) is worth another attempt.
+func (e *NoSourceError) final() bool {
+	var status interface{ HTTPStatusCode() int }
+	if !errors.As(e.Err, &status) {
+		return true
+	}
+	code := status.HTTPStatusCode()
+	return code != http.StatusTooManyRequests && code < 500
+}
+
+// sdkLogger gives the AWS SDK's own log lines to log at Debug, in the
+// proxy's log format; a nil log drops them.
+type sdkLogger struct{ log *slog.Logger }
+
+var _ logging.Logger = sdkLogger{}
+
+func (l sdkLogger) Logf(classification logging.Classification, format string, v ...any) {
+	if l.log == nil {
+		return
+	}
+	l.log.Debug(fmt.Sprintf(format, v...), "from", "aws-sdk", "sdk_level", string(classification))
+}
