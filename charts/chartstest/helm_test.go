@@ -49,6 +49,7 @@ var installHelm = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("helm is not in %s and go is not on PATH to install it: %w", dir, err)
 	}
+	fmt.Fprintf(os.Stderr, "chartstest: helm is not in %s: go install helm %s there (about 2 minutes cold)\n", dir, helmVersion)
 	cmd := exec.Command(goBin, "install", "helm.sh/helm/v3/cmd/helm@"+helmVersion)
 	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -23,6 +24,7 @@ var (
 	flagBenchSidecarArgs = flag.String("bench-sidecar-args", "", "with -proxy-bench: extra arguments for every benchmark proxy, space-separated (e.g. --body-memory=256KiB); the proxy must still log its \"listening\" line")
 	flagBenchReps        = flag.Int("bench-reps", 3, "with -proxy-bench: runs per load step and target; figures are medians")
 	flagBenchSideReps    = flag.Int("bench-side-reps", 5, "with -proxy-bench: side-by-side runs per paced step and target, on which the targets are judged; figures are medians")
+	flagInstallOnly      = flag.Bool("install-only", false, "install the servers and clients the suite uses when missing, and run nothing (make test does this in the background)")
 )
 
 // The servers every test shares, started once by TestMain.
@@ -42,7 +44,24 @@ func TestMain(m *testing.M) {
 		os.Exit(runBareProxy())
 	}
 	flag.Parse()
+	if *flagInstallOnly {
+		if err := installAll(); err != nil {
+			log.Printf("e2e: %v", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(runMain(m))
+}
+
+// installAll installs every server and client the suite uses, as the
+// tests would, and waits for them.
+func installAll() error {
+	startClientInstalls()
+	_, versityErr := installTool("versitygw", versityModule, versityHowLong)
+	_, minioErr := installTool("minio", minioModule, minioHowLong)
+	<-installs.done
+	return errors.Join(versityErr, minioErr, installs.aptErr, installs.npmErr)
 }
 
 // runMain sets up, runs and tears down; split from TestMain so its defers
@@ -97,15 +116,22 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// How long the servers take to install cold, for the line announcing it.
+const (
+	versityHowLong = "about a minute"
+	minioHowLong   = "about 4 minutes"
+)
+
 func startServers(work string) error {
-	versityBin, err := installTool("versitygw", versityModule, "about a minute")
+	versityBin, err := installTool("versitygw", versityModule, versityHowLong)
 	if err != nil {
 		return err
 	}
-	minioBin, err := installTool("minio", minioModule, "about 4 minutes")
+	minioBin, err := installTool("minio", minioModule, minioHowLong)
 	if err != nil {
 		return err
 	}
+	log.Print("e2e: starting MinIO and versitygw and waiting until MinIO's STS answers (seconds)")
 	if front, err = newTLSFront(work); err != nil {
 		return err
 	}

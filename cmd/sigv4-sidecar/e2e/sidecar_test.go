@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ var sidecarBin string
 // buildSidecar builds ./cmd/sigv4-sidecar into dir.
 func buildSidecar(dir string) (string, error) {
 	out := filepath.Join(dir, "sigv4-sidecar")
+	log.Print("e2e: go build ./cmd/sigv4-sidecar (seconds once its packages are in the build cache, about a minute cold)")
 	cmd := exec.Command("go", "build", "-o", out, "github.com/sigv4-sidecar/sigv4-sidecar/cmd/sigv4-sidecar")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
