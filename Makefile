@@ -37,10 +37,11 @@ tools-modules:
 	$(GO) mod download && (cd charts/chartstest && $(GO) mod download) && (cd tools && $(GO) mod download) && \
 	echo "tools: modules downloaded in $$(( $$(date +%s) - start ))s"
 
-# The e2e suite's servers and clients, installed by its own code (its pins stay in one place).
+# The e2e suite's servers and clients, installed by its own code (its pins stay in one place). The timeout
+# is e2e's: go test's default 10 minutes killed a MinIO build on a loaded machine.
 tools-e2e:
 	@start=$$(date +%s); echo "tools: e2e servers and clients: MinIO (about 4 min cold), versitygw (about a minute), awscli/rclone (apt-get) and @aws-sdk/client-s3 (npm), when missing"; \
-	$(GO) test -count=1 -tags e2e -run '^$$' ./cmd/sigv4-sidecar/e2e/ -args -install-only && \
+	$(GO) test -count=1 -tags e2e -run '^$$' -timeout 60m ./cmd/sigv4-sidecar/e2e/ -args -install-only && \
 	echo "tools: e2e servers and clients ready in $$(( $$(date +%s) - start ))s"
 
 # helm at the version the chart tests pin (helmVersion in charts/chartstest/helm_test.go).
