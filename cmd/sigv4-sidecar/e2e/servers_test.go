@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -75,6 +76,9 @@ func installTool(name, module, howLong string) (string, error) {
 	cmd := exec.Command("go", "install", module)
 	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// A suite killed by its -timeout takes the build with it, instead of
+	// leaving it to compile on for minutes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go install %s: %w", module, err)
 	}
