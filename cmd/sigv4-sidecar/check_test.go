@@ -150,6 +150,52 @@ func TestCheckFailsWithoutCredentials(t *testing.T) {
 	}
 }
 
+// TestCheckOffEC2SaysItsFailureOnce: with nothing configured and the
+// metadata address answered by a stand-in as it is off EC2 (silent,
+// refusing, or 404), check prints the no-credentials fix once, on stdout,
+// with none of the SDK's output (its "falling back to IMDSv1" warning went
+// to the process's stderr), asks the metadata address for a role once and
+// never calls STS (issue 20).
+func TestCheckOffEC2SaysItsFailureOnce(t *testing.T) {
+	for _, standIn := range credstest.OffEC2 {
+		t.Run(standIn.Name, func(t *testing.T) {
+			credstest.IsolateEnvironment(t, "")
+			url, roleReads := standIn.Start(t)
+			credstest.UseMetadataAddress(t, url)
+			srv, seen := stsStub(t, stubSecret, 0)
+
+			var out string
+			var err error
+			processStderr := credstest.CaptureStderr(t, func() { out, err = runCheckArgs(t, "--sts-endpoint", srv.URL) })
+
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != 1 {
+				t.Fatalf("check: got %v, want exit 1\n%s", err, out)
+			}
+			if want := "credentials: " + noCredentialsFix; !strings.HasPrefix(out, want) {
+				t.Errorf("check printed %q, want it to start with %q", out, want)
+			}
+			all := out + ee.msg + processStderr
+			if n := strings.Count(all, "no credentials found"); n != 1 {
+				t.Errorf("check says its failure %d times, want once:\n%s\n%s\nprocess stderr: %s", n, out, ee.msg, processStderr)
+			}
+			for _, sdkNoise := range []string{"IMDSv1", "ec2imds", "GetMetadata", "operation error", "SDK "} {
+				if strings.Contains(all, sdkNoise) {
+					t.Errorf("check shows the SDK's output (%q):\n%s\nprocess stderr: %s", sdkNoise, out, processStderr)
+				}
+			}
+			if roleReads != nil {
+				if n := roleReads(); n != 1 {
+					t.Errorf("the metadata address was asked for credentials %d times, want once", n)
+				}
+			}
+			if len(seen.get()) != 0 {
+				t.Errorf("STS was called without credentials")
+			}
+		})
+	}
+}
+
 func TestCheckFailsOnUnknownEndpoint(t *testing.T) {
 	srv, _ := stsStub(t, stubSecret, 0)
 	out, err := runCheckArgs(t, "--credentials-file", credentialsFile(t), "--sts-endpoint", srv.URL, "--endpoint", "https://intranet.example/")

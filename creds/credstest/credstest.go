@@ -1,7 +1,8 @@
 // Package credstest keeps the AWS SDK away from the machine a test runs on:
 // no developer keys, profiles, web identity, container endpoint or instance
-// metadata. It is for tests of code that loads credentials through package
-// creds, in any package of this module.
+// metadata; and gives it loopback stand-ins for the metadata address as it
+// is off EC2. It is for tests of code that loads credentials through
+// package creds, in any package of this module.
 package credstest
 
 import (
