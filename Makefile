@@ -20,8 +20,12 @@ export GOFLAGS     ?= -trimpath
 # unit tests leave idle; `e2e`, `charts` and `release-check` wait for them, and their log is shown when they
 # fail. Not yet timed whole on a quiet machine: on 2 cores shared at load 25 to 35, a cold run (empty module,
 # build and tools caches) spent 28 min in lint's first go vet and 7 min on module downloads in the background.
+# Under `make -n test` the two halves are listed one after the other, and nothing is started.
+DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 test:
-	@job=$$(mktemp -d "$${TMPDIR:-/tmp}/sigv4-sidecar-tools.XXXXXX"); start=$$(date +%s); \
+	@if [ -n "$(DRY_RUN)" ]; then echo "# in the background, at a lower priority, output into a log:"; \
+	  $(MAKE) --no-print-directory tools; echo "# meanwhile:"; $(MAKE) --no-print-directory lint cross unit e2e charts release-check; exit; fi; \
+	job=$$(mktemp -d "$${TMPDIR:-/tmp}/sigv4-sidecar-tools.XXXXXX"); start=$$(date +%s); \
 	echo "test: installing in the background (module downloads, versitygw, MinIO, awscli/rclone, npm, helm, the SBOM tool; MinIO's build alone is about 4 min cold, nothing warm), log $$job/tools.log"; \
 	( nice -n 10 $(MAKE) --no-print-directory tools >"$$job/tools.log" 2>&1; echo $$? >"$$job/tools.rc" ) & \
 	$(MAKE) --no-print-directory lint cross unit e2e charts release-check TOOLS_JOB="$$job"; rc=$$?; \
