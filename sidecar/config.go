@@ -36,6 +36,8 @@ type Config struct {
 	Listen      string `env:"LISTEN" flag:"listen" envDefault:"127.0.0.1:8080" help:"address the proxy listens on (keep it on loopback in a sidecar)"`
 	AdminListen string `env:"ADMIN_LISTEN" flag:"admin-listen" envDefault:"127.0.0.1:8081" help:"address of the admin listener: /healthz, /readyz, /metrics"`
 
+	ConfigFile string `env:"CONFIG" flag:"config" help:"YAML file of options (each named as its flag, without --) and routes (see the routes page of the docs); a flag or SIGV4_ variable wins over the file. Its routes are re-read when it changes and on SIGHUP"`
+
 	Upstream   string   `env:"UPSTREAM" flag:"upstream" help:"fixed mode: send every request to this URL (https, or http); a path in it is prefixed to the request path. Empty: host mode, the target is the request's Host"`
 	AllowHosts []string `env:"ALLOW_HOSTS" flag:"allow-hosts" help:"host mode: comma-separated glob patterns of the hosts that are signed and forwarded (default: every AWS partition's DNS suffix). An IP, a CIDR or a name without wildcard also allows loopback, link-local and private addresses, which are refused otherwise"`
 	Service    string   `env:"SERVICE" flag:"service" help:"signing name to use instead of the one derived from the host (e.g. s3, execute-api)"`
