@@ -17,6 +17,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -63,11 +64,23 @@ func optionsOf(v any) []option {
 // variables in environ, then the flags in args (a flag wins over its
 // variable), and validates it. --help writes the option list to stdout and
 // returns flag.ErrHelp. Positional arguments are refused.
+//
+// A config file (--config, SIGV4_CONFIG) lies between the defaults and the
+// variables: each of its options counts as its variable where that is not
+// set. Its routes are checked here, against the options as they end up.
 func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.Config, error) {
 	var cfg sidecar.Config
 	envMap := environMap(environ)
+	var file *route.File
+	var fromFile map[string]route.Option
+	if path := configFilePath(name, args, envMap); path != "" {
+		var err error
+		if file, fromFile, err = fileOptions(path, envMap); err != nil {
+			return cfg, err
+		}
+	}
 	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: envMap}); err != nil {
-		return cfg, envError(err, envMap)
+		return cfg, envError(err, envMap, file, fromFile)
 	}
 	fs, opts, setErr := serveFlags(name, &cfg)
 	if err := fs.Parse(args); err != nil {
@@ -84,7 +97,22 @@ func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.
 		return cfg, fmt.Errorf("unexpected argument %q: %s takes options only (see --help)", fs.Arg(0), name)
 	}
 	if err := cfg.Validate(); err != nil {
+		flagsSet := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { flagsSet[f.Name] = true })
+		if file != nil {
+			return cfg, fromFileError(err, file.Path, fromFile, flagsSet)
+		}
 		return cfg, err
+	}
+	if file != nil {
+		if _, err := route.Compile(file, cfg.CheckRoute); err != nil {
+			return cfg, err
+		}
+		if len(file.Routes) > 0 {
+			// Read and checked, not yet served: refused rather than
+			// ignored, since routes ignored would sign for every client.
+			return cfg, &route.Error{File: file.Path, Line: file.Routes[0].Line, Problem: "routes are read and checked, but this build does not serve them yet: remove them, or run a build that does"}
+		}
 	}
 	return cfg, nil
 }
@@ -179,7 +207,9 @@ func defaultConfig() (sidecar.Config, error) {
 
 // envError turns the env parser's error into one line naming the variable,
 // its value, its flag and the problem.
-func envError(err error, envMap map[string]string) error {
+// A variable the config file set (file, fromFile: see fileOptions) is
+// named as the file's option, at its line.
+func envError(err error, envMap map[string]string, file *route.File, fromFile map[string]route.Option) error {
 	var agg env.AggregateError
 	if errors.As(err, &agg) && len(agg.Errors) > 0 {
 		err = agg.Errors[0]
@@ -188,6 +218,9 @@ func envError(err error, envMap map[string]string) error {
 	if errors.As(err, &pe) {
 		flagName := sidecar.FlagName(pe.Name)
 		for _, o := range optionsOf(&sidecar.Config{}) {
+			if fo, ok := fromFile[o.env]; ok && o.fieldName == pe.Name {
+				return &route.Error{File: file.Path, Line: fo.Line, Field: fo.Name, Problem: fmt.Sprintf("%q: %s", envMap[o.env], problem(pe.Err))}
+			}
 			if o.fieldName == pe.Name {
 				return fmt.Errorf("invalid %s %q (--%s): %s", o.env, envMap[o.env], flagName, problem(pe.Err))
 			}
