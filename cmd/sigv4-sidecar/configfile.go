@@ -20,7 +20,7 @@ const configFileVar = sidecar.EnvPrefix + "CONFIG"
 func configFilePath(name string, args []string, envMap map[string]string) string {
 	var scratch sidecar.Config
 	fs, _, _ := serveFlags(name, &scratch)
-	_ = fs.Parse(args)
+	_, _ = parseAll(fs, args)
 	if scratch.ConfigFile != "" {
 		return scratch.ConfigFile
 	}

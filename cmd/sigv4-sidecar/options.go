@@ -69,6 +69,22 @@ func optionsOf(v any) []option {
 // variables: each of its options counts as its variable where that is not
 // set. Its routes are checked here, against the options as they end up.
 func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.Config, error) {
+	cfg, set, _, err := loadOptions(name, args, environ, stdout, false)
+	if err != nil {
+		return cfg, err
+	}
+	if set.File != "" && set.Routes()[0].Line > 0 {
+		// Read and checked, not yet served: refused rather than
+		// ignored, since routes ignored would sign for every client.
+		return cfg, &route.Error{File: set.File, Line: set.Routes()[0].Line, Problem: "routes are read and checked, but this build does not serve them yet: remove them, or run a build that does"}
+	}
+	return cfg, nil
+}
+
+// loadOptions is loadConfig, returning also the routes of the config file
+// (route.Default without one) and, when takesArgs, the positional
+// arguments, which may stand before, between and after the options.
+func loadOptions(name string, args, environ []string, stdout io.Writer, takesArgs bool) (sidecar.Config, *route.Set, []string, error) {
 	var cfg sidecar.Config
 	envMap := environMap(environ)
 	var file *route.File
@@ -76,45 +92,59 @@ func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.
 	if path := configFilePath(name, args, envMap); path != "" {
 		var err error
 		if file, fromFile, err = fileOptions(path, envMap); err != nil {
-			return cfg, err
+			return cfg, nil, nil, err
 		}
 	}
 	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: sidecar.EnvPrefix, Environment: envMap}); err != nil {
-		return cfg, envError(err, envMap, file, fromFile)
+		return cfg, nil, nil, envError(err, envMap, file, fromFile)
 	}
 	fs, opts, setErr := serveFlags(name, &cfg)
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseAll(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printOptions(stdout, name, opts)
-			return cfg, flag.ErrHelp
+			return cfg, nil, nil, flag.ErrHelp
 		}
 		if *setErr != nil {
-			return cfg, *setErr
+			return cfg, nil, nil, *setErr
 		}
-		return cfg, flagError(err, fs)
+		return cfg, nil, nil, flagError(err, fs)
 	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q: %s takes options only (see --help)", fs.Arg(0), name)
+	if len(positional) > 0 && !takesArgs {
+		return cfg, nil, nil, fmt.Errorf("unexpected argument %q: %s takes options only (see --help)", positional[0], name)
 	}
 	if err := cfg.Validate(); err != nil {
 		flagsSet := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { flagsSet[f.Name] = true })
 		if file != nil {
-			return cfg, fromFileError(err, file.Path, fromFile, flagsSet)
+			return cfg, nil, nil, fromFileError(err, file.Path, fromFile, flagsSet)
 		}
-		return cfg, err
+		return cfg, nil, nil, err
 	}
-	if file != nil {
-		if _, err := route.Compile(file, cfg.CheckRoute); err != nil {
-			return cfg, err
-		}
-		if len(file.Routes) > 0 {
-			// Read and checked, not yet served: refused rather than
-			// ignored, since routes ignored would sign for every client.
-			return cfg, &route.Error{File: file.Path, Line: file.Routes[0].Line, Problem: "routes are read and checked, but this build does not serve them yet: remove them, or run a build that does"}
-		}
+	if file == nil {
+		return cfg, route.Default(""), positional, nil
 	}
-	return cfg, nil
+	set, err := route.Compile(file, cfg.CheckRoute)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	return cfg, set, positional, nil
+}
+
+// parseAll parses args with fs, options and arguments in any order, and
+// returns the arguments.
+func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
 
 // serveFlags is serve's flag set: one flag per option of cfg, writing
