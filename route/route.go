@@ -88,6 +88,13 @@ func (c *Credentials) Config(base creds.Config) creds.Config {
 	return cfg
 }
 
+// CredentialsOf is the route.Credentials a creds.Config describes (its
+// STS settings left out), for String.
+func CredentialsOf(c creds.Config) *Credentials {
+	return &Credentials{Profile: c.Profile, CredentialsFile: c.CredentialsFile, RoleARN: c.RoleARN,
+		ExternalID: c.ExternalID, SessionName: c.RoleSessionName, Duration: c.RoleDuration}
+}
+
 // String says where the credentials come from, without any secret:
 // "profile team-a, then role arn:aws:iam::123456789012:role/x".
 func (c *Credentials) String() string {

@@ -17,6 +17,13 @@ import (
 type Admin struct {
 	// Credentials is what /readyz checks.
 	Credentials creds.Source
+	// Routes, when set (--config), is checked instead: /readyz answers
+	// 503 only when no route can sign, and names the routes whose
+	// credentials fail.
+	Routes interface {
+		NotReady() map[string]string
+		RouteNames() []string
+	}
 	// Metrics serves /metrics; nil answers 404 until telemetry fills it.
 	Metrics http.Handler
 	// Now is the clock; nil means time.Now.
@@ -62,6 +69,10 @@ func (a *Admin) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "shutting down"})
 		return
 	}
+	if a.Routes != nil {
+		a.routesReady(w)
+		return
+	}
 	if a.Credentials == nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": "no credentials source"})
 		return
@@ -98,6 +109,25 @@ func (a *Admin) ready(w http.ResponseWriter, r *http.Request) {
 		body["credentials_expire"] = c.Expires.UTC().Format(time.RFC3339)
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// routesReady answers /readyz with routes: 200 while any route can sign,
+// with the routes that cannot and why under routes_not_ready; 503 when
+// none can. One tenant's broken role must not take the gateway out of its
+// Service for every other tenant.
+func (a *Admin) routesReady(w http.ResponseWriter) {
+	failing := a.Routes.NotReady()
+	body := map[string]any{"status": "ready", "routes": len(a.Routes.RouteNames())}
+	status := http.StatusOK
+	if len(failing) > 0 {
+		body["routes_not_ready"] = failing
+		if len(failing) == len(a.Routes.RouteNames()) {
+			status = http.StatusServiceUnavailable
+			body["status"] = "not ready"
+			body["reason"] = "no route has credentials: " + describeNotReady(failing)
+		}
+	}
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
@@ -44,6 +45,11 @@ const (
 	CodeUpstreamTimeout   = "upstream_timeout"        // 504
 	CodeCircuitOpen       = "circuit_open"            // 503: the upstream's breaker is open
 	CodeClientCanceled    = "client_canceled"         // the client went away; nobody reads it
+	// Routes (--config): no route takes the request (403), or none that
+	// takes it admits the client (401 without a client identity, 403 with
+	// one).
+	CodeNoRoute          = "no_route"
+	CodeClientNotAllowed = "client_not_allowed"
 	// 401: no valid client certificate or bearer token where one is
 	// required (--client-ca-file, --client-tokens-file).
 	CodeClientUnauthenticated = "client_unauthenticated"
@@ -130,6 +136,9 @@ func errorResponse(err error) (status int, code, message string) {
 		framingErr *signer.FramingError
 		unauth     *listen.UnauthenticatedError
 	)
+	if status, code, message, ok := routeErrorResponse(err); ok {
+		return status, code, message
+	}
 	switch {
 	case errors.As(err, &unauth):
 		return http.StatusUnauthorized, CodeClientUnauthenticated, unauth.Error()
@@ -220,4 +229,18 @@ func writeError(w http.ResponseWriter, err error) (status int, code string) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 	return status, code
+}
+
+// routeErrorResponse maps the route package's refusals.
+func routeErrorResponse(err error) (status int, code, message string, ok bool) {
+	if e, is := errors.AsType[*route.NoRouteError](err); is {
+		return http.StatusForbidden, CodeNoRoute, e.Error(), true
+	}
+	if e, is := errors.AsType[*route.ClientNotAllowedError](err); is {
+		return http.StatusForbidden, CodeClientNotAllowed, e.Error(), true
+	}
+	if e, is := errors.AsType[*route.ClientUnauthenticatedError](err); is {
+		return http.StatusUnauthorized, CodeClientUnauthenticated, e.Error(), true
+	}
+	return 0, "", "", false
 }

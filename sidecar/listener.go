@@ -97,3 +97,7 @@ func (p *Proxy) authenticate(r *http.Request) (listen.Client, error) {
 func (p *Proxy) clientsRequired() bool {
 	return p.clients != nil && p.clients.Config().Authenticates()
 }
+
+// listenerFiles are the files the listener serves with: the serving
+// certificate and what authenticates clients.
+func (p *Proxy) listenerFiles() *listen.Files { return p.clients }

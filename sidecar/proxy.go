@@ -15,6 +15,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
@@ -44,6 +45,9 @@ type Proxy struct {
 	// watching its files.
 	clients    *listen.Files
 	closeFiles context.CancelFunc
+	// addHeaders are the route's add-headers (router.go), set on every
+	// outbound request after strip-headers, before signing.
+	addHeaders []route.Header
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -368,6 +372,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		out.Header.Del(h)
 	}
 	p.c.stripHeaders(out.Header)
+	for _, h := range p.addHeaders {
+		out.Header[h.Name] = []string{h.Value}
+	}
 	if _, ok := out.Header["User-Agent"]; !ok {
 		// Keep net/http from adding its own.
 		out.Header["User-Agent"] = []string{""}

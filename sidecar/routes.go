@@ -1,7 +1,11 @@
 package sidecar
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"reflect"
+	"sync/atomic"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 )
@@ -53,4 +57,77 @@ func (c Config) CheckRoute(r *route.Route) error {
 		return &route.FieldError{Field: oe.Flag, Value: oe.Value, Problem: oe.Problem}
 	}
 	return err
+}
+
+// IsOption reports whether name is an option's flag (without --) that a
+// config file may set: every option but --config itself.
+func IsOption(name string) bool {
+	_, ok := findFlag(reflect.TypeFor[Config](), name)
+	return ok && name != "config"
+}
+
+func findFlag(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Tag.Get("flag") == name {
+			return f, true
+		}
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("flag") == "" {
+			if nested, ok := findFlag(f.Type, name); ok {
+				return nested, true
+			}
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// startRouter reads the config file (--config), builds the Router on its
+// routes and keeps them current: the file is re-read when it changes and
+// whenever s.Reload receives, until ctx ends. A new file that does not
+// compile, or whose routes cannot be built, is refused with one ERROR line
+// and the routes in force stay. Only routes are re-read: the file's other
+// options take effect at the next start.
+func (s *Server) startRouter(ctx context.Context, log *slog.Logger) (*Router, error) {
+	cfg, path := s.Config, s.Config.ConfigFile
+	var router atomic.Pointer[Router]
+	compile := func(data []byte) (*route.Set, error) {
+		f, err := route.Parse(path, data, IsOption)
+		if err != nil {
+			return nil, err
+		}
+		set, err := route.Compile(f, cfg.CheckRoute)
+		if err != nil {
+			return nil, err
+		}
+		if rt := router.Load(); rt != nil {
+			if err := rt.Use(set); err != nil {
+				return nil, &route.Error{File: path, Problem: err.Error()}
+			}
+		}
+		return set, nil
+	}
+	w, err := route.Watch(ctx, path, s.RoutesInterval, log, compile)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := NewRouter(cfg, w.Current(), s.Credentials, s.StartCredentials, log)
+	if err != nil {
+		return nil, err
+	}
+	router.Store(rt)
+	if s.Reload != nil {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.Reload:
+					if w.Reload() == nil {
+						log.Info("config file re-read on request", "file", path)
+					}
+				}
+			}
+		}()
+	}
+	return rt, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
@@ -48,6 +49,15 @@ type Server struct {
 	// --client-ca-file, --client-tokens-file) are checked for a change;
 	// 0: every second.
 	ReloadInterval time.Duration
+	// Reload, when set, makes the config file's routes be re-read each
+	// time it receives (serve wires SIGHUP to it).
+	Reload <-chan struct{}
+	// RoutesInterval is how often the config file is checked for a
+	// change; 0: every second.
+	RoutesInterval time.Duration
+	// StartCredentials starts the source of a route's own credentials;
+	// nil: creds.Start.
+	StartCredentials func(creds.Config) (creds.Source, error)
 }
 
 // Run binds both listeners, logs one "listening" line with their real
@@ -61,9 +71,20 @@ func (s *Server) Run(ctx context.Context) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	proxy, err := newProxy(s.Config, s.Credentials, log, nil, s.ReloadInterval)
-	if err != nil {
-		return err
+	var proxy proxyHandler
+	var routes *Router
+	if s.Config.ConfigFile != "" {
+		rt, err := s.startRouter(ctx, log)
+		if err != nil {
+			return err
+		}
+		proxy, routes = rt, rt
+	} else {
+		p, err := newProxy(s.Config, s.Credentials, log, nil, s.ReloadInterval)
+		if err != nil {
+			return err
+		}
+		proxy = p
 	}
 	defer proxy.Close()
 	proxy.OnSignatureRejected(s.OnSignatureRejected)
@@ -118,6 +139,9 @@ func (s *Server) Run(ctx context.Context) error {
 		Protocols:         listenerProtocols(cfg),
 	}
 	admin := &Admin{Credentials: s.Credentials, Metrics: metrics}
+	if routes != nil {
+		admin.Routes = routes
+	}
 	adminSrv := &http.Server{
 		Handler:           admin,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -128,7 +152,7 @@ func (s *Server) Run(ctx context.Context) error {
 	warnAtStart(log, cfg, proxyLn.Addr(), adminLn.Addr())
 
 	errc := make(chan error, 2)
-	go func() { errc <- proxySrv.Serve(proxyListener(proxyLn, proxy.clients, cfg, log)) }()
+	go func() { errc <- proxySrv.Serve(proxyListener(proxyLn, proxy.listenerFiles(), cfg, log)) }()
 	go func() { errc <- adminSrv.Serve(adminLn) }()
 	// Tooling (the e2e harness, the chart's binary test, a user's script)
 	// learns the ports from this line: it is written at every --log-level.
@@ -278,3 +302,20 @@ func logAlways(ctx context.Context, log *slog.Logger, level slog.Level, msg stri
 	r.Add(args...)
 	_ = log.Handler().Handle(ctx, r)
 }
+
+// proxyHandler is what Run serves: a Proxy, or a Router of Proxies.
+type proxyHandler interface {
+	http.Handler
+	Close()
+	OnSignatureRejected(func(awsCode, cause string))
+	Observers() telemetry.Observers
+	UseTelemetry(*telemetry.Telemetry)
+	// listenerFiles are the listener's files: the serving certificate
+	// and what authenticates clients.
+	listenerFiles() *listen.Files
+}
+
+var (
+	_ proxyHandler = (*Proxy)(nil)
+	_ proxyHandler = (*Router)(nil)
+)

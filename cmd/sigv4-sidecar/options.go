@@ -69,16 +69,8 @@ func optionsOf(v any) []option {
 // variables: each of its options counts as its variable where that is not
 // set. Its routes are checked here, against the options as they end up.
 func loadConfig(name string, args, environ []string, stdout io.Writer) (sidecar.Config, error) {
-	cfg, set, _, err := loadOptions(name, args, environ, stdout, false)
-	if err != nil {
-		return cfg, err
-	}
-	if set.File != "" && set.Routes()[0].Line > 0 {
-		// Read and checked, not yet served: refused rather than
-		// ignored, since routes ignored would sign for every client.
-		return cfg, &route.Error{File: set.File, Line: set.Routes()[0].Line, Problem: "routes are read and checked, but this build does not serve them yet: remove them, or run a build that does"}
-	}
-	return cfg, nil
+	cfg, _, _, err := loadOptions(name, args, environ, stdout, false)
+	return cfg, err
 }
 
 // loadOptions is loadConfig, returning also the routes of the config file

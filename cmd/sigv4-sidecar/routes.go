@@ -126,8 +126,7 @@ func where(set *route.Set, r *route.Route) string {
 // credentialsSource says where credentials come from under cfg, without
 // any secret.
 func credentialsSource(cfg creds.Config) string {
-	c := route.Credentials{Profile: cfg.Profile, CredentialsFile: cfg.CredentialsFile, RoleARN: cfg.RoleARN}
-	return c.String()
+	return route.CredentialsOf(cfg).String()
 }
 
 // printRoutes lists the routes in the order they are tried.

@@ -50,10 +50,13 @@ func runServe(ctx context.Context, inv invocation) error {
 	}
 	cut, stopListening := secondStopSignal(ctx)
 	defer stopListening()
+	reload := make(chan struct{}, 1)
+	defer forwardSIGHUP(reload)()
 	srv := &sidecar.Server{
 		Config: cfg, Credentials: src, Log: log,
 		Telemetry: &telemetry.Options{Version: currentVersion().Version},
 		CutDelay:  cut,
+		Reload:    reload,
 	}
 	return srv.Run(ctx)
 }
@@ -96,4 +99,30 @@ func loadServeCredentials(ctx context.Context, cfg sidecar.Config, log *slog.Log
 		return nil, err // not a typed nil *Cache in the interface
 	}
 	return c, nil
+}
+
+// forwardSIGHUP sends on reload for each SIGHUP (the config file's routes
+// are re-read) until the returned func is called. A SIGHUP that arrives
+// while one is pending is folded into it.
+func forwardSIGHUP(reload chan<- struct{}) func() {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	quit := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sig:
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(quit)
+	}
 }

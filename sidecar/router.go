@@ -1,0 +1,273 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
+)
+
+// Router is the proxy with routes (--config): it picks each request's
+// route from the route.Set in force and hands the request to that route's
+// Proxy, which was built from the options as the route sets them
+// (Config.ForRoute) and signs with the route's credential source. Each
+// distinct credential source has its own Cache, shared by the routes that
+// name it, so a failing source fails closed for its routes only.
+//
+// Use installs a new Set: the Proxies of routes whose options did not
+// change are kept (and their connections), the others built afresh; a
+// request that picked its route before keeps its Proxy to the end. Safe for
+// concurrent use.
+type Router struct {
+	cfg  Config
+	log  *slog.Logger
+	base creds.Source // the top-level options' credentials
+	// start starts the source of a route's own credentials.
+	start func(creds.Config) (creds.Source, error)
+	// setup is applied to every Proxy, built now or later.
+	setup []func(*Proxy)
+
+	cur atomic.Pointer[routing]
+
+	mu      sync.Mutex // one Use at a time
+	sources map[creds.Config]creds.Source
+}
+
+// routing is one Set with its Proxies; never changed once stored.
+type routing struct {
+	set     *route.Set
+	proxies map[*route.Route]*Proxy
+	byKey   map[string]*Proxy // for the next Set to reuse
+	// sources names each route's credential source, for /readyz.
+	sources map[*route.Route]creds.Source
+}
+
+var _ http.Handler = (*Router)(nil)
+
+// NewRouter builds a Router on the top-level options cfg and the Set set.
+// base is the top-level credential source (a route without credentials,
+// or whose credentials equal the top-level ones, uses it); start starts a
+// source for other credentials, nil for creds.Start with log. Close the
+// Router when done.
+func NewRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.Config) (creds.Source, error), log *slog.Logger) (*Router, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if start == nil {
+		start = func(c creds.Config) (creds.Source, error) {
+			cache, err := creds.Start(context.Background(), c, log.With("credentials", route.CredentialsOf(c).String()))
+			if err != nil {
+				return nil, err
+			}
+			return cache, nil
+		}
+	}
+	rt := &Router{cfg: cfg, log: log, base: base, start: start, sources: map[creds.Config]creds.Source{}}
+	if err := rt.Use(set); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// Routes returns the Set in force.
+func (rt *Router) Routes() *route.Set { return rt.cur.Load().set }
+
+// Use builds the Proxies of set's routes and puts set in force. On an error
+// (a route whose options do not compile, a credential source that cannot
+// be built) the Set in force stays.
+func (rt *Router) Use(set *route.Set) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	old := rt.cur.Load()
+	next := &routing{set: set, proxies: map[*route.Route]*Proxy{}, byKey: map[string]*Proxy{}, sources: map[*route.Route]creds.Source{}}
+	var built []*Proxy
+	for _, r := range set.Routes() {
+		rc := rt.cfg.ForRoute(r)
+		src, err := rt.sourceFor(rc.Config, r)
+		if err != nil {
+			closeAll(built)
+			return fmt.Errorf("route %q: credentials: %w", r.Name, err)
+		}
+		key := routeKey(r, rc)
+		p := next.byKey[key]
+		if p == nil && old != nil {
+			p = old.byKey[key]
+		}
+		if p == nil {
+			if p, err = New(rc, src, rt.log.With("route", r.Name)); err != nil {
+				closeAll(built)
+				return fmt.Errorf("route %q: %w", r.Name, err)
+			}
+			p.addHeaders = r.AddHeaders
+			for _, f := range rt.setup {
+				f(p)
+			}
+			built = append(built, p)
+		}
+		next.proxies[r], next.byKey[key], next.sources[r] = p, p, src
+	}
+	rt.cur.Store(next)
+	if old != nil {
+		for key, p := range old.byKey {
+			if next.byKey[key] != p {
+				// Idle connections only: requests in flight finish.
+				p.Close()
+			}
+		}
+	}
+	return nil
+}
+
+// sourceFor returns the credential source of options whose credential
+// part is c: the top-level one, or one per distinct c.
+func (rt *Router) sourceFor(c creds.Config, r *route.Route) (creds.Source, error) {
+	if r.Credentials == nil || c == rt.cfg.Config {
+		return rt.base, nil
+	}
+	if src, ok := rt.sources[c]; ok {
+		return src, nil
+	}
+	src, err := rt.start(c)
+	if err != nil {
+		return nil, err
+	}
+	rt.sources[c] = src
+	return src, nil
+}
+
+// routeKey says what a route's Proxy is built from: two routes with the
+// same key can share one.
+func routeKey(r *route.Route, rc Config) string {
+	return fmt.Sprintf("%s\x00%#v\x00%#v", r.Name, rc, r.AddHeaders)
+}
+
+func closeAll(ps []*Proxy) {
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
+// UseTelemetry makes every route's Proxy record metrics and spans with t.
+// Call it before serving.
+func (rt *Router) UseTelemetry(t *telemetry.Telemetry) {
+	rt.eachProxy(func(p *Proxy) { p.UseTelemetry(t) })
+}
+
+// OnSignatureRejected is Proxy.OnSignatureRejected for every route.
+func (rt *Router) OnSignatureRejected(f func(awsCode, cause string)) {
+	rt.eachProxy(func(p *Proxy) { p.OnSignatureRejected(f) })
+}
+
+// Observers are the first route's Proxy's: each route's Proxy has its own
+// key cache and breakers, and the metrics they feed are the first's.
+func (rt *Router) Observers() telemetry.Observers {
+	return rt.cur.Load().proxies[rt.cur.Load().set.Routes()[0]].Observers()
+}
+
+// listenerFiles are the first route's Proxy's: every route is built on
+// the same listener options.
+func (rt *Router) listenerFiles() *listen.Files {
+	cur := rt.cur.Load()
+	return cur.proxies[cur.set.Routes()[0]].listenerFiles()
+}
+
+// eachProxy applies f to every Proxy, now and as they are built.
+func (rt *Router) eachProxy(f func(*Proxy)) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.setup = append(rt.setup, f)
+	for _, p := range rt.cur.Load().byKey {
+		f(p)
+	}
+}
+
+// Close releases every Proxy's idle connections and stops the credential
+// sources the Router started.
+func (rt *Router) Close() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for _, p := range rt.cur.Load().byKey {
+		p.Close()
+	}
+	for _, src := range rt.sources {
+		if c, ok := src.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+// ServeHTTP picks r's route and serves r with its Proxy, or answers 403
+// no_route (or the client refusal) without forwarding anything.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cur := rt.cur.Load()
+	picked, err := cur.set.Pick(r.Host, r.URL.EscapedPath(), clientName(r))
+	if err != nil {
+		start := time.Now()
+		status, code := writeError(w, err)
+		telemetry.LogRequest(r.Context(), rt.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
+			Status: status, Duration: time.Since(start), ErrorCode: code})
+		return
+	}
+	cur.proxies[picked].ServeHTTP(w, r)
+}
+
+// clientName is the authenticated client of r, "" for none.
+func clientName(*http.Request) string { return "" }
+
+// NotReady says which routes cannot sign now, each with its source's
+// reason, or nil when every route can. Used by /readyz.
+func (rt *Router) NotReady() map[string]string {
+	cur := rt.cur.Load()
+	out := map[string]string{}
+	for _, r := range cur.set.Routes() {
+		src := cur.sources[r]
+		if rd, ok := src.(interface{ Ready() bool }); !ok || rd.Ready() {
+			continue
+		}
+		reason := "no unexpired credentials yet"
+		if nr, ok := src.(interface{ NotReady() error }); ok {
+			if err := nr.NotReady(); err != nil {
+				reason = err.Error()
+			}
+		}
+		out[r.Name] = reason
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// RouteNames lists the routes in force, in order.
+func (rt *Router) RouteNames() []string {
+	var out []string
+	for _, r := range rt.cur.Load().set.Routes() {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
+// describeNotReady writes NotReady as one line: "team-a: reason; team-b: reason".
+func describeNotReady(m map[string]string) string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + m[n]
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,210 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+)
+
+// brokenSource is a credential source that never has credentials, as a
+// Cache whose role cannot be assumed.
+type brokenSource struct{}
+
+func (brokenSource) Retrieve(context.Context) (creds.Credentials, error) {
+	return creds.Credentials{}, errors.Join(creds.ErrNoCredentials, errors.New("AssumeRole: AccessDenied"))
+}
+func (brokenSource) Invalidate(string) {}
+func (brokenSource) Ready() bool       { return false }
+func (brokenSource) NotReady() error   { return errors.New("role team-c: AccessDenied") }
+
+// startRouter serves a Router on the routes of yaml, whose routes' own
+// credentials come from sources by profile name.
+func startRouter(t *testing.T, cfg Config, yaml string, sources map[string]creds.Source) (*httptest.Server, *Router, *logBuffer) {
+	t.Helper()
+	set, err := compileRoutes(t, cfg, yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	start := func(c creds.Config) (creds.Source, error) {
+		src, ok := sources[c.Profile]
+		if !ok {
+			return nil, errors.New("no test source for profile " + c.Profile)
+		}
+		return src, nil
+	}
+	rt, err := NewRouter(cfg, set, newStaticSource(), start, slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(rt)
+	t.Cleanup(func() {
+		srv.Close()
+		rt.Close()
+		for _, secret := range []string{testSecret, testToken} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("a secret reached the log:\n%s", logs.String())
+			}
+		}
+	})
+	return srv, rt, logs
+}
+
+func routesYAML(upstream string) string {
+	return `
+routes:
+  - name: team-a
+    match: {path: /team-a}
+    upstream: ` + upstream + `
+    add-headers: {X-Team: a}
+  - name: team-b
+    match: {path: /team-b}
+    upstream: ` + upstream + `
+    strip-headers: [x-team]
+    credentials: {profile: b}
+  - name: team-c
+    match: {path: /team-c}
+    upstream: ` + upstream + `
+    credentials: {profile: c}
+`
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// TestRoutesSignWithTheirOwnCredentials: each route's requests reach the
+// upstream signed with its own source's keys (verified), with its own
+// headers; a request no route takes is answered 403 no_route and nothing
+// is forwarded; a route whose source fails answers 503 alone.
+func TestRoutesSignWithTheirOwnCredentials(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	b := newStaticSource()
+	b.c.AccessKeyID = testKeyID2
+	srv, _, logs := startRouter(t, cfg, routesYAML(up.URL), map[string]creds.Source{"b": b, "c": brokenSource{}})
+
+	resp, body := get(t, srv.URL+"/team-a/k", "X-Team", "spoofed")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("team-a: %d %s", resp.StatusCode, body)
+	}
+	got := up.last(t)
+	if got.VerifyErr != nil || got.KeyID != testKeyID || got.Path != "/team-a/k" {
+		t.Errorf("team-a reached the upstream as %s %s, verify error %v; want key %s", got.Path, got.KeyID, got.VerifyErr, testKeyID)
+	}
+	if got.Header.Get("X-Team") != "a" || !strings.Contains(got.Header.Get("Authorization"), "x-team") {
+		t.Errorf("team-a's add-headers: X-Team %q, Authorization %q; want a, signed", got.Header.Get("X-Team"), got.Header.Get("Authorization"))
+	}
+
+	resp, body = get(t, srv.URL+"/team-b/k", "X-Team", "b")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("team-b: %d %s", resp.StatusCode, body)
+	}
+	got = up.last(t)
+	if got.VerifyErr != nil || got.KeyID != testKeyID2 || got.Path != "/team-b/k" {
+		t.Errorf("team-b reached the upstream as %s %s, verify error %v; want key %s", got.Path, got.KeyID, got.VerifyErr, testKeyID2)
+	}
+	if _, ok := got.Header["X-Team"]; ok {
+		t.Errorf("team-b's strip-headers: X-Team reached the upstream")
+	}
+
+	before := up.count()
+	resp, body = get(t, srv.URL+"/team-z/k")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != CodeNoRoute ||
+		!strings.Contains(body, `path \"/team-z/k\"`) || !strings.Contains(body, strings.TrimPrefix(srv.URL, "http://")) {
+		t.Errorf("no route: %d %s %s; want 403 no_route naming host and path", resp.StatusCode, resp.Header.Get(ErrorHeader), body)
+	}
+	resp, body = get(t, srv.URL+"/team-c/k")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get(ErrorHeader) != CodeNoCredentials {
+		t.Errorf("team-c, whose source fails: %d %s %s; want 503 credentials_unavailable", resp.StatusCode, resp.Header.Get(ErrorHeader), body)
+	}
+	if up.count() != before {
+		t.Errorf("the upstream received %d requests for no route and a failing source, want none", up.count()-before)
+	}
+	if !strings.Contains(logs.String(), `"route":"team-a"`) || !strings.Contains(logs.String(), `"route":"team-b"`) || !strings.Contains(logs.String(), `"error_code":"no_route"`) {
+		t.Errorf("the request lines do not carry the route name:\n%s", logs.String())
+	}
+}
+
+// TestReadyzNamesRoutesWithoutCredentials: one route's failing source does
+// not take the gateway out of service; /readyz names the route and why.
+func TestReadyzNamesRoutesWithoutCredentials(t *testing.T) {
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	b := newStaticSource()
+	_, rt, _ := startRouter(t, cfg, routesYAML("http://127.0.0.1:9"), map[string]creds.Source{"b": b, "c": brokenSource{}})
+	admin := &Admin{Credentials: newStaticSource(), Routes: rt}
+	rec := httptest.NewRecorder()
+	admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	var body struct {
+		Status         string
+		RoutesNotReady map[string]string `json:"routes_not_ready"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusOK || body.Status != "ready" || body.RoutesNotReady["team-c"] != "role team-c: AccessDenied" || len(body.RoutesNotReady) != 1 {
+		t.Errorf("/readyz %d %s; want 200 naming team-c alone", rec.Code, rec.Body.String())
+	}
+
+	// Every route failing: 503.
+	only, err := compileRoutes(t, cfg, "routes:\n  - name: team-c\n    upstream: http://127.0.0.1:9\n    credentials: {profile: c}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Use(only); err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	admin.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "no route has credentials: team-c: role team-c: AccessDenied") {
+		t.Errorf("/readyz with every route failing: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestRouterUseKeepsRequestsOnTheirRoutes: a new Set takes the next
+// requests; a route whose options did not change keeps its Proxy.
+func TestRouterUseKeepsRequestsOnTheirRoutes(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	srv, rt, _ := startRouter(t, cfg, routesYAML(up.URL), map[string]creds.Source{"b": newStaticSource(), "c": brokenSource{}})
+	oldA := rt.cur.Load().proxies[rt.Routes().Routes()[0]]
+
+	next, err := compileRoutes(t, cfg, routesYAML(up.URL)+"  - name: team-z\n    match: {path: /team-z}\n    upstream: "+up.URL+"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Use(next); err != nil {
+		t.Fatal(err)
+	}
+	if rt.cur.Load().proxies[next.Routes()[0]] != oldA {
+		t.Errorf("team-a's options did not change, but its Proxy was rebuilt")
+	}
+	if resp, body := get(t, srv.URL+"/team-z/k"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the new route: %d %s", resp.StatusCode, body)
+	}
+}
