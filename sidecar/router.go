@@ -214,7 +214,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	picked, err := cur.set.Pick(r.Host, r.URL.EscapedPath(), clientName(r))
 	if err != nil {
 		start := time.Now()
-		status, code := writeError(w, err)
+		var rw http.ResponseWriter = w
+		if ci, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok {
+			// The Proxy admits each request it serves (framing.go); one
+			// answered here must be admitted too, or the inspector's
+			// records and the connection's requests fall out of step.
+			if ferr := ci.admit(r.Method, r.RequestURI); ferr != nil {
+				err, rw = ferr, closeAfter{w}
+			}
+		}
+		status, code := writeError(rw, err)
 		telemetry.LogRequest(r.Context(), rt.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
 			Status: status, Duration: time.Since(start), ErrorCode: code})
 		return

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 )
@@ -206,5 +210,78 @@ func TestRouterUseKeepsRequestsOnTheirRoutes(t *testing.T) {
 	}
 	if resp, body := get(t, srv.URL+"/team-z/k"); resp.StatusCode != http.StatusOK {
 		t.Errorf("the new route: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestServerReloadsRoutes: serve with --config re-reads its routes on
+// request (SIGHUP); a bad file is refused with one ERROR line and the
+// routes in force stay.
+func TestServerReloadsRoutes(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	cfg.ConfigFile = filepath.Join(t.TempDir(), "gateway.yaml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(cfg.ConfigFile+".tmp", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(cfg.ConfigFile+".tmp", cfg.ConfigFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	teamA := "routes:\n  - name: team-a\n    match: {path: /team-a}\n    upstream: " + up.URL + "\n"
+	teamB := "  - name: team-b\n    match: {path: /team-b}\n    upstream: " + up.URL + "\n"
+	write(teamA)
+	logs := &logBuffer{}
+	reload := make(chan struct{})
+	addrs := make(chan [2]string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := &Server{Config: cfg, Credentials: newStaticSource(), Log: slog.New(slog.NewJSONHandler(logs, nil)),
+		Reload: reload, RoutesInterval: time.Hour,
+		Listening: func(p, a net.Addr) { addrs <- [2]string{p.String(), a.String()} }}
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var proxyAddr, adminAddr string
+	select {
+	case a := <-addrs:
+		proxyAddr, adminAddr = a[0], a[1]
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	status := func(path string) int {
+		resp, _ := get(t, "http://"+proxyAddr+path)
+		return resp.StatusCode
+	}
+	if status("/team-a/k") != http.StatusOK || status("/team-b/k") != http.StatusForbidden {
+		t.Fatalf("at start: team-a %d, team-b %d; want 200 and 403", status("/team-a/k"), status("/team-b/k"))
+	}
+	write(teamA + teamB)
+	reload <- struct{}{}
+	waitUntil(t, "team-b routed", func() bool { return status("/team-b/k") == http.StatusOK })
+
+	write(teamA + teamB + "  - name: team-c\n    pyload: signed\n")
+	reload <- struct{}{}
+	waitUntil(t, "the refusal logged", func() bool { return strings.Contains(logs.String(), `"level":"ERROR"`) })
+	if n := strings.Count(logs.String(), `"level":"ERROR"`); n != 1 || !strings.Contains(logs.String(), `gateway.yaml:9: route \"team-c\": pyload: unknown field`) {
+		t.Errorf("%d ERROR lines, want one naming the file, line, route and field:\n%s", n, logs.String())
+	}
+	if a, b := status("/team-a/k"), status("/team-b/k"); a != http.StatusOK || b != http.StatusOK {
+		t.Errorf("after a bad file the last good routes must stay: team-a %d, team-b %d\n%s", a, b, logs.String())
+	}
+	if code, _ := get(t, "http://"+adminAddr+"/readyz"); code.StatusCode != http.StatusOK {
+		t.Errorf("/readyz %d", code.StatusCode)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
