@@ -66,7 +66,7 @@ func NewRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.C
 	}
 	if start == nil {
 		start = func(c creds.Config) (creds.Source, error) {
-			cache, err := creds.Start(context.Background(), c, log.With("credentials", route.CredentialsOf(c).String()))
+			cache, err := creds.Start(context.Background(), c, log.With("configured_as", route.CredentialsOf(c).String()))
 			if err != nil {
 				return nil, err
 			}
