@@ -14,6 +14,7 @@ import (
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/route"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
@@ -24,6 +25,10 @@ import (
 // (Config.ForRoute) and signs with the route's credential source. Each
 // distinct credential source has its own Cache, shared by the routes that
 // name it, so a failing source fails closed for its routes only.
+//
+// --body-memory-total and --spool-total hold for all routes together;
+// --max-upstream-conns holds for each route's Proxy, which has its own
+// connections.
 //
 // Use installs a new Set: the Proxies of routes whose options did not
 // change are kept (and their connections), the others built afresh; a
@@ -42,6 +47,9 @@ type Router struct {
 
 	mu      sync.Mutex // one Use at a time
 	sources map[creds.Config]creds.Source
+	// bodies and spools are --body-memory-total and --spool-total, one
+	// budget for every route's requests, as without routes.
+	bodies, spools *body.Budget
 }
 
 // routing is one Set with its Proxies; never changed once stored.
@@ -73,7 +81,8 @@ func NewRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.C
 			return cache, nil
 		}
 	}
-	rt := &Router{cfg: cfg, log: log, base: base, start: start, sources: map[creds.Config]creds.Source{}}
+	rt := &Router{cfg: cfg, log: log, base: base, start: start, sources: map[creds.Config]creds.Source{},
+		bodies: body.NewBudget(int64(cfg.BodyMemoryTotal)), spools: body.NewBudget(int64(cfg.SpoolTotal))}
 	if err := rt.Use(set); err != nil {
 		return nil, err
 	}
@@ -110,6 +119,8 @@ func (rt *Router) Use(set *route.Set) error {
 				return fmt.Errorf("route %q: %w", r.Name, err)
 			}
 			p.addHeaders = r.AddHeaders
+			// Not yet serving: the budgets can still be swapped.
+			p.c.bodyBudget, p.c.spoolBudget = rt.bodies, rt.spools
 			for _, f := range rt.setup {
 				f(p)
 			}

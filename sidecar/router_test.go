@@ -285,3 +285,24 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRoutesShareTheBodyBudgets: --body-memory-total and --spool-total are
+// one budget for every route, not one per route.
+func TestRoutesShareTheBodyBudgets(t *testing.T) {
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	cfg.BodyMemoryTotal, cfg.SpoolTotal = 1<<20, 8<<20
+	_, rt, _ := startRouter(t, cfg, routesYAML("http://127.0.0.1:9"), map[string]creds.Source{"b": newStaticSource(), "c": brokenSource{}})
+	cur := rt.cur.Load()
+	var first *Proxy
+	for _, r := range rt.Routes().Routes() {
+		p := cur.proxies[r]
+		if first == nil {
+			first = p
+			continue
+		}
+		if p == first || p.c.bodyBudget != first.c.bodyBudget || p.c.spoolBudget != first.c.spoolBudget {
+			t.Errorf("route %s: its own Proxy must draw on the routes' one body and spool budget", r.Name)
+		}
+	}
+}
