@@ -42,6 +42,7 @@ type Router struct {
 	start func(creds.Config) (creds.Source, error)
 	// setup is applied to every Proxy, built now or later.
 	setup []func(*Proxy)
+	tel   atomic.Pointer[telemetry.Telemetry]
 
 	cur atomic.Pointer[routing]
 
@@ -172,6 +173,7 @@ func closeAll(ps []*Proxy) {
 // UseTelemetry makes every route's Proxy record metrics and spans with t.
 // Call it before serving.
 func (rt *Router) UseTelemetry(t *telemetry.Telemetry) {
+	rt.tel.Store(t)
 	rt.eachProxy(func(p *Proxy) { p.UseTelemetry(t) })
 }
 
@@ -237,9 +239,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, code := writeError(rw, err)
 		telemetry.LogRequest(r.Context(), rt.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
 			Status: status, Duration: time.Since(start), ErrorCode: code})
+		rt.tel.Load().RouteRequest(r.Context(), "", code)
 		return
 	}
 	cur.proxies[picked].ServeHTTP(w, r)
+	// The Proxy marks its own answers; anything else was forwarded.
+	result := w.Header().Get(ErrorHeader)
+	if result == "" {
+		result = telemetry.RouteForwarded
+	}
+	rt.tel.Load().RouteRequest(r.Context(), picked.Name, result)
 }
 
 // clientName is the authenticated client of r, "" for none.

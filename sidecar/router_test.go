@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
 // brokenSource is a credential source that never has credentials, as a
@@ -240,6 +241,7 @@ func TestServerReloadsRoutes(t *testing.T) {
 	done := make(chan error, 1)
 	srv := &Server{Config: cfg, Credentials: newStaticSource(), Log: slog.New(slog.NewJSONHandler(logs, nil)),
 		Reload: reload, RoutesInterval: time.Hour,
+		Telemetry: &telemetry.Options{Version: "test", Getenv: func(string) string { return "" }},
 		Listening: func(p, a net.Addr) { addrs <- [2]string{p.String(), a.String()} }}
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -273,6 +275,19 @@ func TestServerReloadsRoutes(t *testing.T) {
 	if code, _ := get(t, "http://"+adminAddr+"/readyz"); code.StatusCode != http.StatusOK {
 		t.Errorf("/readyz %d", code.StatusCode)
 	}
+	// The metrics carry the route name, and the result.
+	counted := func(route, result string) bool {
+		_, metrics := get(t, "http://"+adminAddr+"/metrics")
+		for _, line := range strings.Split(metrics, "\n") {
+			if strings.HasPrefix(line, telemetry.MetricRouteRequests+"{") && strings.Contains(line, `route="`+route+`"`) && strings.Contains(line, `result="`+result+`"`) {
+				return true
+			}
+		}
+		return false
+	}
+	waitUntil(t, "the route metrics", func() bool {
+		return counted("team-a", telemetry.RouteForwarded) && counted("team-b", telemetry.RouteForwarded) && counted("", CodeNoRoute)
+	})
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

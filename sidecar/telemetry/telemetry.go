@@ -104,6 +104,7 @@ type Telemetry struct {
 	inst      instruments
 	routes    routeAttrsCache
 	clients   clientMetrics // clients.go
+	routed    routeMetrics  // routed.go: by route name (--config)
 }
 
 // New sets up metrics (Prometheus always; OTLP/HTTP when asked), tracing
@@ -204,6 +205,10 @@ func New(ctx context.Context, opts Options) (*Telemetry, error) {
 		return nil, err
 	}
 	if err = t.clients.init(t.meterProvider.Meter(ScopeName)); err != nil {
+		t.Shutdown(ctx)
+		return nil, err
+	}
+	if err = t.routed.init(t.meterProvider.Meter(ScopeName)); err != nil {
 		t.Shutdown(ctx)
 		return nil, err
 	}
