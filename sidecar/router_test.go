@@ -321,3 +321,29 @@ func TestRoutesShareTheBodyBudgets(t *testing.T) {
 		}
 	}
 }
+
+// TestWarnRoutesWithBroadAllowHosts: the start-time warning about an
+// allow-list holding a whole AWS DNS suffix names each host-mode route it
+// concerns, and no fixed route.
+func TestWarnRoutesWithBroadAllowHosts(t *testing.T) {
+	cfg := testConfig()
+	set, err := compileRoutes(t, cfg, `
+routes:
+  - name: wide
+    allow-hosts: ["*.amazonaws.com"]
+    match: {path: /w}
+  - name: narrow
+    allow-hosts: ["sqs.eu-west-1.amazonaws.com"]
+    match: {path: /n}
+  - name: fixed
+    upstream: https://sqs.eu-west-1.amazonaws.com
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	warnRoutes(slog.New(slog.NewJSONHandler(logs, nil)), cfg, set)
+	if !strings.Contains(logs.String(), `"route":"wide"`) || strings.Contains(logs.String(), `"route":"narrow"`) || strings.Contains(logs.String(), `"route":"fixed"`) {
+		t.Errorf("warnings:\n%s\nwant one, for route wide", logs.String())
+	}
+}

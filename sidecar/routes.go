@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync/atomic"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/route"
@@ -115,6 +116,7 @@ func (s *Server) startRouter(ctx context.Context, log *slog.Logger) (*Router, er
 		return nil, err
 	}
 	router.Store(rt)
+	warnRoutes(log, cfg, w.Current())
 	if s.Reload != nil {
 		go func() {
 			for {
@@ -130,4 +132,19 @@ func (s *Server) startRouter(ctx context.Context, log *slog.Logger) (*Router, er
 		}()
 	}
 	return rt, nil
+}
+
+// warnRoutes is warnAtStart's allow-list warning for each host-mode route
+// whose allow-list holds a whole AWS DNS suffix.
+func warnRoutes(log *slog.Logger, cfg Config, set *route.Set) {
+	for _, r := range set.Routes() {
+		rc := cfg.ForRoute(r)
+		if rc.Upstream != "" {
+			continue
+		}
+		if broad := broadAllowHosts(rc.AllowHosts); len(broad) > 0 {
+			log.Warn("route "+r.Name+" is in host mode and signs for every host under AWS's DNS suffixes, including hosts anyone can own there (API Gateway ids, Lambda function URLs, S3 buckets): narrow the route's allow-hosts to your own endpoints",
+				"route", r.Name, "allow_hosts", strings.Join(broad, ","))
+		}
+	}
 }

@@ -222,7 +222,7 @@ func (s *Server) delayShutdown(log *slog.Logger, admin *Admin, proxySrv *http.Se
 // not on loopback (the proxy's only while it does not authenticate its
 // clients).
 func warnAtStart(log *slog.Logger, cfg Config, proxyAddr, adminAddr net.Addr) {
-	if cfg.Upstream == "" {
+	if cfg.Upstream == "" && cfg.ConfigFile == "" { // routes: warnRoutes
 		if broad := broadAllowHosts(cfg.AllowHosts); len(broad) > 0 {
 			log.Warn("host mode signs for every host under AWS's DNS suffixes (the default --allow-hosts), "+
 				"including hosts anyone can own there (API Gateway ids, Lambda function URLs, S3 buckets): a client of the proxy can send a signed request, session token included, to their owner. "+
