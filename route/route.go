@@ -236,8 +236,14 @@ func compileRoute(file string, i int, s *Spec) (*Route, error) {
 	for name := range s.AddHeaders {
 		names = append(names, name)
 	}
+	// Sorted by header, then by name as written: a map's order is random,
+	// and an error about two spellings of one header must name them the
+	// same way every time.
 	slices.SortFunc(names, func(a, b string) int {
-		return strings.Compare(textproto.CanonicalMIMEHeaderKey(a), textproto.CanonicalMIMEHeaderKey(b))
+		if c := strings.Compare(textproto.CanonicalMIMEHeaderKey(a), textproto.CanonicalMIMEHeaderKey(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
 	})
 	canonical := map[string]string{}
 	for _, name := range names {
