@@ -427,11 +427,7 @@ func (m matcher) matches(host string) bool {
 // path match, else a *ClientUnauthenticatedError or *ClientNotAllowedError
 // when some do but none admits the client.
 func (s *Set) Pick(host, escapedPath, client string) (*Route, error) {
-	name := strings.ToLower(host)
-	if h, _, err := net.SplitHostPort(name); err == nil {
-		name = h
-	}
-	name = strings.Trim(name, "[]")
+	name := hostName(host)
 	refused := false
 	for _, r := range s.routes {
 		if !r.hosts.matches(name) || !underPrefix(escapedPath, r.PathPrefix) {
@@ -450,6 +446,29 @@ func (s *Set) Pick(host, escapedPath, client string) (*Route, error) {
 	default:
 		return nil, &ClientNotAllowedError{Client: client, Host: host, Path: escapedPath}
 	}
+}
+
+// Matching returns the first route whose host and path match, whichever
+// clients it admits; nil when none does. It names the route a refused
+// request was meant for (its logs and metrics).
+func (s *Set) Matching(host, escapedPath string) *Route {
+	name := hostName(host)
+	for _, r := range s.routes {
+		if r.hosts.matches(name) && underPrefix(escapedPath, r.PathPrefix) {
+			return r
+		}
+	}
+	return nil
+}
+
+// hostName is the lower-case name of a Host header's host[:port], without
+// the port or an IPv6 literal's brackets.
+func hostName(host string) string {
+	name := strings.ToLower(host)
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		name = h
+	}
+	return strings.Trim(name, "[]")
 }
 
 func (r *Route) admits(client string) bool {

@@ -251,7 +251,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if p.clientsRequired() {
+	if c, ok := listen.ClientFrom(r.Context()); ok {
+		client = c // the Router authenticated it (router.go)
+	} else if p.clientsRequired() {
 		var err error
 		if client, err = p.authenticate(r); err != nil {
 			_, x.errCode = writeError(rec, err)

@@ -46,6 +46,13 @@ type Router struct {
 
 	cur atomic.Pointer[routing]
 
+	// clients authenticates the listener's clients (--client-ca-file,
+	// --client-tokens-file), once for every route, before a route is
+	// picked: a route's match.clients names who may use it. closeFiles
+	// stops watching the listener's files.
+	clients    *listen.Files
+	closeFiles context.CancelFunc
+
 	mu      sync.Mutex // one Use at a time
 	sources map[creds.Config]creds.Source
 	// bodies and spools are --body-memory-total and --spool-total, one
@@ -70,6 +77,12 @@ var _ http.Handler = (*Router)(nil)
 // source for other credentials, nil for creds.Start with log. Close the
 // Router when done.
 func NewRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.Config) (creds.Source, error), log *slog.Logger) (*Router, error) {
+	return newRouter(cfg, set, base, start, log, 0)
+}
+
+// newRouter is NewRouter with the listener's files checked every
+// reloadEvery (0: listen.DefaultReloadInterval).
+func newRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.Config) (creds.Source, error), log *slog.Logger, reloadEvery time.Duration) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +97,15 @@ func NewRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.C
 	}
 	rt := &Router{cfg: cfg, log: log, base: base, start: start, sources: map[creds.Config]creds.Source{},
 		bodies: body.NewBudget(int64(cfg.BodyMemoryTotal)), spools: body.NewBudget(int64(cfg.SpoolTotal))}
+	var filesCtx context.Context
+	filesCtx, rt.closeFiles = context.WithCancel(context.Background())
+	var err error
+	if rt.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
+		rt.closeFiles()
+		return nil, err // an *OptionError naming the file's option
+	}
 	if err := rt.Use(set); err != nil {
+		rt.closeFiles()
 		return nil, err
 	}
 	return rt, nil
@@ -104,6 +125,10 @@ func (rt *Router) Use(set *route.Set) error {
 	var built []*Proxy
 	for _, r := range set.Routes() {
 		rc := rt.cfg.ForRoute(r)
+		// The Router authenticates clients, and serves the listener's
+		// files, for every route; a route's Proxy takes the client from
+		// the request's context.
+		rc.Listener = listen.Config{}
 		src, err := rt.sourceFor(rc.Config, r)
 		if err != nil {
 			closeAll(built)
@@ -188,12 +213,8 @@ func (rt *Router) Observers() telemetry.Observers {
 	return rt.cur.Load().proxies[rt.cur.Load().set.Routes()[0]].Observers()
 }
 
-// listenerFiles are the first route's Proxy's: every route is built on
-// the same listener options.
-func (rt *Router) listenerFiles() *listen.Files {
-	cur := rt.cur.Load()
-	return cur.proxies[cur.set.Routes()[0]].listenerFiles()
-}
+// listenerFiles are the Router's own: one listener for every route.
+func (rt *Router) listenerFiles() *listen.Files { return rt.clients }
 
 // eachProxy applies f to every Proxy, now and as they are built.
 func (rt *Router) eachProxy(f func(*Proxy)) {
@@ -210,6 +231,7 @@ func (rt *Router) eachProxy(f func(*Proxy)) {
 func (rt *Router) Close() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	rt.closeFiles()
 	for _, p := range rt.cur.Load().byKey {
 		p.Close()
 	}
@@ -220,26 +242,27 @@ func (rt *Router) Close() {
 	}
 }
 
-// ServeHTTP picks r's route and serves r with its Proxy, or answers 403
-// no_route (or the client refusal) without forwarding anything.
+// ServeHTTP authenticates r's client (when the listener does), picks r's
+// route and serves r with its Proxy; or answers with the proxy's own error
+// (401 client_unauthenticated, 403 no_route or client_not_allowed) without
+// forwarding anything.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	cur := rt.cur.Load()
-	picked, err := cur.set.Pick(r.Host, r.URL.EscapedPath(), clientName(r))
-	if err != nil {
-		start := time.Now()
-		var rw http.ResponseWriter = w
-		if ci, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok {
-			// The Proxy admits each request it serves (framing.go); one
-			// answered here must be admitted too, or the inspector's
-			// records and the connection's requests fall out of step.
-			if ferr := ci.admit(r.Method, r.RequestURI); ferr != nil {
-				err, rw = ferr, closeAfter{w}
-			}
+	var client listen.Client
+	var err error
+	if rt.clients.Config().Authenticates() {
+		// Removes the bearer token from r's headers, matched or not.
+		if client, err = rt.clients.Authenticate(r.TLS, r.Header); err == nil {
+			r = r.WithContext(listen.WithClient(r.Context(), client))
 		}
-		status, code := writeError(rw, err)
-		telemetry.LogRequest(r.Context(), rt.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
-			Status: status, Duration: time.Since(start), ErrorCode: code})
-		rt.tel.Load().RouteRequest(r.Context(), "", code)
+	}
+	var picked *route.Route
+	if err == nil {
+		picked, err = cur.set.Pick(r.Host, r.URL.EscapedPath(), client.Name)
+	}
+	if err != nil {
+		rt.refuse(w, r, cur, client, err, start)
 		return
 	}
 	cur.proxies[picked].ServeHTTP(w, r)
@@ -251,8 +274,38 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.tel.Load().RouteRequest(r.Context(), picked.Name, result)
 }
 
-// clientName is the authenticated client of r, "" for none.
-func clientName(*http.Request) string { return "" }
+// refuse answers r with err, the Router's own refusal, logs it and counts
+// it: under the route r's host and path would take were its client
+// admitted ("" when none would: no_route), and under its client.
+func (rt *Router) refuse(w http.ResponseWriter, r *http.Request, cur *routing, client listen.Client, err error, start time.Time) {
+	var rw http.ResponseWriter = w
+	if ci, ok := r.Context().Value(smugglingKey{}).(*connInspector); ok {
+		// The Proxy admits each request it serves (framing.go); one
+		// answered here must be admitted too, or the inspector's records
+		// and the connection's requests fall out of step.
+		if ferr := ci.admit(r.Method, r.RequestURI); ferr != nil {
+			err, rw = ferr, closeAfter{w}
+		}
+	}
+	status, code := writeError(rw, err)
+	var name string
+	log := rt.log
+	if m := cur.set.Matching(r.Host, r.URL.EscapedPath()); m != nil {
+		name, log = m.Name, log.With("route", m.Name)
+	}
+	telemetry.LogRequest(r.Context(), log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
+		Status: status, Duration: time.Since(start), ErrorCode: code, Client: client.Name})
+	tel := rt.tel.Load()
+	tel.RouteRequest(r.Context(), name, code)
+	switch {
+	case code == CodeClientUnauthenticated:
+		tel.ClientRequest(r.Context(), "", true)
+	case code == CodeClientNotAllowed:
+		tel.ClientNotAllowed(r.Context(), client.Name)
+	case client.Name != "":
+		tel.ClientRequest(r.Context(), client.Name, false)
+	}
+}
 
 // NotReady says which routes cannot sign now, each with its source's
 // reason, or nil when every route can. Used by /readyz.

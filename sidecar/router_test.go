@@ -347,3 +347,130 @@ routes:
 		t.Errorf("warnings:\n%s\nwant one, for route wide", logs.String())
 	}
 }
+
+// TestRouteClientsAdmitOnlyTheirClients: a route's match.clients admits
+// the clients the listener authenticated (a certificate's SPIFFE ID, a
+// token's name) by glob. A known client on a route that does not admit it
+// gets 403 client_not_allowed, the proxy's own answer, and the upstream
+// receives nothing; a client without a credential gets 401. Refusals are
+// logged with the route and the client and counted by route and result, and
+// by client and result.
+func TestRouteClientsAdmitOnlyTheirClients(t *testing.T) {
+	up := newUpstream(t)
+	serverCA, clientCA := newTestCA(t, "server-ca"), newTestCA(t, "client-ca")
+	serving := serverCA.serverCert(t)
+	const tokenB = "tok-route-b-5e1f0c2a9d"
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := fixedListenerConfig(up.URL)
+	cfg.Listener.TLSCertFile, cfg.Listener.TLSKeyFile = write("tls.crt", serving.certPEM), write("tls.key", serving.keyPEM)
+	cfg.Listener.ClientCAFile = write("ca.crt", clientCA.pem)
+	cfg.Listener.ClientTokensFile = write("tokens", tokensFile("app-b", tokenB))
+	cfg.ConfigFile = write("gateway.yaml", []byte(`
+routes:
+  - name: team-a
+    match: {path: /team-a, clients: ["spiffe://cluster.local/ns/team-a/sa/*"]}
+  - name: team-b
+    match: {path: /team-b, clients: [app-b]}
+  - name: open
+    match: {path: /open}
+`))
+	addr, admin, logs := runListenerWith(t, cfg, &telemetry.Options{Getenv: func(string) string { return "" }})
+	appA := clientCA.clientCert(t, "spiffe://cluster.local/ns/team-a/sa/app")
+	asA, anonymous := tlsClient(serverCA, "http2", appA.tls), tlsClient(serverCA, "http1")
+	do := func(c *http.Client, path, token string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	for _, admitted := range []struct {
+		client      *http.Client
+		path, token string
+	}{{asA, "/team-a/k", ""}, {anonymous, "/team-b/k", tokenB}, {asA, "/open/k", ""}, {anonymous, "/open/k", tokenB}} {
+		resp, body := do(admitted.client, admitted.path, admitted.token)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s, want 200", admitted.path, resp.StatusCode, body)
+		}
+		if got := up.last(t); got.VerifyErr != nil || got.Path != admitted.path || got.Header.Get("Authorization") == "Bearer "+tokenB {
+			t.Errorf("%s reached the upstream as %s, verify error %v, Authorization %q", admitted.path, got.Path, got.VerifyErr, got.Header.Get("Authorization"))
+		}
+	}
+
+	before := up.count()
+	for _, refused := range []struct {
+		client      *http.Client
+		path, token string
+		name        string
+	}{{asA, "/team-b/k", "", "spiffe://cluster.local/ns/team-a/sa/app"}, {anonymous, "/team-a/k", tokenB, "app-b"}} {
+		resp, body := do(refused.client, refused.path, refused.token)
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != CodeClientNotAllowed ||
+			!strings.Contains(body, `client \"`+refused.name+`\" may not use`) || !strings.Contains(body, refused.path) {
+			t.Errorf("%s for %s: %d %s %s; want 403 client_not_allowed naming the client and path", refused.path, refused.name, resp.StatusCode, resp.Header.Get(ErrorHeader), body)
+		}
+	}
+	resp, _ := do(anonymous, "/team-a/k", "")
+	wantUnauthenticated(t, resp, nil)
+	resp, _ = do(anonymous, "/open/k", "tok-not-in-the-file")
+	wantUnauthenticated(t, resp, nil)
+	if n := up.count() - before; n != 0 {
+		t.Errorf("the upstream received %d requests the router refused", n)
+	}
+
+	untilTrue(t, "the refusal's log line", func() bool {
+		return strings.Contains(logs.String(), `"route":"team-b"`) && strings.Contains(logs.String(), `"error_code":"client_not_allowed"`)
+	})
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"error_code":"client_not_allowed"`) && strings.Contains(line, `"path":"/team-b/k"`) &&
+			(!strings.Contains(line, `"route":"team-b"`) || !strings.Contains(line, `"client":"spiffe://cluster.local/ns/team-a/sa/app"`)) {
+			t.Errorf("the refusal's line does not name the route and the client: %s", line)
+		}
+	}
+	if strings.Contains(logs.String(), tokenB) {
+		t.Errorf("a bearer token reached the log")
+	}
+	var text string
+	untilTrue(t, "the refusals in /metrics", func() bool {
+		resp, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text = string(b)
+		return strings.Contains(text, telemetry.MetricRouteRequests+`{result="client_not_allowed",route="team-b"}`) &&
+			strings.Contains(text, telemetry.MetricRouteRequests+`{result="client_not_allowed",route="team-a"}`) &&
+			strings.Contains(text, telemetry.MetricRouteRequests+`{result="client_unauthenticated",route="team-a"}`) &&
+			strings.Contains(text, telemetry.MetricRouteRequests+`{result="forwarded",route="open"}`) &&
+			strings.Contains(text, `sigv4_sidecar_client_requests_total{client="app-b",result="client_not_allowed"}`) &&
+			strings.Contains(text, `sigv4_sidecar_client_requests_total{client="app-b",result="admitted"}`)
+	})
+	if strings.Contains(text, "tok-") {
+		t.Errorf("a token reached /metrics")
+	}
+}
+
+// TestRouteClientsNeedClientAuthentication: a route that admits named
+// clients on a listener that names none would refuse every request: it is
+// refused at start, naming the file, the route and the field.
+func TestRouteClientsNeedClientAuthentication(t *testing.T) {
+	_, err := compileRoutes(t, testConfig(), "routes:\n  - name: team-a\n    upstream: https://s3.us-east-1.amazonaws.com\n    match: {clients: [app-a]}\n")
+	if err == nil || !strings.Contains(err.Error(), `gateway.yaml:`) || !strings.Contains(err.Error(), `route "team-a": match.clients: "app-a": the listener authenticates no client`) {
+		t.Errorf("error %v; want the file, route team-a and match.clients named", err)
+	}
+}

@@ -50,9 +50,15 @@ func (c Config) ForRoute(r *route.Route) Config {
 // CheckRoute checks the fields r shares with the command line (upstream,
 // allow-hosts, service, region, sign-host, connect-to, payload,
 // unsigned-headers, strip-headers) by the options' own rules, as r would
-// run with c's other options: it is route.Compile's check. A refusal is a
+// run with c's other options, and that match.clients has clients to name
+// (--client-ca-file or --client-tokens-file): it is route.Compile's check. A refusal is a
 // *route.FieldError naming the route's field.
 func (c Config) CheckRoute(r *route.Route) error {
+	if len(r.Clients) > 0 && !c.Listener.Authenticates() {
+		// Every request would be refused: no client has a name.
+		return &route.FieldError{Field: "match.clients", Value: strings.Join(r.Clients, ","),
+			Problem: "the listener authenticates no client: set --client-ca-file or --client-tokens-file"}
+	}
 	err := c.ForRoute(r).Validate()
 	if oe, ok := errors.AsType[*OptionError](err); ok {
 		return &route.FieldError{Field: oe.Flag, Value: oe.Value, Problem: oe.Problem}
@@ -111,7 +117,7 @@ func (s *Server) startRouter(ctx context.Context, log *slog.Logger) (*Router, er
 	if err != nil {
 		return nil, err
 	}
-	rt, err := NewRouter(cfg, w.Current(), s.Credentials, s.StartCredentials, log)
+	rt, err := newRouter(cfg, w.Current(), s.Credentials, s.StartCredentials, log, s.ReloadInterval)
 	if err != nil {
 		return nil, err
 	}

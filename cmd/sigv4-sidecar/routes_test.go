@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,8 +27,19 @@ routes:
     credentials: {credentials-file: /var/run/keys/queues}
 `
 
+// writeGateway writes gatewayYAML with a client tokens file: a route's
+// match.clients needs the listener to authenticate clients.
+func writeGateway(t *testing.T) string {
+	t.Helper()
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("app-a 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return writeConfig(t, gatewayYAML+"client-tokens-file: "+tokens+"\n")
+}
+
 func TestRoutesCommandLists(t *testing.T) {
-	path := writeConfig(t, gatewayYAML)
+	path := writeGateway(t)
 	var out bytes.Buffer
 	if err := runEnv(context.Background(), []string{"routes", "--config", path}, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -52,7 +65,7 @@ func TestRoutesCommandLists(t *testing.T) {
 }
 
 func TestRoutesCommandPicks(t *testing.T) {
-	path := writeConfig(t, gatewayYAML)
+	path := writeGateway(t)
 	var out bytes.Buffer
 	err := runEnv(context.Background(), []string{"routes", "http://s3.eu-west-1.amazonaws.com/team-a/k", "--config", path, "--client", "spiffe://cluster.local/ns/team-a/app"}, nil, &out, io.Discard)
 	if err != nil {
