@@ -448,6 +448,19 @@ func (s *Set) Pick(host, escapedPath, client string) (*Route, error) {
 	}
 }
 
+// Named returns the route called name, or an error naming the routes
+// there are.
+func (s *Set) Named(name string) (*Route, error) {
+	names := make([]string, 0, len(s.routes))
+	for _, r := range s.routes {
+		if r.Name == name {
+			return r, nil
+		}
+		names = append(names, r.Name)
+	}
+	return nil, fmt.Errorf("no route named %q in %s: its routes are %s", name, s.File, strings.Join(names, ", "))
+}
+
 // Matching returns the first route whose host and path match, whichever
 // clients it admits; nil when none does. It names the route a refused
 // request was meant for (its logs and metrics).

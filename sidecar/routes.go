@@ -3,7 +3,9 @@ package sidecar
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -153,4 +155,23 @@ func warnRoutes(log *slog.Logger, cfg Config, set *route.Set) {
 				"route", r.Name, "allow_hosts", strings.Join(broad, ","))
 		}
 	}
+}
+
+// TargetURL is the URL a request for u is sent to under c: u in host
+// mode; in fixed mode, --upstream's scheme and host with u's path under
+// its base path and u's query, as the proxy forwards it. u is not changed.
+func (c Config) TargetURL(u *url.URL) (*url.URL, error) {
+	out := *u
+	if c.Upstream == "" {
+		return &out, nil
+	}
+	up, err := url.Parse(c.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	out.Scheme, out.Host = up.Scheme, up.Host
+	if !setWirePath(&out, joinBasePath(up.EscapedPath(), u.EscapedPath())) {
+		return nil, fmt.Errorf("the path %q cannot be sent unchanged under %s", u.EscapedPath(), c.Upstream)
+	}
+	return &out, nil
 }

@@ -43,38 +43,76 @@ const getCallerIdentityBody = "Action=GetCallerIdentity&Version=2011-06-15"
 // reason otherwise: a Kubernetes init check.
 func runCheck(ctx context.Context, inv invocation) error {
 	fs := inv.flags("check",
-		"Usage: sigv4-sidecar check [--endpoint URL] [credential options]",
+		"Usage: sigv4-sidecar check [--endpoint URL] [credential options | --config FILE [--route NAME]]",
 		"Loads credentials, calls STS GetCallerIdentity signed by the sidecar's signer, and reports identity, expiry and clock offset; exit 0 when usable.")
 	endpointURL := fs.String("endpoint", "", "URL the proxy will sign for: report the service and region it would use")
 	service := fs.String("service", "", "signing name override, as serve's --service")
 	region := fs.String("region", "", "signing region override, as serve's --region")
 	timeout := fs.Duration("timeout", 10*time.Second, "limit on loading credentials and calling STS")
 	credsCfg := fs.credentialOptions(inv.environ)
+	rf := fs.routeOptions()
 	if err := fs.parse(inv.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	out := inv.stdout
-	var failures []string
-
+	var target *url.URL
 	if *endpointURL != "" {
 		u, err := url.Parse(*endpointURL)
 		if err != nil || u.Host == "" {
 			return &exitError{code: 2, msg: fmt.Sprintf("invalid --endpoint %q: want http(s)://host[/path]", *endpointURL)}
 		}
-		s, err := endpoint.SigningFor(u.Host, *service, *region, nil)
+		target = u
+	}
+	rt, err := rf.resolve(fs, inv.environ, target)
+	if err != nil {
+		return err
+	}
+	scope := sidecar.Config{Service: *service, Region: *region}
+	if rt != nil {
+		// The route's scope, credentials and upstream (fixed mode), as
+		// serve signs its requests; --service and --region still win.
+		*credsCfg, scope = rt.cfg.Config, rt.cfg
+		if visited(fs, "service") {
+			scope.Service = *service
+		}
+		if visited(fs, "region") {
+			scope.Region = *region
+		}
+		if target == nil && rt.cfg.Upstream != "" {
+			target, _ = url.Parse(rt.cfg.Upstream)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	out := inv.stdout
+	var failures []string
+
+	if rt != nil {
+		fmt.Fprintf(out, "route:       %s\n", rt.where)
+	}
+	if target != nil {
+		u, err := scope.TargetURL(target)
+		if err != nil {
+			return &exitError{code: 2, msg: err.Error()}
+		}
+		if scope.SignHost != "" {
+			u.Host = scope.SignHost
+		}
+		regionSet, err := sidecar.RegionSetOption(scope.RegionSet)
+		if err != nil {
+			return &exitError{code: 2, msg: err.Error()}
+		}
+		s, err := endpoint.SigningFor(u.Host, scope.Service, scope.Region, regionSet)
 		switch {
 		case err != nil:
 			fmt.Fprintf(out, "endpoint:    %s: %v\n", u.Host, err)
 			failures = append(failures, err.Error())
 		case len(s.RegionSet) > 0:
-			fmt.Fprintf(out, "endpoint:    %s signs as service %s with SigV4a, region set %s (%s)\n", u.Host, s.Service, strings.Join(s.RegionSet, ","), scopeSource(u.Host, *service, *region, nil))
+			fmt.Fprintf(out, "endpoint:    %s signs as service %s with SigV4a, region set %s (%s)\n", u.Host, s.Service, strings.Join(s.RegionSet, ","), scopeSource(u.Host, scope.Service, scope.Region, regionSet))
 		default:
-			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, s.Service, s.Region, scopeSource(u.Host, *service, *region, nil))
+			fmt.Fprintf(out, "endpoint:    %s signs as service %s, region %s (%s)\n", u.Host, s.Service, s.Region, scopeSource(u.Host, scope.Service, scope.Region, regionSet))
 		}
 	}
 

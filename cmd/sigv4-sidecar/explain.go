@@ -11,11 +11,13 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
@@ -47,6 +49,8 @@ type explainRequest struct {
 	regionSet string
 	payload   string // auto, signed, unsigned
 	time      time.Time
+	// set are a route's add-headers, set over the client's.
+	set []route.Header
 }
 
 // explained is what signing one request produced, for printing.
@@ -59,6 +63,7 @@ type explained struct {
 	regionSet []string
 	payload   string
 	result    signer.Result
+	route     string // the route signed as, and where it is written; "" for none
 }
 
 // runExplain signs a request the way the proxy would and prints every
@@ -66,7 +71,7 @@ type explained struct {
 // sign and Authorization header. It sends nothing and prints no secret.
 func runExplain(ctx context.Context, inv invocation) error {
 	fs := inv.flags("explain",
-		"Usage: sigv4-sidecar explain [-X METHOD] [-H 'Name: value']... [-d BODY] [--example-credentials] URL",
+		"Usage: sigv4-sidecar explain [-X METHOD] [-H 'Name: value']... [-d BODY] [--example-credentials] [--config FILE] [--route NAME] URL",
 		"Signs the request as the proxy would and prints scope, canonical request, string to sign and Authorization header. Sends nothing.")
 	var er explainRequest
 	var headers headerList
@@ -80,6 +85,7 @@ func runExplain(ctx context.Context, inv invocation) error {
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
 	credsCfg := fs.credentialOptions(inv.environ)
+	rf := fs.routeOptions()
 	args, err := fs.parseInterspersed(inv.args)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -95,6 +101,21 @@ func runExplain(ctx context.Context, inv invocation) error {
 		return &exitError{code: 2, msg: err.Error()}
 	}
 
+	var routeName string
+	if rf.config != "" || rf.route != "" {
+		u, err := parseTargetURL(er.url)
+		if err != nil {
+			return err
+		}
+		rt, err := rf.resolve(fs, inv.environ, u)
+		if err != nil {
+			return err
+		}
+		if err := er.asRoute(rt, u, func(name string) bool { return visited(fs, name) }); err != nil {
+			return err
+		}
+		*credsCfg, routeName = rt.cfg.Config, rt.where
+	}
 	keys, source, err := signingKeys(ctx, *example, *credsCfg)
 	if err != nil {
 		return err
@@ -103,7 +124,37 @@ func runExplain(ctx context.Context, inv invocation) error {
 	if err != nil {
 		return err
 	}
+	x.route = routeName
 	printExplained(inv.stdout, x, source, keys)
+	return nil
+}
+
+// asRoute makes er the request rt's route sends for a request to u: to
+// its upstream (fixed mode), with its sign-host and add-headers, signed
+// for its service, region, region set and payload unless given is true of
+// that flag.
+func (er *explainRequest) asRoute(rt *routed, u *url.URL, given func(flag string) bool) error {
+	target, err := rt.cfg.TargetURL(u)
+	if err != nil {
+		return &exitError{code: 2, msg: err.Error()}
+	}
+	er.url = target.String()
+	if rt.cfg.SignHost != "" {
+		er.headers = append(er.headers, "Host: "+rt.cfg.SignHost)
+	}
+	er.set = rt.route.AddHeaders
+	for _, o := range []struct {
+		flag       string
+		dst        *string
+		routeValue string
+	}{{"service", &er.service, rt.cfg.Service}, {"region", &er.region, rt.cfg.Region}, {"payload", &er.payload, rt.cfg.Payload}} {
+		if !given(o.flag) {
+			*o.dst = o.routeValue
+		}
+	}
+	if !given("region-set") {
+		er.regionSet = strings.Join(rt.cfg.RegionSet, ",")
+	}
 	return nil
 }
 
@@ -178,6 +229,9 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 			continue
 		}
 		req.Header.Add(name, strings.TrimSpace(value))
+	}
+	for _, h := range er.set {
+		req.Header.Set(h.Name, h.Value)
 	}
 	host := req.Host
 	if host == "" {
@@ -258,6 +312,9 @@ func printExplained(w io.Writer, x explained, source string, keys signer.Credent
 		return strings.ReplaceAll(s, keys.SessionToken, "<session token>")
 	}
 	var b bytes.Buffer
+	if x.route != "" {
+		fmt.Fprintf(&b, "Route:       %s\n", x.route)
+	}
 	fmt.Fprintf(&b, "Request:     %s %s\n", x.req.Method, x.req.URL.String())
 	fmt.Fprintf(&b, "Service:     %s\n", x.service)
 	switch {

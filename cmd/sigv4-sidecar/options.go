@@ -400,7 +400,8 @@ func environMap(environ []string) map[string]string {
 // errors are returned as one line (flagError). Not safe for concurrent use.
 type commandFlags struct {
 	*flag.FlagSet
-	credsFailed *error // a bad credential option or SIGV4_ variable; nil without credentialOptions
+	credsFailed *error   // a bad credential option or SIGV4_ variable; nil without credentialOptions
+	credFlags   []string // the credential options' flags (credentialOptions)
 	help        func()
 	listFlags   func(*flag.FlagSet)
 }
@@ -453,6 +454,7 @@ func (f *commandFlags) credentialOptions(environ []string) *creds.Config {
 	}
 	for _, o := range optionsOf(cfg) {
 		f.Var(&fieldFlag{o: o, failed: failed}, o.flag, o.help+" (env "+o.env+")")
+		f.credFlags = append(f.credFlags, o.flag)
 	}
 	f.credsFailed = failed
 	return cfg

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
@@ -172,4 +173,72 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// routeFlags are explain's and check's --config, --route and --client:
+// sign as a route of a config file does under serve.
+type routeFlags struct{ config, route, client string }
+
+// routeOptions registers --config, --route and --client.
+func (f *commandFlags) routeOptions() *routeFlags {
+	rf := &routeFlags{}
+	f.StringVar(&rf.config, "config", "", "the config `FILE`, as serve's --config: sign as the route a request to the URL takes there, or --route's")
+	f.StringVar(&rf.route, "route", "", "sign as the route `NAME` of the config file (--config, else "+configFileVar+")")
+	f.StringVar(&rf.client, "client", "", "with --config and no --route: pick the route as for the authenticated client `NAME`")
+	return rf
+}
+
+// routed is the route explain or check signs as.
+type routed struct {
+	cfg   sidecar.Config // the options as the route sets them
+	route *route.Route
+	where string // its name and where it is written
+}
+
+// resolve reads the config file as serve does (its options, the SIGV4_
+// variables over them) and returns the route rf names, else the one a
+// request to u takes (u nil: --route is needed), with the options as it
+// sets them; nil without --config and --route. Explicit credential flags
+// are refused: the route's credentials are what it signs with.
+func (rf *routeFlags) resolve(f *commandFlags, environ []string, u *url.URL) (*routed, error) {
+	if rf.config == "" && rf.route == "" {
+		return nil, nil
+	}
+	for _, name := range f.credFlags {
+		if visited(f, name) {
+			return nil, &exitError{code: 2, msg: fmt.Sprintf("--%s: a route signs with its own credentials (its credentials field, else the file's options): drop --%s, or name no route", name, name)}
+		}
+	}
+	var args []string
+	if rf.config != "" {
+		args = []string{"--config", rf.config}
+	}
+	cfg, routes, _, err := loadOptions(f.Name(), args, environ, io.Discard, false)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: err.Error()}
+	}
+	if routes.File == "" {
+		return nil, &exitError{code: 2, msg: "--route names a route of a config file: give --config FILE (or " + configFileVar + ")"}
+	}
+	var r *route.Route
+	switch {
+	case rf.route != "":
+		if r, err = routes.Named(rf.route); err != nil {
+			return nil, &exitError{code: 2, msg: err.Error()}
+		}
+	case u != nil:
+		if r, err = routes.Pick(u.Host, u.EscapedPath(), rf.client); err != nil {
+			return nil, &exitError{code: 1, msg: err.Error()}
+		}
+	default:
+		return nil, &exitError{code: 2, msg: "--config: name the route with --route NAME"}
+	}
+	return &routed{cfg: cfg.ForRoute(r), route: r, where: r.Name + where(routes, r)}, nil
+}
+
+// visited reports whether the flag name was given.
+func visited(f *commandFlags, name string) bool {
+	found := false
+	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
 }
