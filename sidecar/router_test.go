@@ -474,3 +474,137 @@ func TestRouteClientsNeedClientAuthentication(t *testing.T) {
 		t.Errorf("error %v; want the file, route team-a and match.clients named", err)
 	}
 }
+
+// TestRouterInFlightRequestsFinishOnTheirRoutes: a request that picked its
+// route before a new Set was put in force finishes on that route, though
+// the new Set replaced the route's Proxy (its upstream changed); the next
+// request takes the new route.
+func TestRouterInFlightRequestsFinishOnTheirRoutes(t *testing.T) {
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "old upstream")
+	}))
+	t.Cleanup(old.Close)
+	next := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "new upstream")
+	}))
+	t.Cleanup(next.Close)
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	routeTo := func(up string) string { return "routes:\n  - name: team-a\n    upstream: " + up + "\n" }
+	srv, rt, _ := startRouter(t, cfg, routeTo(old.URL), nil)
+
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	inFlight := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/team-a/k")
+		if err != nil {
+			inFlight <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		inFlight <- answer{resp.StatusCode, string(body), err}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the first request never reached its upstream")
+	}
+	set, err := compileRoutes(t, cfg, routeTo(next.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Use(set); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, srv.URL+"/team-a/k")
+	close(release)
+	if resp.StatusCode != http.StatusOK || body != "new upstream" {
+		t.Errorf("a request after the new routes: %d %q, want the new upstream's answer", resp.StatusCode, body)
+	}
+	got := <-inFlight
+	if got.err != nil || got.status != http.StatusOK || got.body != "old upstream" {
+		t.Errorf("the request in flight: %d %q %v, want it finished on its old route's upstream", got.status, got.body, got.err)
+	}
+}
+
+// TestServerReloadRefusesHostileFiles: a reload of a malformed file, of a
+// route with an unknown field, of duplicate route names, of a bad client
+// glob or of an unknown option is refused with one ERROR line naming the
+// file (and the line, route and field where there is one), and the last
+// good routes stay in force.
+func TestServerReloadRefusesHostileFiles(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	cfg.ConfigFile = filepath.Join(t.TempDir(), "gateway.yaml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(cfg.ConfigFile+".tmp", []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(cfg.ConfigFile+".tmp", cfg.ConfigFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	good := "routes:\n  - name: team-a\n    match: {path: /team-a}\n    upstream: " + up.URL + "\n"
+	write(good)
+	logs := &logBuffer{}
+	reload := make(chan struct{})
+	ready := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	srv := &Server{Config: cfg, Credentials: newStaticSource(), Log: slog.New(slog.NewJSONHandler(logs, nil)),
+		Reload: reload, RoutesInterval: time.Hour,
+		Listening: func(p, _ net.Addr) { ready <- p.String() }}
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	for _, tc := range []struct{ name, content, want string }{
+		{"malformed", good + "   match: {hosts: [x]\n", `gateway.yaml: not valid YAML`},
+		{"unknown field", good + "    pyload: signed\n", `gateway.yaml:5: route \"team-a\": pyload: unknown field`},
+		{"duplicate names", good + "  - name: team-a\n    match: {path: /team-b}\n", `gateway.yaml:5: route \"team-a\": name: duplicate: route 1 (line 2) has the same name`},
+		{"bad client glob", good + "  - name: team-b\n    match: {clients: [\"spiffe://x/[\"]}\n", `gateway.yaml:6: route \"team-b\": match.clients: \"spiffe://x/[\": bad glob pattern`},
+		{"unknown option", "lissten: 127.0.0.1:9000\n" + good, `gateway.yaml:1: lissten: unknown option`},
+		{"no file", "", `gateway.yaml: cannot read`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), `"level":"ERROR"`)
+			if tc.name == "no file" {
+				if err := os.Remove(cfg.ConfigFile); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				write(tc.content)
+			}
+			reload <- struct{}{}
+			waitUntil(t, "the refusal", func() bool { return strings.Count(logs.String(), `"level":"ERROR"`) > before })
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			var errorLines []string
+			for _, l := range lines {
+				if strings.Contains(l, `"level":"ERROR"`) {
+					errorLines = append(errorLines, l)
+				}
+			}
+			if n := len(errorLines) - before; n != 1 || !strings.Contains(errorLines[len(errorLines)-1], tc.want) {
+				t.Errorf("%d new ERROR lines, want one with %s:\n%s", n, tc.want, strings.Join(errorLines[before:], "\n"))
+			}
+			if resp, body := get(t, "http://"+addr+"/team-a/k"); resp.StatusCode != http.StatusOK {
+				t.Errorf("after the refusal, team-a: %d %s; want the last good routes in force", resp.StatusCode, body)
+			}
+		})
+	}
+}

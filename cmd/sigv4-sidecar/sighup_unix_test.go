@@ -1,0 +1,28 @@
+//go:build unix
+
+package main
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSIGHUPReloads: each SIGHUP to the process reaches serve's reload
+// channel, which re-reads the config file's routes (sidecar's
+// TestServerReloadsRoutes), and does not end the process.
+func TestSIGHUPReloads(t *testing.T) {
+	reload := make(chan struct{})
+	stop := forwardSIGHUP(reload)
+	defer stop()
+	for range 2 {
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-reload:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a SIGHUP did not reach the reload channel")
+		}
+	}
+}
