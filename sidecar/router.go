@@ -123,6 +123,7 @@ func (rt *Router) Use(set *route.Set) error {
 	old := rt.cur.Load()
 	next := &routing{set: set, proxies: map[*route.Route]*Proxy{}, byKey: map[string]*Proxy{}, sources: map[*route.Route]creds.Source{}}
 	var built []*Proxy
+	used := map[creds.Config]bool{} // the credentials of set's routes
 	for _, r := range set.Routes() {
 		rc := rt.cfg.ForRoute(r)
 		// The Router authenticates clients, and serves the listener's
@@ -134,6 +135,7 @@ func (rt *Router) Use(set *route.Set) error {
 			closeAll(built)
 			return fmt.Errorf("route %q: credentials: %w", r.Name, err)
 		}
+		used[rc.Config] = true
 		key := routeKey(r, rc)
 		p := next.byKey[key]
 		if p == nil && old != nil {
@@ -155,6 +157,7 @@ func (rt *Router) Use(set *route.Set) error {
 		next.proxies[r], next.byKey[key], next.sources[r] = p, p, src
 	}
 	rt.cur.Store(next)
+	rt.stopUnusedSources(used)
 	if old != nil {
 		for key, p := range old.byKey {
 			if next.byKey[key] != p {
@@ -181,6 +184,23 @@ func (rt *Router) sourceFor(c creds.Config, r *route.Route) (creds.Source, error
 	}
 	rt.sources[c] = src
 	return src, nil
+}
+
+// stopUnusedSources stops the sources whose credentials no route uses now, so that a
+// role a reload removed is no longer refreshed. A request in flight that
+// holds one still gets what it holds (creds.Cache.Close). Called with mu
+// held.
+func (rt *Router) stopUnusedSources(used map[creds.Config]bool) {
+	for c, src := range rt.sources {
+		if used[c] {
+			continue
+		}
+		delete(rt.sources, c)
+		if closer, ok := src.(io.Closer); ok {
+			// Close waits for a fetch under way: not with mu held.
+			go closer.Close()
+		}
+	}
 }
 
 // routeKey says what a route's Proxy is built from: two routes with the

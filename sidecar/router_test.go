@@ -608,3 +608,84 @@ func TestServerReloadRefusesHostileFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutesWithEqualCredentialsShareOneSource: routes whose credentials
+// are equal share one source (one cache, one rotation), a route with other
+// credentials gets its own, and a new Set keeps the sources it still uses.
+func TestRoutesWithEqualCredentialsShareOneSource(t *testing.T) {
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	started := map[string]int{}
+	closed := make(chan string, 4)
+	start := func(c creds.Config) (creds.Source, error) {
+		started[c.Profile]++
+		return &closingSource{newStaticSource(), func() { closed <- c.Profile }}, nil
+	}
+	yaml := routesYAML("http://127.0.0.1:9") + "  - name: team-d\n    match: {path: /team-d}\n    upstream: http://127.0.0.1:9\n    credentials: {profile: b}\n"
+	set, err := compileRoutes(t, cfg, yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := NewRouter(cfg, set, newStaticSource(), start, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	src := func(name string) creds.Source {
+		cur := rt.cur.Load()
+		for _, r := range cur.set.Routes() {
+			if r.Name == name {
+				return cur.sources[r]
+			}
+		}
+		t.Fatalf("no route %s", name)
+		return nil
+	}
+	if src("team-b") != src("team-d") || src("team-b") == src("team-c") || src("team-a") != rt.base {
+		t.Errorf("team-b and team-d (profile b) must share one source, team-c (profile c) have its own, team-a the top-level one")
+	}
+	if started["b"] != 1 || started["c"] != 1 {
+		t.Errorf("sources started: %v, want one per distinct credentials", started)
+	}
+	next, err := compileRoutes(t, cfg, yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Use(next); err != nil {
+		t.Fatal(err)
+	}
+	if started["b"] != 1 || started["c"] != 1 {
+		t.Errorf("after a reload with the same credentials, sources started: %v, want none anew", started)
+	}
+	// A reload without profile c's routes stops its source; bringing one
+	// back starts a new one.
+	withoutC, err := compileRoutes(t, cfg, strings.Replace(yaml, "credentials: {profile: c}", "credentials: {profile: b}", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Use(withoutC); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-closed:
+		if p != "c" {
+			t.Errorf("the source of profile %s was stopped, want c's", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the source no route uses was not stopped")
+	}
+	if err := rt.Use(next); err != nil {
+		t.Fatal(err)
+	}
+	if started["b"] != 1 || started["c"] != 2 {
+		t.Errorf("sources started: %v, want profile c's started anew after it was unused", started)
+	}
+}
+
+// closingSource is a source that says when it is closed.
+type closingSource struct {
+	creds.Source
+	onClose func()
+}
+
+func (s *closingSource) Close() error { s.onClose(); return nil }
