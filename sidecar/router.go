@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -52,6 +53,15 @@ type Router struct {
 	// stops watching the listener's files.
 	clients    *listen.Files
 	closeFiles context.CancelFunc
+
+	// statsMu guards retired and the moment a Set is put in force, so
+	// that the counts the metrics read from every route never go back.
+	statsMu sync.Mutex
+	// retired are the counts of the Proxies a reload replaced.
+	retired struct {
+		keyHits, keyMisses uint64
+		rejections         map[string]uint64
+	}
 
 	mu      sync.Mutex // one Use at a time
 	sources map[creds.Config]creds.Source
@@ -156,17 +166,39 @@ func (rt *Router) Use(set *route.Set) error {
 		}
 		next.proxies[r], next.byKey[key], next.sources[r] = p, p, src
 	}
+	rt.statsMu.Lock()
 	rt.cur.Store(next)
-	rt.stopUnusedSources(used)
+	var replaced []*Proxy
 	if old != nil {
 		for key, p := range old.byKey {
 			if next.byKey[key] != p {
-				// Idle connections only: requests in flight finish.
-				p.Close()
+				replaced = append(replaced, p)
+				rt.retire(p)
 			}
 		}
 	}
+	rt.statsMu.Unlock()
+	rt.stopUnusedSources(used)
+	for _, p := range replaced {
+		// Idle connections only: requests in flight finish.
+		p.Close()
+	}
 	return nil
+}
+
+// retire adds p's counts to the retired ones: p is no longer in force.
+// Counts a request in flight on p adds later are not seen. Called with
+// statsMu held.
+func (rt *Router) retire(p *Proxy) {
+	s := p.keys.Stats()
+	rt.retired.keyHits += s.Hits
+	rt.retired.keyMisses += s.Misses
+	if rt.retired.rejections == nil {
+		rt.retired.rejections = map[string]uint64{}
+	}
+	for cause, n := range p.SignatureRejections() {
+		rt.retired.rejections[cause] += n
+	}
 }
 
 // sourceFor returns the credential source of options whose credential
@@ -227,10 +259,56 @@ func (rt *Router) OnSignatureRejected(f func(awsCode, cause string)) {
 	rt.eachProxy(func(p *Proxy) { p.OnSignatureRejected(f) })
 }
 
-// Observers are the first route's Proxy's: each route's Proxy has its own
-// key cache and breakers, and the metrics they feed are the first's.
+// Observers read every route's Proxy (each has its own key cache,
+// breakers and signature watcher): derived-key counts and signature
+// rejections are summed over the Proxies in force and those a reload
+// replaced, breaker states listed for all. The credential counts are the
+// top-level source's, the clock offset the first route's.
 func (rt *Router) Observers() telemetry.Observers {
-	return rt.cur.Load().proxies[rt.cur.Load().set.Routes()[0]].Observers()
+	obs := telemetry.Observers{
+		KeyCache: func() (hits, misses uint64) {
+			rt.statsMu.Lock()
+			defer rt.statsMu.Unlock()
+			hits, misses = rt.retired.keyHits, rt.retired.keyMisses
+			for _, p := range rt.cur.Load().byKey {
+				s := p.keys.Stats()
+				hits, misses = hits+s.Hits, misses+s.Misses
+			}
+			return hits, misses
+		},
+		SignatureRejections: func() map[string]uint64 {
+			rt.statsMu.Lock()
+			defer rt.statsMu.Unlock()
+			out := maps.Clone(rt.retired.rejections)
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			for _, p := range rt.cur.Load().byKey {
+				for cause, n := range p.SignatureRejections() {
+					out[cause] += n
+				}
+			}
+			return out
+		},
+		BreakerStates: func() []telemetry.BreakerState {
+			var out []telemetry.BreakerState
+			for _, p := range rt.cur.Load().byKey {
+				out = append(out, p.Observers().BreakerStates()...)
+			}
+			return out
+		},
+		ClockOffset: func() time.Duration {
+			cur := rt.cur.Load()
+			return cur.proxies[cur.set.Routes()[0]].clock.Offset()
+		},
+	}
+	if st, ok := rt.base.(interface{ Status() creds.Status }); ok {
+		obs.Credentials = func() telemetry.CredentialStats {
+			s := st.Status()
+			return telemetry.CredentialStats{Refreshes: s.Refreshes, Failures: s.Failures, Expires: s.Expires, CanExpire: s.CanExpire}
+		}
+	}
+	return obs
 }
 
 // listenerFiles are the Router's own: one listener for every route.

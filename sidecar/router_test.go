@@ -689,3 +689,34 @@ type closingSource struct {
 }
 
 func (s *closingSource) Close() error { s.onClose(); return nil }
+
+// TestRouterMetricsReadEveryRoute: the observers the metrics read count
+// the derived-key lookups of every route's Proxy, not the first route's
+// alone, and a reload that replaces a route's Proxy does not take its
+// counts back.
+func TestRouterMetricsReadEveryRoute(t *testing.T) {
+	up := newUpstream(t)
+	cfg := testConfig()
+	cfg.Service, cfg.Region = "s3", "us-east-1"
+	srv, rt, _ := startRouter(t, cfg, routesYAML(up.URL), map[string]creds.Source{"b": newStaticSource(), "c": brokenSource{}})
+	obs := rt.Observers()
+	total := func() uint64 { h, m := obs.KeyCache(); return h + m }
+	if resp, body := get(t, srv.URL+"/team-b/k"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("team-b: %d %s", resp.StatusCode, body)
+	}
+	before := total()
+	if before == 0 {
+		t.Fatalf("a request on the second route left no derived-key lookup in the observers")
+	}
+	// team-b's options change: its Proxy is replaced.
+	next, err := compileRoutes(t, cfg, strings.Replace(routesYAML(up.URL), "strip-headers: [x-team]", "strip-headers: [x-other]", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Use(next); err != nil {
+		t.Fatal(err)
+	}
+	if after := total(); after < before {
+		t.Errorf("derived-key lookups went from %d to %d when a reload replaced the route's Proxy", before, after)
+	}
+}
