@@ -55,6 +55,32 @@ type serviceMonitor struct {
 
 var serviceMonitorKind = schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"}
 
+// certificate is the part of cert-manager's cert-manager.io/v1 Certificate the chart renders, declared here
+// for the same reason as serviceMonitor.
+type certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		SecretName  string `json:"secretName"`
+		Duration    string `json:"duration"`
+		RenewBefore string `json:"renewBefore"`
+		PrivateKey  struct {
+			Algorithm      string `json:"algorithm"`
+			Size           int    `json:"size"`
+			RotationPolicy string `json:"rotationPolicy"`
+		} `json:"privateKey"`
+		Usages    []string `json:"usages"`
+		DNSNames  []string `json:"dnsNames"`
+		IssuerRef struct {
+			Name  string `json:"name"`
+			Kind  string `json:"kind"`
+			Group string `json:"group"`
+		} `json:"issuerRef"`
+	} `json:"spec"`
+}
+
+var certificateKind = schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}
+
 // manifests is a decoded set of objects, in the order they came.
 type manifests []any
 
@@ -84,9 +110,12 @@ func decodeStrict(stream []byte) (manifests, error) {
 		}
 		gvk := tm.GroupVersionKind()
 		var obj any
-		if gvk == serviceMonitorKind {
+		switch gvk {
+		case serviceMonitorKind:
 			obj = &serviceMonitor{}
-		} else {
+		case certificateKind:
+			obj = &certificate{}
+		default:
 			o, err := scheme.New(gvk)
 			if err != nil {
 				return nil, fmt.Errorf("document %d (%s): not a kind this test knows: %w", i, gvk, err)

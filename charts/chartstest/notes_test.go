@@ -63,3 +63,25 @@ func TestNotesSayHowToReachAndCheck(t *testing.T) {
 		t.Errorf("notes without a gateway should point at the sidecar templates only:\n%s", sidecarOnly)
 	}
 }
+
+// TestNotesSayHowToAuthenticate: with TLS, routes and client authentication the notes give the https
+// address, the routes and how a client proves who it is.
+func TestNotesSayHowToAuthenticate(t *testing.T) {
+	notes := renderNotes(t, "-f", gatewayRoutesValues)
+	for _, want := range []string{
+		"https://r-sigv4-sidecar.ns.svc:8080",
+		"Secret r-sigv4-sidecar-tls",
+		"routes from the config file: orders, reports",
+		"sigv4-sidecar routes https://HOST/PATH",
+		"a client certificate signed by the CA in Secret gateway-client-ca",
+		"Authorization: Bearer TOKEN, a token listed in Secret gateway-client-tokens",
+		"401 client_unauthenticated",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	if plain := renderNotes(t); strings.Contains(plain, "https://") || strings.Contains(plain, "authenticate") {
+		t.Errorf("default notes speak of TLS or client authentication:\n%s", plain)
+	}
+}

@@ -138,6 +138,34 @@ over config), each name once; then extraEnv verbatim (AWS_*, valueFrom, ...).
 {{- range $key, $val := $v.env }}
 {{- $_ := set $opts (trimPrefix "SIGV4_" $key) (include "sigv4-sidecar.envValue" $val) }}
 {{- end }}
+{{- /* Gateway only: the config file, TLS and client authentication, each a mounted directory. */}}
+{{- if ne .role "gateway" }}
+{{- if or $v.configFile.options $v.configFile.routes $v.tls.secretName $v.tls.certManager.enabled $v.clientAuth.caSecretName $v.clientAuth.tokensSecretName }}
+{{- fail "sigv4-sidecar: configFile, tls and clientAuth are for the gateway; a sidecar listens on loopback for its own pod (set them under the gateway's values, or use env for a sidecar option)" }}
+{{- end }}
+{{- else }}
+{{- range $key, $_ := $v.configFile.options }}
+{{- $name := $key | upper | replace "-" "_" }}
+{{- if hasKey $opts $name }}
+{{- fail (printf "sigv4-sidecar: configFile.options.%s is also set as SIGV4_%s (config, env or the chart's listen addresses), which would win over the file: set it in one place" $key $name) }}
+{{- end }}
+{{- end }}
+{{- if include "sigv4-sidecar.configFile" $v }}
+{{- $_ := set $opts "CONFIG" "/etc/sigv4-sidecar/config/config.yaml" }}
+{{- end }}
+{{- if include "sigv4-sidecar.tlsSecretName" .root }}
+{{- $_ := set $opts "TLS_CERT_FILE" "/etc/sigv4-sidecar/tls/tls.crt" }}
+{{- $_ := set $opts "TLS_KEY_FILE" "/etc/sigv4-sidecar/tls/tls.key" }}
+{{- else if $v.clientAuth.caSecretName }}
+{{- fail "sigv4-sidecar: clientAuth.caSecretName (mutual TLS) needs TLS on the listener: set tls.secretName or tls.certManager.enabled" }}
+{{- end }}
+{{- with $v.clientAuth.caSecretName }}
+{{- $_ := set $opts "CLIENT_CA_FILE" (printf "/etc/sigv4-sidecar/client-ca/%s" $v.clientAuth.caKey) }}
+{{- end }}
+{{- with $v.clientAuth.tokensSecretName }}
+{{- $_ := set $opts "CLIENT_TOKENS_FILE" (printf "/etc/sigv4-sidecar/client-tokens/%s" $v.clientAuth.tokensKey) }}
+{{- end }}
+{{- end }}
 {{- range $v.extraEnv }}
 {{- if and (hasPrefix "SIGV4_" .name) (hasKey $opts (trimPrefix "SIGV4_" .name)) }}
 {{- fail (printf "sigv4-sidecar: extraEnv sets %s, which config or env already set: set it in one place" .name) }}
@@ -239,6 +267,29 @@ The proxy container. Argument: dict with
       mountPath: /etc/sigv4-sidecar/credentials
       readOnly: true
     {{- end }}
+    {{- if eq .role "gateway" }}
+    {{- /* Whole directories, never subPath: a subPath mount does not see a ConfigMap's or Secret's updates. */}}
+    {{- if include "sigv4-sidecar.configFile" $v }}
+    - name: sigv4-sidecar-config
+      mountPath: /etc/sigv4-sidecar/config
+      readOnly: true
+    {{- end }}
+    {{- if include "sigv4-sidecar.tlsSecretName" .root }}
+    - name: sigv4-sidecar-tls
+      mountPath: /etc/sigv4-sidecar/tls
+      readOnly: true
+    {{- end }}
+    {{- if $v.clientAuth.caSecretName }}
+    - name: sigv4-sidecar-client-ca
+      mountPath: /etc/sigv4-sidecar/client-ca
+      readOnly: true
+    {{- end }}
+    {{- if $v.clientAuth.tokensSecretName }}
+    - name: sigv4-sidecar-client-tokens
+      mountPath: /etc/sigv4-sidecar/client-tokens
+      readOnly: true
+    {{- end }}
+    {{- end }}
     {{- with $v.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -281,5 +332,49 @@ The proxy container. Argument: dict with
 {{- end }}
 {{- with .extraVolumes }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The config file's content (YAML), empty when configFile sets nothing. Argument: the chart's values. */}}
+{{- define "sigv4-sidecar.configFile" -}}
+{{- if or .configFile.options .configFile.routes }}
+{{- $file := deepCopy (.configFile.options | default dict) }}
+{{- with .configFile.routes }}
+{{- $_ := set $file "routes" . }}
+{{- end }}
+{{- toYaml $file }}
+{{- end }}
+{{- end }}
+
+{{/* The TLS Secret's name, empty without TLS. Argument: the top-level context (gateway mode). */}}
+{{- define "sigv4-sidecar.tlsSecretName" -}}
+{{- if .Values.tls.secretName }}
+{{- .Values.tls.secretName }}
+{{- else if .Values.tls.certManager.enabled }}
+{{- printf "%s-tls" (include "sigv4-sidecar.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* The gateway's own volumes: the config file and the TLS and client-authentication Secrets. */}}
+{{- define "sigv4-sidecar.gatewayVolumes" -}}
+{{- if include "sigv4-sidecar.configFile" .Values }}
+- name: sigv4-sidecar-config
+  configMap:
+    name: {{ include "sigv4-sidecar.fullname" . }}-config
+{{- end }}
+{{- with include "sigv4-sidecar.tlsSecretName" . }}
+- name: sigv4-sidecar-tls
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- with .Values.clientAuth.caSecretName }}
+- name: sigv4-sidecar-client-ca
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- with .Values.clientAuth.tokensSecretName }}
+- name: sigv4-sidecar-client-tokens
+  secret:
+    secretName: {{ . }}
 {{- end }}
 {{- end }}
