@@ -1,6 +1,10 @@
 package chartstest
 
 import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -9,6 +13,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 )
 
 // gatewayRoutesValues is the worked example of docs/kubernetes.md: one gateway, two apps, two roles, TLS
@@ -162,6 +168,62 @@ func TestGatewayRejectsBadConfigValues(t *testing.T) {
 		_, err := helm(t, append([]string{"template", "r", chart, "--kube-version", kubeVersion}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("helm %v: error %v, want one containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestSchemaRouteFieldsAreTheFiles: the values schema of configFile.routes knows exactly the fields the
+// proxy reads in a route (a route, its match, its credentials), so a field the proxy gains is not refused by
+// helm and a field it lacks is refused by helm, before the proxy would refuse the file.
+func TestSchemaRouteFieldsAreTheFiles(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chartDir, "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type object struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+	}
+	var schema struct {
+		Properties struct {
+			ConfigFile struct {
+				Properties struct {
+					Routes struct {
+						Items object `json:"items"`
+					} `json:"routes"`
+				} `json:"properties"`
+			} `json:"configFile"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	routeProps := schema.Properties.ConfigFile.Properties.Routes.Items.Properties
+	sub := func(name string) map[string]json.RawMessage {
+		var o object
+		if err := json.Unmarshal(routeProps[name], &o); err != nil {
+			t.Fatalf("schema of a route's %s: %v", name, err)
+		}
+		return o.Properties
+	}
+	for _, tc := range []struct {
+		what   string
+		schema map[string]json.RawMessage
+		typ    reflect.Type
+	}{
+		{"a route", routeProps, reflect.TypeFor[route.Spec]()},
+		{"a route's match", sub("match"), reflect.TypeFor[route.MatchSpec]()},
+		{"a route's credentials", sub("credentials"), reflect.TypeFor[route.CredentialsSpec]()},
+	} {
+		var fields []string
+		for f := range tc.typ.Fields() {
+			if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name != "" && name != "-" {
+				fields = append(fields, name)
+			}
+		}
+		slices.Sort(fields)
+		keys := slices.Sorted(maps.Keys(tc.schema))
+		if !slices.Equal(fields, keys) {
+			t.Errorf("%s: the schema knows %v, the proxy reads %v", tc.what, keys, fields)
 		}
 	}
 }
