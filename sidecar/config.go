@@ -59,15 +59,18 @@ type Config struct {
 	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
 	SpoolDir        string   `env:"SPOOL_DIR" flag:"spool-dir" help:"directory of the temporary files bodies are spooled to (default: the system temporary directory)"`
 	SpoolTotal      ByteSize `env:"SPOOL_TOTAL" flag:"spool-total" help:"bytes all spool files may hold together (default: no limit but the disk's); a body that would pass it gets 503 spool_full with Retry-After, or 413 when it alone is larger, and its partial file is removed at once"`
-	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect and the W3C traceparent, tracestate and baggage"`
+	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect, the hop-by-hop Connection and Upgrade of a WebSocket handshake and the W3C traceparent, tracestate and baggage"`
 	StripHeaders    []string `env:"STRIP_HEADERS" flag:"strip-headers" help:"comma-separated header names (globs allowed) removed from requests before signing"`
 
 	MaxHeaderBytes    ByteSize      `env:"MAX_HEADER_BYTES" flag:"max-header-bytes" envDefault:"64KiB" help:"largest request header block accepted (then 431)"`
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" flag:"read-header-timeout" envDefault:"10s" help:"time a client has to send its request headers"`
 	BodyReadTimeout   time.Duration `env:"BODY_READ_TIMEOUT" flag:"body-read-timeout" envDefault:"30s" help:"longest wait for the next bytes of a request body (reset by every read that brings some; an Expect: 100-continue that is never followed by its body included); then 408 and the connection is closed. 0: none"`
 	IdleTimeout       time.Duration `env:"IDLE_TIMEOUT" flag:"idle-timeout" envDefault:"90s" help:"how long an idle client connection is kept open"`
-	ShutdownDelay     time.Duration `env:"SHUTDOWN_DELAY" flag:"shutdown-delay" envDefault:"0s" help:"on SIGTERM, how long the proxy keeps serving (with /readyz answering 503, so Kubernetes takes the pod out of its Service) before it drains; keep it plus --shutdown-timeout under the pod's terminationGracePeriodSeconds"`
-	ShutdownTimeout   time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
+	// UpgradeIdleTimeout is API Gateway's own idle limit for WebSocket
+	// connections, 10 minutes (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-execution-service-websocket-limits-table.html).
+	UpgradeIdleTimeout time.Duration `env:"UPGRADE_IDLE_TIMEOUT" flag:"upgrade-idle-timeout" envDefault:"10m" help:"how long an upgraded connection (WebSocket) is kept open with no byte passing either way; then both sides are closed. 0: no limit"`
+	ShutdownDelay      time.Duration `env:"SHUTDOWN_DELAY" flag:"shutdown-delay" envDefault:"0s" help:"on SIGTERM, how long the proxy keeps serving (with /readyz answering 503, so Kubernetes takes the pod out of its Service) before it drains; keep it plus --shutdown-timeout under the pod's terminationGracePeriodSeconds"`
+	ShutdownTimeout    time.Duration `env:"SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" envDefault:"30s" help:"on SIGTERM, how long in-flight requests may take to finish"`
 
 	// MaxProcs is process-wide: cmd/sigv4-sidecar applies it (Procs.Plan).
 	MaxProcs Procs `env:"MAX_PROCS" flag:"max-procs" envDefault:"auto" help:"CPUs that run the proxy at once (Go's GOMAXPROCS): auto (one while the proxy uses well under one CPU, Go's default while it needs more; the GOMAXPROCS variable wins when set), 0 (Go's default: the container's CPU limit, at least 2, else the machine's CPUs) or a number up to 1024"`
@@ -375,7 +378,7 @@ func (c *compiled) compileTimeouts() error {
 	for _, d := range []struct {
 		field string
 		value time.Duration
-	}{{"DialTimeout", cfg.DialTimeout}, {"ResponseHeaderTimeout", cfg.ResponseHeaderTimeout}, {"ReadHeaderTimeout", cfg.ReadHeaderTimeout}, {"BodyReadTimeout", cfg.BodyReadTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"ShutdownDelay", cfg.ShutdownDelay}, {"ShutdownTimeout", cfg.ShutdownTimeout}, {"LogFlushInterval", cfg.LogFlushInterval}} {
+	}{{"DialTimeout", cfg.DialTimeout}, {"ResponseHeaderTimeout", cfg.ResponseHeaderTimeout}, {"ReadHeaderTimeout", cfg.ReadHeaderTimeout}, {"BodyReadTimeout", cfg.BodyReadTimeout}, {"IdleTimeout", cfg.IdleTimeout}, {"UpgradeIdleTimeout", cfg.UpgradeIdleTimeout}, {"ShutdownDelay", cfg.ShutdownDelay}, {"ShutdownTimeout", cfg.ShutdownTimeout}, {"LogFlushInterval", cfg.LogFlushInterval}} {
 		if d.value < 0 {
 			return optionError(d.field, d.value.String(), "must not be negative")
 		}

@@ -224,20 +224,28 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.spool.Close()
 		}
 		status := rec.status
-		if status == 0 {
-			status = 499 // the client went away before any answer
-		}
-		d := time.Since(start)
+		out := rec.written
 		var in int64
 		if bodyIn != nil {
 			in = bodyIn.n
 		}
+		if up := x.upgraded; up != nil && status == 0 {
+			// ReverseProxy wrote the 101 on the hijacked connection, past
+			// rec; the bytes relayed count as the exchange's.
+			status = http.StatusSwitchingProtocols
+			in += up.toUpstream.Load()
+			out += up.fromUpstream.Load()
+		}
+		if status == 0 {
+			status = 499 // the client went away before any answer
+		}
+		d := time.Since(start)
 		telemetry.EndRequest(span, telemetry.RequestInfo{Service: x.route.Service, Region: x.route.Region, Upstream: x.route.Host,
 			Status: status, ErrorCode: x.errCode, RequestID: x.requestID})
-		p.tel.RequestDone(ctx, x.route.Service, x.route.Region, status, d, in, rec.written)
+		p.tel.RequestDone(ctx, x.route.Service, x.route.Region, status, d, in, out)
 		telemetry.LogRequest(ctx, p.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
 			Service: x.route.Service, Region: x.route.Region, Status: status, Duration: d, RequestID: x.requestID,
-			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: rec.written, Client: client.Name})
+			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: out, Client: client.Name})
 		if unauthenticated := x.errCode == CodeClientUnauthenticated; client.Name != "" || unauthenticated {
 			p.tel.ClientRequest(ctx, client.Name, unauthenticated)
 		}
@@ -395,12 +403,14 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// noteResponse records the upstream's request id for the log. It does not
-// change the response.
+// noteResponse records the upstream's request id for the log. It changes
+// no response but a 101's body (switchedProtocols).
 func (p *Proxy) noteResponse(resp *http.Response) error {
-	if x := exchangeFrom(resp.Request.Context()); x != nil {
+	x := exchangeFrom(resp.Request.Context())
+	if x != nil {
 		x.requestID = awsRequestID(resp.Header)
 	}
+	p.switchedProtocols(resp, x)
 	return nil
 }
 

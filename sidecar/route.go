@@ -342,7 +342,14 @@ func UnsignedByDefault(name string) bool {
 	case "forwarded", "via", "x-amzn-trace-id", "expect", "user-agent",
 		// W3C trace context: a mesh or egress proxy with tracing on
 		// rewrites it, which must not break the signature.
-		"traceparent", "tracestate", "baggage":
+		"traceparent", "tracestate", "baggage",
+		// Hop-by-hop (RFC 9110 section 7.6.1), present on upgrades only
+		// (net/http strips them from every other request): a hop may
+		// rewrite them, and ReverseProxy itself replaces the client's
+		// Connection with "Upgrade". aws-sdk-java-v2's signer leaves
+		// Connection out too; the Sec-WebSocket-* headers are end to end
+		// and signed.
+		"connection", "upgrade":
 		return true
 	}
 	return false

@@ -47,6 +47,9 @@ type exchange struct {
 	// chunked is the aws-chunked form the client sent its body in, if any
 	// (awschunked.go).
 	chunked clientChunked
+	// upgraded is the upstream side of the connection once the upstream
+	// switched protocols (upgrade.go); nil otherwise.
+	upgraded *upgradedConn
 }
 
 type exchangeKey struct{}

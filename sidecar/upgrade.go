@@ -1,0 +1,117 @@
+package sidecar
+
+import (
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A protocol upgrade (WebSocket: API Gateway WebSocket APIs, Neptune's
+// Gremlin and openCypher endpoints) goes through the proxy as any request
+// does: routed, checked against --allow-hosts and the address rules, signed
+// in the outbound chain, with Connection: Upgrade and Upgrade put back by
+// httputil.ReverseProxy after it strips the hop-by-hop headers and before
+// Rewrite. When the upstream answers 101 Switching Protocols, ReverseProxy
+// hijacks the client's connection and copies bytes both ways until either
+// side closes; an upgraded connection is then the client's and the
+// upstream's, and the proxy no longer parses it. What ReverseProxy does
+// not do, and the proxy adds here: an idle limit (--upgrade-idle-timeout),
+// and the relayed bytes and the 101 in the request log.
+
+// upgradedConn is the upstream side of a switched connection: the 101's
+// body, which ReverseProxy reads from and writes to. It counts the bytes
+// relayed each way and closes the connection once no byte has passed
+// either way for idle; ReverseProxy then closes the client's side, so both
+// end. Safe for concurrent use (ReverseProxy reads and writes from two
+// goroutines).
+type upgradedConn struct {
+	io.ReadWriteCloser
+	// fromUpstream and toUpstream count the bytes relayed.
+	fromUpstream, toUpstream atomic.Int64
+	// active is the time of the latest byte either way (UnixNano).
+	active atomic.Int64
+	idle   time.Duration
+	timer  *time.Timer
+	// idledOut is set when the idle limit closed the connection.
+	idledOut  atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newUpgradedConn wraps conn; idle 0 sets no limit.
+func newUpgradedConn(conn io.ReadWriteCloser, idle time.Duration) *upgradedConn {
+	c := &upgradedConn{ReadWriteCloser: conn, idle: idle}
+	c.active.Store(time.Now().UnixNano())
+	if idle > 0 {
+		// One timer that re-arms itself for what is left, instead of a
+		// Reset on every read and write. Armed once c.timer is set, which
+		// checkIdle reads.
+		c.timer = time.AfterFunc(math.MaxInt64, c.checkIdle)
+		c.timer.Reset(idle)
+	}
+	return c
+}
+
+func (c *upgradedConn) checkIdle() {
+	left := c.idle - time.Since(time.Unix(0, c.active.Load()))
+	if left > 0 {
+		c.timer.Reset(left)
+		return
+	}
+	c.idledOut.Store(true)
+	c.Close()
+}
+
+func (c *upgradedConn) Read(p []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Read(p)
+	if n > 0 {
+		c.fromUpstream.Add(int64(n))
+		c.active.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (c *upgradedConn) Write(p []byte) (int, error) {
+	n, err := c.ReadWriteCloser.Write(p)
+	if n > 0 {
+		c.toUpstream.Add(int64(n))
+		c.active.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// Close closes the upstream connection once, and stops the idle timer.
+func (c *upgradedConn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.closeErr = c.ReadWriteCloser.Close()
+	})
+	return c.closeErr
+}
+
+var _ io.ReadWriteCloser = (*upgradedConn)(nil)
+
+// switchedProtocols prepares a 101 answer for ReverseProxy's relay: its
+// body, the upstream connection, is wrapped to enforce the idle limit and
+// count bytes, and the exchange notes the switch for the request log. Any
+// other answer, or a 101 whose body is not a connection (ReverseProxy
+// refuses that one itself), is left alone.
+func (p *Proxy) switchedProtocols(resp *http.Response, x *exchange) {
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		return
+	}
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		return
+	}
+	up := newUpgradedConn(conn, p.c.cfg.UpgradeIdleTimeout)
+	resp.Body = up
+	if x != nil {
+		x.upgraded = up
+	}
+}

@@ -1,0 +1,341 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
+)
+
+// wsUpstream is a WebSocket server that checks the handshake's signature
+// with package signer's verifier, as API Gateway and Neptune do, answers
+// 403 when it does not verify, and echoes every message.
+type wsUpstream struct {
+	*httptest.Server
+	// closeAfterEcho makes it close the connection (normal closure) after
+	// echoing the first message.
+	closeAfterEcho bool
+	// ended is closed when a connection's handler has returned: the
+	// upstream's side of it is gone.
+	ended chan struct{}
+
+	mu        sync.Mutex
+	handshake *http.Request // the last one, as received
+	verifyErr error
+	res       signer.Result
+}
+
+func newWSUpstream(t *testing.T, closeAfterEcho bool) *wsUpstream {
+	u := &wsUpstream{closeAfterEcho: closeAfterEcho, ended: make(chan struct{})}
+	u.Server = httptest.NewServer(http.HandlerFunc(u.handle))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *wsUpstream) handle(w http.ResponseWriter, r *http.Request) {
+	lookup := func(id string) (signer.Credentials, bool) {
+		return signer.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, SessionToken: testToken}, id == testKeyID
+	}
+	res, err := signer.New(nil).Verify(r, lookup, signer.VerifyOptions{Now: time.Now(), Service: "execute-api", Region: "us-east-1"})
+	u.mu.Lock()
+	u.handshake, u.verifyErr, u.res = r.Clone(context.Background()), err, res
+	u.mu.Unlock()
+	if err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Amzn-Errortype", "ForbiddenException")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"message":"Forbidden"}`)
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer close(u.ended)
+	defer c.CloseNow()
+	c.SetReadLimit(1 << 20)
+	for {
+		typ, msg, err := c.Read(context.Background())
+		if err != nil {
+			return
+		}
+		if err := c.Write(context.Background(), typ, msg); err != nil {
+			return
+		}
+		if u.closeAfterEcho {
+			c.Close(websocket.StatusNormalClosure, "upstream done")
+			return
+		}
+	}
+}
+
+func (u *wsUpstream) received(t *testing.T) (*http.Request, signer.Result, error) {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.handshake == nil {
+		t.Fatal("upstream received no handshake")
+	}
+	return u.handshake, u.res, u.verifyErr
+}
+
+// wsProxy starts the proxy in front of up, signing for execute-api.
+func wsProxy(t *testing.T, up *wsUpstream, edit func(*Config)) (*httptest.Server, *logBuffer) {
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "execute-api", "us-east-1"
+	if edit != nil {
+		edit(&cfg)
+	}
+	return startProxy(t, cfg, newStaticSource())
+}
+
+func wsURL(srv *httptest.Server, path string) string {
+	return "ws://" + srv.Listener.Addr().String() + path
+}
+
+// waitClosed fails t unless ch closes within a generous deadline: the test
+// asserts that something ends, never how fast.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not happen", what)
+	}
+}
+
+// waitForLog waits until the proxy logged its request line for the
+// upgrade, which it writes as its handler returns: the proxy's side of the
+// connection is done.
+func waitForLog(t *testing.T, logs *logBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy never logged %s:\n%s", want, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func echo(t *testing.T, ctx context.Context, c *websocket.Conn, msg string) {
+	t.Helper()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	typ, got, err := c.Read(ctx)
+	if err != nil || typ != websocket.MessageText || string(got) != msg {
+		t.Fatalf("read: %v, %d bytes, %v: want the echo of the %d bytes sent", typ, len(got), err, len(msg))
+	}
+}
+
+// TestWebSocketHandshakeSignedAndFramesRelayed: an upgrade is signed (the
+// upstream verifies it with package signer), reaches the upstream with its
+// Connection: Upgrade and Upgrade: websocket, and frames then pass both
+// ways until the client closes, which ends the upstream's side and the
+// proxy's.
+func TestWebSocketHandshakeSignedAndFramesRelayed(t *testing.T) {
+	up := newWSUpstream(t, false)
+	proxy, logs := wsProxy(t, up, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, wsURL(proxy, "/prod?room=a%20b"), &websocket.DialOptions{Subprotocols: []string{"graphson"}})
+	if err != nil {
+		t.Fatalf("dial through the proxy: %v (response %v)", err, resp)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(1 << 20)
+	hs, res, verr := up.received(t)
+	if verr != nil {
+		t.Fatalf("upstream could not verify the handshake: %v", verr)
+	}
+	if !strings.EqualFold(hs.Header.Get("Upgrade"), "websocket") || !strings.Contains(strings.ToLower(hs.Header.Get("Connection")), "upgrade") {
+		t.Errorf("upstream got Upgrade %q, Connection %q", hs.Header.Get("Upgrade"), hs.Header.Get("Connection"))
+	}
+	if hs.URL.RawQuery != "room=a%20b" {
+		t.Errorf("upstream got query %q, want the client's", hs.URL.RawQuery)
+	}
+	signed := ";" + res.SignedHeaders + ";"
+	for _, name := range []string{"host", "x-amz-date", "x-amz-security-token", "sec-websocket-key", "sec-websocket-version", "sec-websocket-protocol"} {
+		if !strings.Contains(signed, ";"+name+";") {
+			t.Errorf("SignedHeaders %q lacks %s", res.SignedHeaders, name)
+		}
+	}
+	// Hop-by-hop: AWS's SDKs leave Connection out, and any hop may rewrite
+	// either (Go's ReverseProxy itself rewrites Connection).
+	for _, name := range []string{"connection", "upgrade"} {
+		if strings.Contains(signed, ";"+name+";") {
+			t.Errorf("SignedHeaders %q holds the hop-by-hop %s", res.SignedHeaders, name)
+		}
+	}
+	if c.Subprotocol() != "graphson" && resp.Header.Get("Sec-Websocket-Protocol") != "" {
+		t.Errorf("subprotocol %q", c.Subprotocol())
+	}
+	for _, msg := range []string{"hello", strings.Repeat("x", 100<<10), "bye"} {
+		echo(t, ctx, c, msg)
+	}
+	if err := c.Write(ctx, websocket.MessageBinary, []byte{0, 1, 2, 255}); err != nil {
+		t.Fatal(err)
+	}
+	if typ, got, err := c.Read(ctx); err != nil || typ != websocket.MessageBinary || string(got) != "\x00\x01\x02\xff" {
+		t.Fatalf("binary echo: %v %q %v", typ, got, err)
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "client done"); err != nil {
+		t.Errorf("client close: %v", err)
+	}
+	waitClosed(t, up.ended, "the upstream's side ending after the client closed")
+	waitForLog(t, logs, `"status":101`)
+	// The relayed bytes count as the exchange's: the 100 KiB each way.
+	if !strings.Contains(logs.String(), `"bytes_in":1`) || !strings.Contains(logs.String(), `"bytes_out":1`) {
+		t.Errorf("request log does not count the relayed bytes:\n%s", logs.String())
+	}
+}
+
+// TestWebSocketIdleTimeoutEndsBothSides: an upgraded connection on which
+// nothing passes either way for --upgrade-idle-timeout is closed, on the
+// client's side and on the upstream's.
+func TestWebSocketIdleTimeoutEndsBothSides(t *testing.T) {
+	up := newWSUpstream(t, false)
+	proxy, logs := wsProxy(t, up, func(c *Config) { c.UpgradeIdleTimeout = 500 * time.Millisecond })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(proxy, "/prod"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	// Nothing is sent: the proxy closes both sides, which the client sees
+	// as the connection ending without a close frame.
+	_, _, err = c.Read(ctx)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("client read on an idle connection: %v (context %v), want the connection closed by the proxy", err, ctx.Err())
+	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		t.Errorf("client got a close frame %v: the upstream did not close, the proxy did", ce)
+	}
+	waitClosed(t, up.ended, "the upstream's side ending after the idle limit")
+	waitForLog(t, logs, `"status":101`)
+}
+
+// TestWebSocketUpstreamCloseReachesClient: when the upstream closes, the
+// client gets its close frame (code and reason) and the proxy's side ends.
+func TestWebSocketUpstreamCloseReachesClient(t *testing.T) {
+	up := newWSUpstream(t, true)
+	proxy, logs := wsProxy(t, up, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, wsURL(proxy, "/prod"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	echo(t, ctx, c, "only one")
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusNormalClosure || ce.Reason != "upstream done" {
+		t.Fatalf("after the upstream closed, client read: %v, want its close frame", err)
+	}
+	waitClosed(t, up.ended, "the upstream's side ending")
+	waitForLog(t, logs, `"status":101`)
+}
+
+// TestWebSocketRefusedHandshakeReachesClient: an upstream that refuses the
+// handshake (403, as API Gateway does for a signature it does not accept)
+// is answered to the client as it came, not as a 101 or a proxy error.
+func TestWebSocketRefusedHandshakeReachesClient(t *testing.T) {
+	up := newWSUpstream(t, false)
+	src := newStaticSource()
+	src.c.AccessKeyID = "AKIDUNKNOWNTOUPSTREAM"
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "execute-api", "us-east-1"
+	proxy, _ := startProxy(t, cfg, src)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, wsURL(proxy, "/prod"), nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("the handshake succeeded with keys the upstream does not know")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("client got %v (%v), want the upstream's 403", resp, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != `{"message":"Forbidden"}` || resp.Header.Get(ErrorHeader) != "" {
+		t.Errorf("client got body %q, proxy error %q: want the upstream's answer untouched", body, resp.Header.Get(ErrorHeader))
+	}
+	if _, _, verr := up.received(t); verr == nil {
+		t.Error("upstream verified a signature made with a key it does not know")
+	}
+}
+
+// countingListener is an upstream that only counts the connections made to
+// it: a refused upgrade must make none.
+func countingListener(t *testing.T) (addr string, dials *atomic.Int64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	dials = new(atomic.Int64)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			conn.Close()
+		}
+	}()
+	return ln.Addr().String(), dials
+}
+
+// TestWebSocketUpgradeOutsideAllowListRefusedBeforeDial: host mode applies
+// --allow-hosts and the address checks to an upgrade as to any request:
+// refused with the proxy's 403 and error code, and nothing dialled.
+func TestWebSocketUpgradeOutsideAllowListRefusedBeforeDial(t *testing.T) {
+	addr, dials := countingListener(t)
+	_, port := splitHostPort(t, addr)
+	for _, tc := range []struct {
+		name, host, code string
+	}{
+		// --connect-to would send it to the counting listener, were it allowed.
+		{"HostNotAllowed", "ws.example.com:" + port, CodeHostNotAllowed},
+		{"LoopbackAddress", addr, CodeAddressNotAllowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.AllowHosts = []string{"*.amazonaws.com"}
+			cfg.ConnectTo = []string{"ws.example.com:" + port + "=http://" + addr}
+			cfg.Service, cfg.Region = "execute-api", "us-east-1"
+			proxy, _ := startProxy(t, cfg, newStaticSource())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, wsURL(proxy, "/prod"), &websocket.DialOptions{Host: tc.host})
+			if err == nil {
+				c.CloseNow()
+				t.Fatal("upgrade to a host outside --allow-hosts succeeded")
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != tc.code {
+				t.Fatalf("got %v (%v), want 403 with %s", resp, err, tc.code)
+			}
+			if n := dials.Load(); n != 0 {
+				t.Errorf("the proxy dialled the upstream %d times", n)
+			}
+		})
+	}
+}
