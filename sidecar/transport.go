@@ -104,7 +104,7 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, &RequestError{Code: CodeBadRequest, Message: "request reached the signing transport without a route"}
 	}
-	unsignedHeader := req.Header.Clone()
+	unsignedHeader, unsignedQuery := req.Header.Clone(), req.URL.RawQuery
 	c, err := t.Credentials.Retrieve(req.Context())
 	if err != nil {
 		closeBody(req)
@@ -154,6 +154,13 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		sent := *req
 		sent.GetBody = nil
 		down = &sent
+	} else if upgradeSignedInQuery(req, x.route.Service) {
+		opts.PayloadHash = signer.EmptyPayloadHash
+		opts.UnsignedHeaders = func(name string) bool { return name != "host" }
+		if _, err := t.Signer.Presign(req, keys, opts, presignedUpgradeExpiry); err != nil {
+			closeBody(req)
+			return nil, err
+		}
 	} else {
 		opts.PayloadHash = plan.hash
 		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload || plan.hash == signer.StreamingUnsignedPayloadTrailer
@@ -165,7 +172,7 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.OnSigned != nil {
 		t.OnSigned(req.Context(), x.route.Service, time.Since(signStart))
 	}
-	if req.Header.Get("Authorization") == "" {
+	if req.Header.Get("Authorization") == "" && !strings.Contains(req.URL.RawQuery, "X-Amz-Signature=") {
 		closeBody(req)
 		return nil, &signer.SigningError{Field: "request", Reason: "signer left no Authorization header"}
 	}
@@ -182,6 +189,7 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 			x.credentialRetried = true
 			again := req.Clone(req.Context())
 			again.Header = unsignedHeader
+			again.URL.RawQuery = unsignedQuery // a presigned upgrade's
 			again.Body, again.ContentLength = nil, 0
 			if plan.mode != "empty" {
 				again.Body, again.ContentLength = x.spool.Reader(), x.spool.Size()

@@ -4,6 +4,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,4 +115,38 @@ func (p *Proxy) switchedProtocols(resp *http.Response, x *exchange) {
 	if x != nil {
 		x.upgraded = up
 	}
+}
+
+// presignedUpgradeExpiry is how long a presigned upgrade is valid:
+// Transcribe's limit, 300 seconds. The handshake follows at once; it is
+// only checked when the upstream receives it.
+const presignedUpgradeExpiry = 5 * time.Minute
+
+// upgradeSignedInQuery reports whether the upgrade req, signed for
+// service, is signed in its query string (a presigned URL, host the only
+// signed header) instead of its headers. Amazon Transcribe's streaming
+// WebSocket documents only that form, with the empty body's hash and
+// X-Amz-Expires at most 300
+// (https://docs.aws.amazon.com/transcribe/latest/dg/streaming-setting-up.html).
+// API Gateway WebSocket APIs and Neptune take the Authorization header
+// (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-control-access-iam.html,
+// https://docs.aws.amazon.com/neptune/latest/userguide/iam-auth-connecting.html).
+func upgradeSignedInQuery(req *http.Request, service string) bool {
+	return service == "transcribe" && isUpgrade(req.Header)
+}
+
+// isUpgrade reports whether h asks to switch protocols: Connection names
+// upgrade and Upgrade says to what (as httputil.ReverseProxy reads them).
+func isUpgrade(h http.Header) bool {
+	if h.Get("Upgrade") == "" {
+		return false
+	}
+	for _, line := range h["Connection"] {
+		for _, tok := range strings.Split(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }

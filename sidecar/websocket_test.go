@@ -26,6 +26,10 @@ type wsUpstream struct {
 	// closeAfterEcho makes it close the connection (normal closure) after
 	// echoing the first message.
 	closeAfterEcho bool
+	// service is what it verifies the signature for (execute-api when
+	// empty); a transcribe upstream takes only presigned handshakes, with
+	// the empty body's hash, as Amazon Transcribe does.
+	service string
 	// ended is closed when a connection's handler has returned: the
 	// upstream's side of it is gone.
 	ended chan struct{}
@@ -47,7 +51,14 @@ func (u *wsUpstream) handle(w http.ResponseWriter, r *http.Request) {
 	lookup := func(id string) (signer.Credentials, bool) {
 		return signer.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, SessionToken: testToken}, id == testKeyID
 	}
-	res, err := signer.New(nil).Verify(r, lookup, signer.VerifyOptions{Now: time.Now(), Service: "execute-api", Region: "us-east-1"})
+	opts := signer.VerifyOptions{Now: time.Now(), Service: "execute-api", Region: "us-east-1"}
+	if u.service == "transcribe" {
+		opts.Service, opts.PayloadHash = "transcribe", signer.EmptyPayloadHash
+	}
+	res, err := signer.New(nil).Verify(r, lookup, opts)
+	if err == nil && u.service == "transcribe" && (r.Header.Get("Authorization") != "" || r.URL.Query().Get("X-Amz-Signature") == "") {
+		err = errors.New("transcribe takes a presigned handshake only")
+	}
 	u.mu.Lock()
 	u.handshake, u.verifyErr, u.res = r.Clone(context.Background()), err, res
 	u.mu.Unlock()
@@ -338,4 +349,37 @@ func TestWebSocketUpgradeOutsideAllowListRefusedBeforeDial(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWebSocketTranscribeHandshakePresigned: Amazon Transcribe's streaming
+// WebSocket takes its signature in the query string only, host the one
+// signed header, valid for at most 300 seconds: the proxy presigns the
+// handshake, keeps the client's own parameters, and relays frames.
+func TestWebSocketTranscribeHandshakePresigned(t *testing.T) {
+	up := newWSUpstream(t, false)
+	up.service = "transcribe"
+	proxy, _ := wsProxy(t, up, func(c *Config) { c.Service = "transcribe" })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, wsURL(proxy, "/stream-transcription-websocket?language-code=en-US&media-encoding=pcm&sample-rate=16000"), nil)
+	if err != nil {
+		_, _, verr := up.received(t)
+		t.Fatalf("dial through the proxy: %v (response %v); upstream: %v", err, resp, verr)
+	}
+	defer c.CloseNow()
+	hs, res, verr := up.received(t)
+	if verr != nil {
+		t.Fatalf("upstream could not verify the presigned handshake: %v", verr)
+	}
+	q := hs.URL.Query()
+	if q.Get("language-code") != "en-US" || q.Get("sample-rate") != "16000" || q.Get("X-Amz-Expires") != "300" ||
+		q.Get("X-Amz-SignedHeaders") != "host" || q.Get("X-Amz-Security-Token") != testToken || res.SignedHeaders != "host" {
+		t.Errorf("presigned handshake query %q, signed headers %q", hs.URL.RawQuery, res.SignedHeaders)
+	}
+	if hs.Header.Get("Authorization") != "" || hs.Header.Get("X-Amz-Date") != "" {
+		t.Errorf("a presigned handshake carried Authorization %q, X-Amz-Date %q", hs.Header.Get("Authorization"), hs.Header.Get("X-Amz-Date"))
+	}
+	echo(t, ctx, c, "audio event")
+	c.Close(websocket.StatusNormalClosure, "")
+	waitClosed(t, up.ended, "the upstream's side ending")
 }
