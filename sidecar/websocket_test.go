@@ -2,11 +2,14 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +48,23 @@ func newWSUpstream(t *testing.T, closeAfterEcho bool) *wsUpstream {
 	u.Server = httptest.NewServer(http.HandlerFunc(u.handle))
 	t.Cleanup(u.Close)
 	return u
+}
+
+// newWSUpstreamTLS starts a wsUpstream over TLS that offers HTTP/2 as well,
+// as API Gateway does, and returns it with the path of its CA file.
+func newWSUpstreamTLS(t *testing.T) (*wsUpstream, string) {
+	caPEM, cert := testCertificates(t)
+	u := &wsUpstream{ended: make(chan struct{})}
+	u.Server = httptest.NewUnstartedServer(http.HandlerFunc(u.handle))
+	u.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	u.EnableHTTP2 = true
+	u.StartTLS()
+	t.Cleanup(u.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return u, caFile
 }
 
 func (u *wsUpstream) handle(w http.ResponseWriter, r *http.Request) {
@@ -382,4 +402,32 @@ func TestWebSocketTranscribeHandshakePresigned(t *testing.T) {
 	echo(t, ctx, c, "audio event")
 	c.Close(websocket.StatusNormalClosure, "")
 	waitClosed(t, up.ended, "the upstream's side ending")
+}
+
+// TestWebSocketHostModeOverTLS: in host mode a WebSocket client names the
+// API Gateway host; the proxy resolves its scope from it, speaks TLS to the
+// upstream, which also offers HTTP/2, and switches protocols over HTTP/1.1
+// (an upgrade cannot ride HTTP/2), with the handshake signed for that host.
+func TestWebSocketHostModeOverTLS(t *testing.T) {
+	up, caFile := newWSUpstreamTLS(t)
+	const host = "abc123.execute-api.us-east-1.amazonaws.com"
+	cfg := testConfig()
+	cfg.UpstreamCAFile = caFile
+	cfg.ConnectTo = []string{host + ":443=" + up.Listener.Addr().String()}
+	proxy, logs := startProxy(t, cfg, newStaticSource())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, wsURL(proxy, "/prod"), &websocket.DialOptions{Host: host})
+	if err != nil {
+		t.Fatalf("dial through the proxy: %v (response %v)", err, resp)
+	}
+	defer c.CloseNow()
+	hs, _, verr := up.received(t)
+	if verr != nil || hs.Host != host || hs.ProtoMajor != 1 || hs.TLS == nil {
+		t.Fatalf("upstream got Host %q over HTTP/%d (TLS %v): %v", hs.Host, hs.ProtoMajor, hs.TLS != nil, verr)
+	}
+	echo(t, ctx, c, "over tls")
+	c.Close(websocket.StatusNormalClosure, "")
+	waitClosed(t, up.ended, "the upstream's side ending")
+	waitForLog(t, logs, `"status":101`)
 }
