@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -126,6 +127,11 @@ type connInspector struct {
 	remaining int64 // body or chunk-data bytes still to come
 	overhead  int64 // chunk-line bytes as net/http counts them
 	trailer   int   // trailer bytes so far
+
+	// switched is set once the upstream switched protocols: the bytes
+	// that follow are the new protocol's (WebSocket frames), not HTTP
+	// requests, and pass uninspected (upgrade.go).
+	switched atomic.Bool
 }
 
 // headState is what the inspector has learnt of the head it is reading.
@@ -152,7 +158,7 @@ func (c *connInspector) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && !c.switched.Load() {
 		if k := c.feed(p[:n]); k < n {
 			// The bytes from k on are never handed on; the next Read
 			// says why.

@@ -19,8 +19,9 @@ import (
 // hijacks the client's connection and copies bytes both ways until either
 // side closes; an upgraded connection is then the client's and the
 // upstream's, and the proxy no longer parses it. What ReverseProxy does
-// not do, and the proxy adds here: an idle limit (--upgrade-idle-timeout),
-// and the relayed bytes and the 101 in the request log.
+// not do, and the proxy adds here: an idle limit (--upgrade-idle-timeout);
+// the relayed bytes and the 101 in the request log; and the framing
+// inspector (framing.go) standing aside, as frames are not requests.
 
 // upgradedConn is the upstream side of a switched connection: the 101's
 // body, which ReverseProxy reads from and writes to. It counts the bytes
@@ -97,9 +98,10 @@ func (c *upgradedConn) Close() error {
 
 var _ io.ReadWriteCloser = (*upgradedConn)(nil)
 
-// switchedProtocols prepares a 101 answer for ReverseProxy's relay: its
-// body, the upstream connection, is wrapped to enforce the idle limit and
-// count bytes, and the exchange notes the switch for the request log. Any
+// switchedProtocols prepares a 101 answer for ReverseProxy's relay: the
+// client connection's framing inspector stops, its body, the upstream
+// connection, is wrapped to enforce the idle limit and count bytes, and the
+// exchange notes the switch for the request log. Any
 // other answer, or a 101 whose body is not a connection (ReverseProxy
 // refuses that one itself), is left alone.
 func (p *Proxy) switchedProtocols(resp *http.Response, x *exchange) {
@@ -109,6 +111,11 @@ func (p *Proxy) switchedProtocols(resp *http.Response, x *exchange) {
 	conn, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok {
 		return
+	}
+	if ci, ok := resp.Request.Context().Value(smugglingKey{}).(*connInspector); ok {
+		// Before the hijack: from the 101 on, the client's bytes are
+		// frames, which may read as any number of HTTP requests.
+		ci.switched.Store(true)
 	}
 	up := newUpgradedConn(conn, p.c.cfg.UpgradeIdleTimeout)
 	resp.Body = up

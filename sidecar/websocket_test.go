@@ -1,10 +1,13 @@
 package sidecar
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -430,4 +433,87 @@ func TestWebSocketHostModeOverTLS(t *testing.T) {
 	c.Close(websocket.StatusNormalClosure, "")
 	waitClosed(t, up.ended, "the upstream's side ending")
 	waitForLog(t, logs, `"status":101`)
+}
+
+// TestWebSocketFramesPassTheFramingInspector: through the proxy's own
+// server, whose listener follows HTTP/1.1 framing on every byte a client
+// sends, the frames after a 101 (masked, so any bytes at all, CR and LF
+// included) are relayed, many MiB of them, and are not read as requests.
+func TestWebSocketFramesPassTheFramingInspector(t *testing.T) {
+	up := newWSUpstream(t, false)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "execute-api", "us-east-1"
+	addr, _, _, _ := runServer(t, cfg, newStaticSource())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/prod", nil)
+	if err != nil {
+		t.Fatalf("dial through the proxy's server: %v (response %v)", err, resp)
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(1 << 20)
+	rng := mathrand.New(mathrand.NewPCG(1, 2))
+	msg := make([]byte, 256<<10)
+	for i := range 16 {
+		for j := range msg {
+			msg[j] = byte(rng.Uint32())
+		}
+		if i%2 == 0 {
+			// Unmasked, this is what a smuggled request looks like.
+			copy(msg, "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n")
+		}
+		if err := c.Write(ctx, websocket.MessageBinary, msg); err != nil {
+			t.Fatalf("message %d: write: %v", i, err)
+		}
+		typ, got, err := c.Read(ctx)
+		if err != nil || typ != websocket.MessageBinary || !bytes.Equal(got, msg) {
+			t.Fatalf("message %d: echo %v, %d bytes, %v", i, typ, len(got), err)
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	waitClosed(t, up.ended, "the upstream's side ending")
+}
+
+// TestWebSocketFramesThatLookLikeRequestsNotCut: a client may mask its
+// frames with the key 0 (RFC 6455 section 5.3 lets it choose any key), so
+// the bytes after the 101 can read as HTTP requests, more of them than the
+// framing inspector lets a connection pipeline. They are frames of the
+// new protocol, not requests: the relay passes them on instead of
+// cutting the connection.
+func TestWebSocketFramesThatLookLikeRequestsNotCut(t *testing.T) {
+	up := newWSUpstream(t, false)
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "execute-api", "us-east-1"
+	addr, _, _, _ := runServer(t, cfg, newStaticSource())
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(conn, "GET /prod HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	payload := []byte(strings.Repeat("GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 1100))
+	frame := []byte{0x82, 0x80 | 126, byte(len(payload) >> 8), byte(len(payload)), 0, 0, 0, 0}
+	if _, err := conn.Write(append(frame, payload...)); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatalf("no echo: the relay was cut: %v", err)
+	}
+	if head[0] != 0x82 || head[1] != 126 || int(head[2])<<8|int(head[3]) != len(payload) {
+		t.Fatalf("echo frame header % x", head)
+	}
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("echo payload: %v", err)
+	}
 }
