@@ -199,7 +199,7 @@ func testCertificates(t *testing.T) ([]byte, tls.Certificate) {
 			SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "amazonaws.com"},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 			DNSNames: []string{"*.amazonaws.com", "*.us-east-1.amazonaws.com", "*.s3.us-east-1.amazonaws.com",
-				"*.execute-api.us-east-1.amazonaws.com", "localhost"},
+				"*.execute-api.us-east-1.amazonaws.com", "*.cluster-cxyz123.us-east-1.neptune.amazonaws.com", "localhost"},
 			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
 			KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		}

@@ -75,8 +75,11 @@ func (u *wsUpstream) handle(w http.ResponseWriter, r *http.Request) {
 		return signer.Credentials{AccessKeyID: testKeyID, SecretAccessKey: testSecret, SessionToken: testToken}, id == testKeyID
 	}
 	opts := signer.VerifyOptions{Now: time.Now(), Service: "execute-api", Region: "us-east-1"}
+	if u.service != "" {
+		opts.Service = u.service
+	}
 	if u.service == "transcribe" {
-		opts.Service, opts.PayloadHash = "transcribe", signer.EmptyPayloadHash
+		opts.PayloadHash = signer.EmptyPayloadHash
 	}
 	res, err := signer.New(nil).Verify(r, lookup, opts)
 	if err == nil && u.service == "transcribe" && (r.Header.Get("Authorization") != "" || r.URL.Query().Get("X-Amz-Signature") == "") {
@@ -408,31 +411,54 @@ func TestWebSocketTranscribeHandshakePresigned(t *testing.T) {
 }
 
 // TestWebSocketHostModeOverTLS: in host mode a WebSocket client names the
-// API Gateway host; the proxy resolves its scope from it, speaks TLS to the
-// upstream, which also offers HTTP/2, and switches protocols over HTTP/1.1
-// (an upgrade cannot ride HTTP/2), with the handshake signed for that host.
+// AWS host, an API Gateway WebSocket API's or a Neptune cluster's Gremlin
+// endpoint; the proxy resolves the signing name and region from it
+// (execute-api, neptune-db), speaks TLS to the upstream, which also offers
+// HTTP/2, and switches protocols over HTTP/1.1 (an upgrade cannot ride
+// HTTP/2), with the handshake signed for that host in its headers, as both
+// services document.
 func TestWebSocketHostModeOverTLS(t *testing.T) {
-	up, caFile := newWSUpstreamTLS(t)
-	const host = "abc123.execute-api.us-east-1.amazonaws.com"
-	cfg := testConfig()
-	cfg.UpstreamCAFile = caFile
-	cfg.ConnectTo = []string{host + ":443=" + up.Listener.Addr().String()}
-	proxy, logs := startProxy(t, cfg, newStaticSource())
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, resp, err := websocket.Dial(ctx, wsURL(proxy, "/prod"), &websocket.DialOptions{Host: host})
-	if err != nil {
-		t.Fatalf("dial through the proxy: %v (response %v)", err, resp)
+	for _, tc := range []struct {
+		name, host, port, path, service string
+	}{
+		{"APIGateway", "abc123.execute-api.us-east-1.amazonaws.com", "443", "/prod", "execute-api"},
+		{"NeptuneGremlin", "db.cluster-cxyz123.us-east-1.neptune.amazonaws.com", "8182", "/gremlin", "neptune-db"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up, caFile := newWSUpstreamTLS(t)
+			up.service = tc.service
+			cfg := testConfig()
+			cfg.UpstreamCAFile = caFile
+			cfg.ConnectTo = []string{tc.host + ":" + tc.port + "=" + up.Listener.Addr().String()}
+			proxy, logs := startProxy(t, cfg, newStaticSource())
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			host := tc.host
+			if tc.port != "443" {
+				host += ":" + tc.port
+			}
+			c, resp, err := websocket.Dial(ctx, wsURL(proxy, tc.path), &websocket.DialOptions{Host: host})
+			if err != nil {
+				var body []byte
+				if resp != nil {
+					body, _ = io.ReadAll(resp.Body)
+				}
+				t.Fatalf("dial through the proxy: %v (response %v %s)", err, resp, body)
+			}
+			defer c.CloseNow()
+			hs, res, verr := up.received(t)
+			if verr != nil || hs.Host != host || hs.URL.Path != tc.path || hs.ProtoMajor != 1 || hs.TLS == nil {
+				t.Fatalf("upstream got Host %q, path %q over HTTP/%d (TLS %v): %v", hs.Host, hs.URL.Path, hs.ProtoMajor, hs.TLS != nil, verr)
+			}
+			if !strings.Contains(hs.Header.Get("Authorization"), "/us-east-1/"+tc.service+"/aws4_request") || res.SignedHeaders == "" {
+				t.Errorf("handshake Authorization %q: want the scope us-east-1/%s in the header", hs.Header.Get("Authorization"), tc.service)
+			}
+			echo(t, ctx, c, "over tls")
+			c.Close(websocket.StatusNormalClosure, "")
+			waitClosed(t, up.ended, "the upstream's side ending")
+			waitForLog(t, logs, `"status":101`)
+		})
 	}
-	defer c.CloseNow()
-	hs, _, verr := up.received(t)
-	if verr != nil || hs.Host != host || hs.ProtoMajor != 1 || hs.TLS == nil {
-		t.Fatalf("upstream got Host %q over HTTP/%d (TLS %v): %v", hs.Host, hs.ProtoMajor, hs.TLS != nil, verr)
-	}
-	echo(t, ctx, c, "over tls")
-	c.Close(websocket.StatusNormalClosure, "")
-	waitClosed(t, up.ended, "the upstream's side ending")
-	waitForLog(t, logs, `"status":101`)
 }
 
 // TestWebSocketFramesPassTheFramingInspector: through the proxy's own
@@ -515,5 +541,62 @@ func TestWebSocketFramesThatLookLikeRequestsNotCut(t *testing.T) {
 	got := make([]byte, len(payload))
 	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("echo payload: %v", err)
+	}
+}
+
+// TestWebSocketOverTheProxysTLSListenerWithBearerToken: a client reaches
+// the proxy with wss (its TLS listener offers HTTP/2 as well) and names
+// itself with a bearer token: the upgrade is switched over HTTP/1.1, the
+// token is removed and the handshake signed in its place, frames pass both
+// ways through the TLS connection, and the log names the client. Without
+// the token the upgrade gets 401 and reaches no upstream.
+func TestWebSocketOverTheProxysTLSListenerWithBearerToken(t *testing.T) {
+	up := newWSUpstream(t, false)
+	serverCA := newTestCA(t, "server-ca")
+	serving := serverCA.serverCert(t)
+	const token = "tok-5d1e8a7c3b9f2e4d6a8c0b1e3f5a7c9d"
+	files := newSecretDir(t, map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM, "tokens": tokensFile("gremlin-app", token)})
+	cfg := fixedListenerConfig(up.URL)
+	cfg.Listener.TLSCertFile, cfg.Listener.TLSKeyFile = files.path("tls.crt"), files.path("tls.key")
+	cfg.Listener.ClientTokensFile = files.path("tokens")
+	addr, logs := runListener(t, cfg)
+	// A client that offers h2 and http/1.1, as most do: Go's transport
+	// asks for HTTP/1.1 alone for an upgrade.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: serverCA.pool()}, ForceAttemptHTTP2: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	_, resp, err := websocket.Dial(ctx, "wss://"+addr+"/prod", &websocket.DialOptions{HTTPClient: client})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(ErrorHeader) != CodeClientUnauthenticated {
+		t.Fatalf("upgrade without a token: %v (%v), want 401 %s", resp, err, CodeClientUnauthenticated)
+	}
+	up.mu.Lock()
+	reached := up.handshake != nil
+	up.mu.Unlock()
+	if reached {
+		t.Fatal("an unauthenticated upgrade reached the upstream")
+	}
+
+	c, resp, err := websocket.Dial(ctx, "wss://"+addr+"/prod", &websocket.DialOptions{HTTPClient: client,
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatalf("upgrade with the token: %v (response %v)", err, resp)
+	}
+	defer c.CloseNow()
+	hs, _, verr := up.received(t)
+	if verr != nil {
+		t.Fatalf("upstream could not verify the handshake: %v", verr)
+	}
+	for name, values := range hs.Header {
+		if strings.Contains(strings.Join(values, " "), token) {
+			t.Errorf("the bearer token was forwarded in %s", name)
+		}
+	}
+	echo(t, ctx, c, "through tls")
+	c.Close(websocket.StatusNormalClosure, "")
+	waitClosed(t, up.ended, "the upstream's side ending")
+	waitForLog(t, logs, `"client":"gremlin-app"`)
+	if !strings.Contains(logs.String(), `"status":101`) {
+		t.Errorf("the request log does not say 101:\n%s", logs)
 	}
 }
