@@ -48,6 +48,9 @@ type Proxy struct {
 	// addHeaders are the route's add-headers (router.go), set on every
 	// outbound request after strip-headers, before signing.
 	addHeaders []route.Header
+	// upgrades are the switched connections still relaying (upgrade.go),
+	// shared by every Proxy of a Router.
+	upgrades *upgradeSet
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -82,7 +85,7 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 	// When the connection budget is spent, idle connections are closed to
 	// make room (net/http can only close all of them at once).
 	c.upstreamConns.reclaim = network.CloseIdleConnections
-	p := &Proxy{c: c, log: log, network: network, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now)}
+	p := &Proxy{c: c, log: log, network: network, src: src, keys: signer.NewKeyCache(0), clock: resilience.NewClock(time.Now), upgrades: new(upgradeSet)}
 	p.breakers = resilience.NewBreakers(cfg.Resilience, p.breakerChanged)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
@@ -191,7 +194,8 @@ func (p *Proxy) breakerChanged(ch resilience.StateChange) {
 	p.log.Warn("circuit breaker changed state", "host", ch.Host, "from", ch.From.String(), "to", ch.To.String())
 }
 
-// Close releases idle upstream connections.
+// Close releases idle upstream connections. Requests in flight, upgraded
+// connections included, finish (Server drains those at shutdown).
 func (p *Proxy) Close() {
 	p.closeFiles()
 	p.network.CloseIdleConnections()

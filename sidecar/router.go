@@ -68,6 +68,8 @@ type Router struct {
 	// bodies and spools are --body-memory-total and --spool-total, one
 	// budget for every route's requests, as without routes.
 	bodies, spools *body.Budget
+	// upgrades are every route's upgraded connections (upgrade.go).
+	upgrades *upgradeSet
 }
 
 // routing is one Set with its Proxies; never changed once stored.
@@ -106,7 +108,8 @@ func newRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.C
 		}
 	}
 	rt := &Router{cfg: cfg, log: log, base: base, start: start, sources: map[creds.Config]creds.Source{},
-		bodies: body.NewBudget(int64(cfg.BodyMemoryTotal)), spools: body.NewBudget(int64(cfg.SpoolTotal))}
+		bodies: body.NewBudget(int64(cfg.BodyMemoryTotal)), spools: body.NewBudget(int64(cfg.SpoolTotal)),
+		upgrades: new(upgradeSet)}
 	var filesCtx context.Context
 	filesCtx, rt.closeFiles = context.WithCancel(context.Background())
 	var err error
@@ -157,8 +160,11 @@ func (rt *Router) Use(set *route.Set) error {
 				return fmt.Errorf("route %q: %w", r.Name, err)
 			}
 			p.addHeaders = r.AddHeaders
-			// Not yet serving: the budgets can still be swapped.
+			// Not yet serving: the budgets and the set of upgraded
+			// connections (which a shutdown drains, whichever Proxy
+			// switched them, replaced or not) can still be swapped.
 			p.c.bodyBudget, p.c.spoolBudget = rt.bodies, rt.spools
+			p.upgrades = rt.upgrades
 			for _, f := range rt.setup {
 				f(p)
 			}
@@ -313,6 +319,8 @@ func (rt *Router) Observers() telemetry.Observers {
 
 // listenerFiles are the Router's own: one listener for every route.
 func (rt *Router) listenerFiles() *listen.Files { return rt.clients }
+
+func (rt *Router) upgradeSet() *upgradeSet { return rt.upgrades }
 
 // eachProxy applies f to every Proxy, now and as they are built.
 func (rt *Router) eachProxy(f func(*Proxy)) {

@@ -175,6 +175,11 @@ func (s *Server) Run(ctx context.Context) error {
 		log.Warn("in-flight requests did not finish before --shutdown-timeout; closing them", "error", err.Error())
 		proxySrv.Close()
 	}
+	// Shutdown let go of the hijacked connections: wait for them within
+	// the same deadline, then close them.
+	if n := proxy.upgradeSet().drain(sctx); n > 0 {
+		log.Warn("upgraded connections (WebSocket) still open at --shutdown-timeout; closed them", "connections", n)
+	}
 	adminSrv.Close()
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
@@ -313,6 +318,8 @@ type proxyHandler interface {
 	// listenerFiles are the listener's files: the serving certificate
 	// and what authenticates clients.
 	listenerFiles() *listen.Files
+	// upgradeSet holds the upgraded connections of every Proxy.
+	upgradeSet() *upgradeSet
 }
 
 var (

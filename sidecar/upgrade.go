@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"io"
 	"math"
 	"net/http"
@@ -20,8 +21,9 @@ import (
 // side closes; an upgraded connection is then the client's and the
 // upstream's, and the proxy no longer parses it. What ReverseProxy does
 // not do, and the proxy adds here: an idle limit (--upgrade-idle-timeout);
-// the relayed bytes and the 101 in the request log; and the framing
-// inspector (framing.go) standing aside, as frames are not requests.
+// the relayed bytes and the 101 in the request log; the framing inspector
+// (framing.go) standing aside, as frames are not requests; and a shutdown
+// that waits for switched connections, then closes them (upgradeSet).
 
 // upgradedConn is the upstream side of a switched connection: the 101's
 // body, which ReverseProxy reads from and writes to. It counts the bytes
@@ -41,11 +43,13 @@ type upgradedConn struct {
 	idledOut  atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+	// onClose, when set, runs once the connection is closed.
+	onClose func()
 }
 
 // newUpgradedConn wraps conn; idle 0 sets no limit.
-func newUpgradedConn(conn io.ReadWriteCloser, idle time.Duration) *upgradedConn {
-	c := &upgradedConn{ReadWriteCloser: conn, idle: idle}
+func newUpgradedConn(conn io.ReadWriteCloser, idle time.Duration, onClose func()) *upgradedConn {
+	c := &upgradedConn{ReadWriteCloser: conn, idle: idle, onClose: onClose}
 	c.active.Store(time.Now().UnixNano())
 	if idle > 0 {
 		// One timer that re-arms itself for what is left, instead of a
@@ -92,6 +96,9 @@ func (c *upgradedConn) Close() error {
 			c.timer.Stop()
 		}
 		c.closeErr = c.ReadWriteCloser.Close()
+		if c.onClose != nil {
+			c.onClose()
+		}
 	})
 	return c.closeErr
 }
@@ -117,7 +124,9 @@ func (p *Proxy) switchedProtocols(resp *http.Response, x *exchange) {
 		// frames, which may read as any number of HTTP requests.
 		ci.switched.Store(true)
 	}
-	up := newUpgradedConn(conn, p.c.cfg.UpgradeIdleTimeout)
+	var up *upgradedConn
+	up = newUpgradedConn(conn, p.c.cfg.UpgradeIdleTimeout, func() { p.upgrades.remove(up) })
+	p.upgrades.add(up)
 	resp.Body = up
 	if x != nil {
 		x.upgraded = up
@@ -157,3 +166,73 @@ func isUpgrade(h http.Header) bool {
 	}
 	return false
 }
+
+// upgradeSet holds the switched connections still relaying.
+// http.Server.Shutdown neither waits for a hijacked connection nor closes
+// it, so without this a stopping proxy would return with WebSockets still
+// open (and cut them only when the process exits). The zero value is
+// empty and ready; safe for concurrent use.
+type upgradeSet struct {
+	mu     sync.Mutex
+	conns  map[*upgradedConn]struct{}
+	closed bool // by closeAll: a connection switched later is closed at once
+}
+
+func (s *upgradeSet) add(c *upgradedConn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	if s.conns == nil {
+		s.conns = make(map[*upgradedConn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *upgradeSet) remove(c *upgradedConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *upgradeSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// drain waits until every switched connection has ended or ctx is done,
+// then closes those left (ending their relays, and so the clients' sides)
+// and any switched afterwards. It returns how many it closed.
+func (s *upgradeSet) drain(ctx context.Context) int {
+	// Polled, as http.Server.Shutdown polls for idle connections.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for s.len() > 0 {
+		select {
+		case <-ctx.Done():
+			return s.closeAll()
+		case <-tick.C:
+		}
+	}
+	return s.closeAll()
+}
+
+func (s *upgradeSet) closeAll() int {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*upgradedConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close() // removes c
+	}
+	return len(conns)
+}
+
+func (p *Proxy) upgradeSet() *upgradeSet { return p.upgrades }

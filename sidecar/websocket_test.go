@@ -600,3 +600,61 @@ func TestWebSocketOverTheProxysTLSListenerWithBearerToken(t *testing.T) {
 		t.Errorf("the request log does not say 101:\n%s", logs)
 	}
 }
+
+// TestWebSocketShutdownWaitsForThenClosesUpgrades: on a stop signal the
+// proxy waits for upgraded connections, as for in-flight requests, up to
+// --shutdown-timeout, and then closes them. http.Server.Shutdown lets go of
+// hijacked connections: the proxy returned at once and left them open.
+func TestWebSocketShutdownWaitsForThenClosesUpgrades(t *testing.T) {
+	dial := func(t *testing.T, shutdownTimeout time.Duration) (*wsUpstream, *websocket.Conn, *logBuffer, func() error) {
+		up := newWSUpstream(t, false)
+		cfg := testConfig()
+		cfg.Upstream = up.URL
+		cfg.Service, cfg.Region = "execute-api", "us-east-1"
+		cfg.ShutdownTimeout = shutdownTimeout
+		addr, _, logs, stop := runServer(t, cfg, newStaticSource())
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/prod", nil)
+		if err != nil {
+			t.Fatalf("dial through the proxy's server: %v (response %v)", err, resp)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		echo(t, ctx, c, "before the stop signal")
+		return up, c, logs, stop
+	}
+
+	t.Run("EndsWithinTimeout", func(t *testing.T) {
+		up, c, logs, stop := dial(t, time.Minute)
+		stopped := make(chan struct{})
+		go func() { stop(); close(stopped) }()
+		waitForLog(t, logs, `"msg":"shutting down"`)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		echo(t, ctx, c, "while the proxy stops")
+		select {
+		case <-stopped:
+			t.Fatal("the proxy returned while a WebSocket was still relaying")
+		default:
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+		waitClosed(t, up.ended, "the upstream's side ending")
+		waitClosed(t, stopped, "the proxy returning once the WebSocket ended")
+	})
+
+	t.Run("ClosedAtTimeout", func(t *testing.T) {
+		up, c, logs, stop := dial(t, 200*time.Millisecond)
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
+			t.Fatalf("client read after the proxy stopped: %v (context %v), want the connection closed", err, ctx.Err())
+		}
+		waitClosed(t, up.ended, "the upstream's side ending")
+		if !strings.Contains(logs.String(), `"connections":1`) {
+			t.Errorf("no warning that one upgraded connection was closed:\n%s", logs)
+		}
+	})
+}
