@@ -27,29 +27,30 @@ import (
 
 // upgradedConn is the upstream side of a switched connection: the 101's
 // body, which ReverseProxy reads from and writes to. It counts the bytes
-// relayed each way and closes the connection once no byte has passed
-// either way for idle; ReverseProxy then closes the client's side, so both
-// end. Safe for concurrent use (ReverseProxy reads and writes from two
-// goroutines).
+// relayed each way and, once no byte has passed either way for idle, ends
+// both sides (end). Safe for concurrent use (ReverseProxy reads and writes
+// from two goroutines).
 type upgradedConn struct {
 	io.ReadWriteCloser
 	// fromUpstream and toUpstream count the bytes relayed.
 	fromUpstream, toUpstream atomic.Int64
 	// active is the time of the latest byte either way (UnixNano).
-	active atomic.Int64
-	idle   time.Duration
-	timer  *time.Timer
-	// idledOut is set when the idle limit closed the connection.
-	idledOut  atomic.Bool
+	active    atomic.Int64
+	idle      time.Duration
+	timer     *time.Timer
 	closeOnce sync.Once
 	closeErr  error
+	// client is the client's connection, when known (the framing
+	// inspector's): end closes it too.
+	client io.Closer
 	// onClose, when set, runs once the connection is closed.
 	onClose func()
 }
 
-// newUpgradedConn wraps conn; idle 0 sets no limit.
-func newUpgradedConn(conn io.ReadWriteCloser, idle time.Duration, onClose func()) *upgradedConn {
-	c := &upgradedConn{ReadWriteCloser: conn, idle: idle, onClose: onClose}
+// newUpgradedConn wraps conn, the upstream side, relayed to client (nil:
+// unknown); idle 0 sets no limit.
+func newUpgradedConn(conn io.ReadWriteCloser, idle time.Duration, client io.Closer, onClose func()) *upgradedConn {
+	c := &upgradedConn{ReadWriteCloser: conn, idle: idle, client: client, onClose: onClose}
 	c.active.Store(time.Now().UnixNano())
 	if idle > 0 {
 		// One timer that re-arms itself for what is left, instead of a
@@ -67,7 +68,18 @@ func (c *upgradedConn) checkIdle() {
 		c.timer.Reset(left)
 		return
 	}
-	c.idledOut.Store(true)
+	c.end()
+}
+
+// end closes both sides of the relay. Closing the upstream's alone ends
+// ReverseProxy's relay only when it is reading from the upstream: a relay
+// blocked writing to a client that stopped reading waits on the client's
+// connection, which must be closed too (crypto/tls lets a Close break a
+// Write in flight).
+func (c *upgradedConn) end() {
+	if c.client != nil {
+		c.client.Close()
+	}
 	c.Close()
 }
 
@@ -119,13 +131,15 @@ func (p *Proxy) switchedProtocols(resp *http.Response, x *exchange) {
 	if !ok {
 		return
 	}
+	var client io.Closer
 	if ci, ok := resp.Request.Context().Value(smugglingKey{}).(*connInspector); ok {
 		// Before the hijack: from the 101 on, the client's bytes are
 		// frames, which may read as any number of HTTP requests.
 		ci.switched.Store(true)
+		client = ci.Conn
 	}
 	var up *upgradedConn
-	up = newUpgradedConn(conn, p.c.cfg.UpgradeIdleTimeout, func() { p.upgrades.remove(up) })
+	up = newUpgradedConn(conn, p.c.cfg.UpgradeIdleTimeout, client, func() { p.upgrades.remove(up) })
 	p.upgrades.add(up)
 	resp.Body = up
 	if x != nil {
@@ -182,7 +196,7 @@ func (s *upgradeSet) add(c *upgradedConn) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		c.Close()
+		c.end()
 		return
 	}
 	if s.conns == nil {
@@ -230,7 +244,7 @@ func (s *upgradeSet) closeAll() int {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.Close() // removes c
+		c.end() // removes c
 	}
 	return len(conns)
 }

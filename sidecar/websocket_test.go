@@ -32,6 +32,9 @@ type wsUpstream struct {
 	// closeAfterEcho makes it close the connection (normal closure) after
 	// echoing the first message.
 	closeAfterEcho bool
+	// flood makes it send binary messages without end instead of echoing,
+	// until a write fails.
+	flood bool
 	// service is what it verifies the signature for (execute-api when
 	// empty); a transcribe upstream takes only presigned handshakes, with
 	// the empty body's hash, as Amazon Transcribe does.
@@ -102,6 +105,12 @@ func (u *wsUpstream) handle(w http.ResponseWriter, r *http.Request) {
 	defer close(u.ended)
 	defer c.CloseNow()
 	c.SetReadLimit(1 << 20)
+	if u.flood {
+		msg := make([]byte, 64<<10)
+		for c.Write(context.Background(), websocket.MessageBinary, msg) == nil {
+		}
+		return
+	}
 	for {
 		typ, msg, err := c.Read(context.Background())
 		if err != nil {
@@ -657,4 +666,41 @@ func TestWebSocketShutdownWaitsForThenClosesUpgrades(t *testing.T) {
 			t.Errorf("no warning that one upgraded connection was closed:\n%s", logs)
 		}
 	})
+}
+
+// TestWebSocketIdleTimeoutEndsAClientThatStoppedReading: a client that
+// stops reading while the upstream sends stalls the relay's writes to it;
+// once nothing has passed for --upgrade-idle-timeout the proxy closes the
+// client's side as well as the upstream's. Closing the upstream's alone
+// left the relay blocked on the client for as long as it kept its socket.
+func TestWebSocketIdleTimeoutEndsAClientThatStoppedReading(t *testing.T) {
+	up := newWSUpstream(t, false)
+	up.flood = true
+	cfg := testConfig()
+	cfg.Upstream = up.URL
+	cfg.Service, cfg.Region = "execute-api", "us-east-1"
+	cfg.UpgradeIdleTimeout = 300 * time.Millisecond
+	addr, _, logs, _ := runServer(t, cfg, newStaticSource())
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(conn, "GET /prod HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	// The client reads nothing more: the upstream's frames fill the
+	// sockets' buffers and the relay's writes to the client block.
+	waitClosed(t, up.ended, "the upstream's side ending after the idle limit")
+	waitForLog(t, logs, `"status":101`)
+	// What the buffers held, then the end of the connection.
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Errorf("client's side after the idle limit: %v, want it closed by the proxy", err)
+	}
 }
