@@ -272,8 +272,9 @@ func isIPv4(h string) bool {
 }
 
 // IsSigningName reports whether name is a signing name the generated data
-// knows: one of botocore's, or one a rule of this package signs with. A
-// name the generic rule took from an unknown host's first label is not.
+// knows: one of botocore's, one a rule of this package signs with, or one
+// the payload table lists. A name the generic rule took from an unknown
+// host's first label is not (vpc-lattice-svcs is, being in the table).
 // Metrics use it to keep a client-chosen name out of their labels. Safe for
 // concurrent use.
 func IsSigningName(name string) bool { return knownNames()[name] }
@@ -298,6 +299,11 @@ var knownNames = sync.OnceValue(func() map[string]bool {
 	}
 	for _, name := range ruleSigningNames {
 		m[name] = true
+	}
+	for _, r := range payloadRules {
+		for _, name := range r.SigningNames {
+			m[name] = true
+		}
 	}
 	return m
 })
