@@ -53,7 +53,7 @@ type Config struct {
 	MaxIdleConns          int           `env:"MAX_IDLE_CONNS" flag:"max-idle-conns" envDefault:"256" help:"idle upstream connections kept across all hosts; past it the connection idle longest, most often one to a host used once, is closed"`
 	MaxUpstreamConns      int           `env:"MAX_UPSTREAM_CONNS" flag:"max-upstream-conns" envDefault:"0" help:"upstream connections open at once, idle and in use; past it idle ones are closed to make room, and a request that still finds none gets 503 upstream_connections_exhausted with Retry-After. 0: derived from the open-file limit (RLIMIT_NOFILE, which Go raises to its hard limit at start) less a reserve of a quarter, at least 64, for listeners, client connections, spool files and logs"`
 
-	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https; over http aws-chunked for S3 uploads larger than --body-memory; a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked for S3 PutObject and UploadPart)"`
+	Payload         string   `env:"PAYLOAD" flag:"payload" envDefault:"auto" help:"how bodies are signed: auto (UNSIGNED-PAYLOAD for the S3 family over https and for vpc-lattice-svcs; over http aws-chunked for S3 uploads larger than --body-memory; a body hash elsewhere), signed (always hash), unsigned (UNSIGNED-PAYLOAD), chunked (aws-chunked for S3 PutObject and UploadPart)"`
 	BodyMemory      ByteSize `env:"BODY_MEMORY" flag:"body-memory" envDefault:"8MiB" help:"bytes of a body held in memory while it is hashed; beyond, it is spooled to a temporary file"`
 	BodyMemoryTotal ByteSize `env:"BODY_MEMORY_TOTAL" flag:"body-memory-total" envDefault:"16MiB" help:"bytes of bodies held in memory at once across all requests; a body that cannot get its memory from what is left is spooled straight to its temporary file (it never waits). 0: no limit but --body-memory per body"`
 	MaxBody         ByteSize `env:"MAX_BODY" flag:"max-body" envDefault:"5GiB" help:"largest request body accepted; a larger one gets 413"`
@@ -61,6 +61,9 @@ type Config struct {
 	SpoolTotal      ByteSize `env:"SPOOL_TOTAL" flag:"spool-total" help:"bytes all spool files may hold together (default: no limit but the disk's); a body that would pass it gets 503 spool_full with Retry-After, or 413 when it alone is larger, and its partial file is removed at once"`
 	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect, the hop-by-hop Connection and Upgrade of a WebSocket handshake and the W3C traceparent, tracestate and baggage"`
 	StripHeaders    []string `env:"STRIP_HEADERS" flag:"strip-headers" help:"comma-separated header names (globs allowed) removed from requests before signing"`
+
+	// ContentSHA256: issue 17 (payload.go).
+	ContentSHA256 string `env:"CONTENT_SHA256" flag:"content-sha256" envDefault:"auto" help:"when X-Amz-Content-Sha256 is sent, signed: auto (where the payload table requires it: the S3 family, aoss, vpc-lattice-svcs; and with UNSIGNED-PAYLOAD) or always (on every request; endpoints behind CloudFront origin access control require it on PUT and POST)"`
 
 	MaxHeaderBytes    ByteSize      `env:"MAX_HEADER_BYTES" flag:"max-header-bytes" envDefault:"64KiB" help:"largest request header block accepted (then 431)"`
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" flag:"read-header-timeout" envDefault:"10s" help:"time a client has to send its request headers"`
@@ -206,6 +209,7 @@ func (c Config) compile() (*compiled, error) {
 		(*compiled).compileUpstreamCA,  // --upstream-ca-file
 		(*compiled).compileBodies,      // --payload and what bodies may hold
 		(*compiled).compileHeaders,     // --unsigned-headers, --strip-headers
+		(*compiled).compileContentHash, // --content-sha256
 		(*compiled).compileTimeouts,    // every duration
 		(*compiled).compileConnections, // --max-procs, idle and upstream connections
 		(*compiled).compileLogging,     // --log-format, --log-level

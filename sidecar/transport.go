@@ -163,7 +163,10 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	} else {
 		opts.PayloadHash = plan.hash
-		opts.SetContentSHA256 = s3 || plan.hash == signer.UnsignedPayload || plan.hash == signer.StreamingUnsignedPayloadTrailer
+		if plan.mode == "empty" {
+			opts.PayloadHash = EmptyPayloadHash(x.route.Service)
+		}
+		opts.SetContentSHA256 = t.c.cfg.SendsContentSHA256(x.route.Service, opts.PayloadHash)
 		if _, err := t.Signer.Sign(req, keys, opts); err != nil {
 			closeBody(req)
 			return nil, err
@@ -228,6 +231,10 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 			closeBody(req)
 			return bodyPlan{}, err
 		}
+		if err := refuseClientChunked(x.route.Service, x.chunked.payload); err != nil {
+			closeBody(req)
+			return bodyPlan{}, err
+		}
 		return t.prepareClientChunked(req, x.chunked)
 	}
 	cfg := t.c.cfg
@@ -242,7 +249,7 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 		return bodyPlan{}, &body.TooLargeError{Limit: maxBody}
 	}
 	known := req.ContentLength > 0
-	mode := cfg.PayloadMode(req, s3)
+	mode := cfg.PayloadMode(req, x.route.Service)
 	if len(x.route.RegionSet) > 0 {
 		mode = SigV4aPayloadMode(mode)
 	}
@@ -286,37 +293,6 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 	// Having read the whole body anyway, sign its hash: stronger than
 	// UNSIGNED-PAYLOAD and accepted everywhere.
 	return bodyPlan{mode: PayloadSigned, hash: sp.Sum()}, nil
-}
-
-// PayloadMode returns how the proxy signs the body of req under c (its
-// --payload and --body-memory): PayloadUnsigned, PayloadSigned or
-// PayloadChunked, auto resolved, and chunked only for S3 object uploads.
-// s3 says whether req is signed for the S3 family (signer.IsS3Family).
-// It reads req's method, URL and ContentLength, not its body. A body of
-// unknown length that this mode cannot sign unread is hashed instead (see
-// prepareBody), and an empty one is signed as empty. Exported so that
-// commands signing as the proxy does (explain) do not keep a copy. An
-// invalid c.Payload is returned as is. Safe for concurrent use.
-func (c Config) PayloadMode(req *http.Request, s3 bool) string {
-	mode := c.Payload
-	if mode == PayloadAuto {
-		switch {
-		case s3 && req.URL.Scheme == "https":
-			mode = PayloadUnsigned
-		case s3 && req.ContentLength > 0 && req.ContentLength > int64(c.BodyMemory) && isObjectUpload(req):
-			// Large uploads stream; a body that fits in --body-memory is
-			// cheaper to hash than to chunk-sign.
-			mode = PayloadChunked
-		default:
-			mode = PayloadSigned
-		}
-	}
-	if mode == PayloadChunked && !isObjectUpload(req) {
-		// S3 takes aws-chunked bodies for PutObject and UploadPart only
-		// (as the SDKs send them); its other operations get a hash.
-		mode = PayloadSigned
-	}
-	return mode
 }
 
 // isObjectUpload reports whether req is an S3 PutObject or UploadPart: a PUT

@@ -48,7 +48,9 @@ type explainRequest struct {
 	// regions, as serve's.
 	regionSet string
 	payload   string // auto, signed, unsigned
-	time      time.Time
+	// contentSHA256 is serve's --content-sha256: auto or always.
+	contentSHA256 string
+	time          time.Time
 	// set are a route's add-headers, set over the client's.
 	set []route.Header
 }
@@ -62,8 +64,10 @@ type explained struct {
 	// regionSet is the SigV4a region set signed for; nil: SigV4.
 	regionSet []string
 	payload   string
-	result    signer.Result
-	route     string // the route signed as, and where it is written; "" for none
+	// rule says which row of the payload table applied, or that none did.
+	rule   string
+	result signer.Result
+	route  string // the route signed as, and where it is written; "" for none
 }
 
 // runExplain signs a request the way the proxy would and prints every
@@ -82,6 +86,7 @@ func runExplain(ctx context.Context, inv invocation) error {
 	fs.StringVar(&er.region, "region", "", "signing region instead of the one derived from the host (as serve's --region)")
 	fs.StringVar(&er.regionSet, "region-set", "", "sign with SigV4a for these comma-separated regions (as serve's --region-set; default: SigV4a with * for the hosts that demand it)")
 	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed, unsigned or chunked (as serve's --payload, with its default --body-memory)")
+	fs.StringVar(&er.contentSHA256, "content-sha256", sidecar.ContentSHA256Auto, "when X-Amz-Content-Sha256 is sent: auto or always (as serve's --content-sha256)")
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
 	credsCfg := fs.credentialOptions(inv.environ)
@@ -251,13 +256,19 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	if err != nil {
 		return x, &exitError{code: 2, msg: err.Error()}
 	}
+	cfg.ContentSHA256 = er.contentSHA256
+	switch cfg.ContentSHA256 {
+	case sidecar.ContentSHA256Auto, sidecar.ContentSHA256Always:
+	default:
+		return x, &exitError{code: 2, msg: fmt.Sprintf("invalid --content-sha256 %q: want auto or always", cfg.ContentSHA256)}
+	}
 	s, err := endpoint.SigningFor(host, cfg.Service, cfg.Region, regionSet)
 	if err != nil {
 		return x, err
 	}
 	x.service, x.region, x.regionSet = s.Service, s.Region, s.RegionSet
 	x.endpoint = scopeSource(host, cfg.Service, cfg.Region, regionSet)
-	s3 := signer.IsS3Family(x.service)
+	x.rule = payloadRuleLine(x.service)
 	// A value verifiers canonicalize differently is left unsigned, or
 	// refused, as the proxy does.
 	unsigned, err := sidecar.UnsignedForValues(req.Header, sidecar.UnsignedByDefault)
@@ -268,14 +279,15 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 		Service: x.service, Region: x.region, Time: er.time,
 		UnsignedHeaders: unsigned, Debug: true,
 	}
-	mode := cfg.PayloadMode(req, s3)
+	mode := cfg.PayloadMode(req, x.service)
 	if len(x.regionSet) > 0 {
 		opts.Algorithm, opts.RegionSet = signer.SigV4a, x.regionSet
 		mode = sidecar.SigV4aPayloadMode(mode)
 	}
 	switch {
 	case er.body == "":
-		opts.PayloadHash, x.payload = signer.EmptyPayloadHash, "empty body: "+signer.EmptyPayloadHash
+		opts.PayloadHash = sidecar.EmptyPayloadHash(x.service)
+		x.payload = "empty body: " + opts.PayloadHash
 	case mode == sidecar.PayloadUnsigned:
 		opts.PayloadHash, x.payload = signer.UnsignedPayload, signer.UnsignedPayload+" (body not signed)"
 	case mode == sidecar.PayloadSigned:
@@ -290,7 +302,7 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	if mode == sidecar.PayloadChunked && er.body != "" {
 		x.result, err = signer.New(nil).SignStreaming(req, keys, opts, signer.StreamingOptions{DecodedLength: int64(len(er.body))})
 	} else {
-		opts.SetContentSHA256 = s3 || opts.PayloadHash == signer.UnsignedPayload
+		opts.SetContentSHA256 = cfg.SendsContentSHA256(x.service, opts.PayloadHash)
 		x.result, err = signer.New(nil).Sign(req, keys, opts)
 	}
 	if err != nil {
@@ -337,6 +349,7 @@ func printExplained(w io.Writer, x explained, source string, keys signer.Credent
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "Payload:     %s\n", x.payload)
+	fmt.Fprintf(&b, "Payload row: %s\n", x.rule)
 	section := func(name, value string) {
 		fmt.Fprintf(&b, "\n== %s\n%s\n", name, value)
 	}
@@ -364,3 +377,28 @@ func printExplained(w io.Writer, x explained, source string, keys signer.Credent
 }
 
 func sortedKeys(h http.Header) []string { return slices.Sorted(maps.Keys(h)) }
+
+// payloadRuleLine says which row of the payload table signs for service,
+// with what it demands and the documentation it comes from, or that none
+// does.
+func payloadRuleLine(service string) string {
+	r, ok := endpoint.PayloadRuleFor(service)
+	if !ok {
+		return "none for " + service + " in the payload table: X-Amz-Content-Sha256 only with UNSIGNED-PAYLOAD or --content-sha256 always"
+	}
+	var says []string
+	if r.ContentSHA256 {
+		says = append(says, "X-Amz-Content-Sha256 required")
+	}
+	accepts := func(ok bool, what string) {
+		if ok {
+			says = append(says, what+" accepted")
+		} else {
+			says = append(says, what+" not accepted")
+		}
+	}
+	accepts(r.SignedPayload, "body hash")
+	accepts(r.UnsignedPayload, "UNSIGNED-PAYLOAD")
+	accepts(r.AWSChunked, "aws-chunked")
+	return fmt.Sprintf("%s: %s (%s)", r.Name, strings.Join(says, ", "), r.Source)
+}
