@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
@@ -102,6 +103,7 @@ func (p *Proxy) requestSigner(next http.RoundTripper) http.RoundTripper {
 func (p *Proxy) signatureWatcher(debug bool) layer {
 	return func(next http.RoundTripper) http.RoundTripper {
 		p.watcher = newSignatureWatcher(next, debug, p.log)
+		p.watcher.hidden = strings.ToLower(p.c.preservedAuthorization)
 		return p.watcher
 	}
 }

@@ -62,8 +62,10 @@ type Config struct {
 	UnsignedHeaders []string `env:"UNSIGNED_HEADERS" flag:"unsigned-headers" help:"comma-separated header names (globs allowed) forwarded but left out of the signature, besides User-Agent, X-Forwarded-*, Forwarded, Via, X-Amzn-Trace-Id, Expect, the hop-by-hop Connection and Upgrade of a WebSocket handshake and the W3C traceparent, tracestate and baggage"`
 	StripHeaders    []string `env:"STRIP_HEADERS" flag:"strip-headers" help:"comma-separated header names (globs allowed) removed from requests before signing"`
 
-	// ContentSHA256: issue 17 (payload.go).
-	ContentSHA256 string `env:"CONTENT_SHA256" flag:"content-sha256" envDefault:"auto" help:"when X-Amz-Content-Sha256 is sent, signed: auto (where the payload table requires it: the S3 family, aoss, vpc-lattice-svcs; and with UNSIGNED-PAYLOAD) or always (on every request; endpoints behind CloudFront origin access control require it on PUT and POST)"`
+	// ContentSHA256 (payload.go) and PreserveAuthorizationAs (preserve.go):
+	// issue 17.
+	ContentSHA256           string `env:"CONTENT_SHA256" flag:"content-sha256" envDefault:"auto" help:"when X-Amz-Content-Sha256 is sent, signed: auto (where the payload table requires it: the S3 family, aoss, vpc-lattice-svcs; and with UNSIGNED-PAYLOAD) or always (on every request; endpoints behind CloudFront origin access control require it on PUT and POST)"`
+	PreserveAuthorizationAs string `env:"PRESERVE_AUTHORIZATION_AS" flag:"preserve-authorization-as" help:"header the client's own Authorization is copied to, and signed under, before the proxy replaces Authorization with its signature (a custom authorizer's token, an OpenSearch fine-grained user's Basic header); its value is never logged. Not Authorization, an X-Amz-* or hop-by-hop name, or one left unsigned or stripped"`
 
 	MaxHeaderBytes    ByteSize      `env:"MAX_HEADER_BYTES" flag:"max-header-bytes" envDefault:"64KiB" help:"largest request header block accepted (then 431)"`
 	ReadHeaderTimeout time.Duration `env:"READ_HEADER_TIMEOUT" flag:"read-header-timeout" envDefault:"10s" help:"time a client has to send its request headers"`
@@ -186,6 +188,10 @@ type compiled struct {
 	spoolBudget *body.Budget
 	// upstreamConns is --max-upstream-conns.
 	upstreamConns *connBudget
+
+	// preservedAuthorization is --preserve-authorization-as in canonical
+	// form, "" when off (preserve.go).
+	preservedAuthorization string
 }
 
 // Validate checks every option and returns an *OptionError naming the first
@@ -210,6 +216,7 @@ func (c Config) compile() (*compiled, error) {
 		(*compiled).compileBodies,      // --payload and what bodies may hold
 		(*compiled).compileHeaders,     // --unsigned-headers, --strip-headers
 		(*compiled).compileContentHash, // --content-sha256
+		(*compiled).compilePreserved,   // --preserve-authorization-as, after the headers it must escape
 		(*compiled).compileTimeouts,    // every duration
 		(*compiled).compileConnections, // --max-procs, idle and upstream connections
 		(*compiled).compileLogging,     // --log-format, --log-level

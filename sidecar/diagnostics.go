@@ -43,6 +43,9 @@ type signatureWatcher struct {
 	debug  bool
 	signer *signer.Signer
 	now    func() time.Time
+	// hidden is the lowercase name of the header whose value never
+	// reaches a log (--preserve-authorization-as); "" for none.
+	hidden string
 
 	onRejected atomic.Pointer[func(awsCode, cause string)]
 
@@ -149,7 +152,7 @@ func (w *signatureWatcher) logSigned(req *http.Request, hash string) {
 	}
 	w.log.Info("signed request", "method", req.Method, "host", hostOf(req), "path", req.URL.EscapedPath(),
 		"scope", res.Scope, "signed_headers", res.SignedHeaders,
-		"canonical_request", diagnose.RedactCanonicalRequest(res.CanonicalRequest), "string_to_sign", res.StringToSign)
+		"canonical_request", diagnose.RedactCanonicalRequest(w.hide(req, res.CanonicalRequest)), "string_to_sign", res.StringToSign)
 }
 
 func hostOf(req *http.Request) string {
@@ -176,6 +179,7 @@ func (w *signatureWatcher) report(req *http.Request, status int, code string, bo
 	if hash != "" {
 		if r, err := w.signer.Recompute(req, hash); err == nil {
 			ours, oursKnown = r, true
+			ours.CanonicalRequest, e.CanonicalRequest = w.hide(req, ours.CanonicalRequest), w.hide(req, e.CanonicalRequest)
 			cmp = diagnose.CompareWithServer(ours, e)
 		}
 	}
@@ -208,7 +212,7 @@ func (w *signatureWatcher) report(req *http.Request, status int, code string, bo
 
 	attrs := []any{
 		"aws_code", e.Code, "status", status, "method", req.Method, "host", hostOf(req), "path", req.URL.EscapedPath(),
-		"causes", strings.Join(causes, ","), "aws_message", e.SafeMessage(),
+		"causes", strings.Join(causes, ","), "aws_message", w.hide(req, e.SafeMessage()),
 	}
 	for i, p := range problems {
 		attrs = append(attrs, slog.Group("cause_"+strconv.Itoa(i+1), "code", string(p.Code), "what", p.Message, "fix", Advice(p.Code)))

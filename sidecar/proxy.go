@@ -287,6 +287,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, x.errCode = writeError(rec, err)
 		return
 	}
+	if err := p.c.checkPreservedAuthorization(r.Header); err != nil {
+		_, x.errCode = writeError(rec, err)
+		return
+	}
 	// Keep the upstream's Content-Type exactly: without this net/http
 	// would sniff one when the upstream sent none.
 	rec.Header()["Content-Type"] = nil
@@ -382,6 +386,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	setWirePath(out.URL, x.target.path)
 	out.URL.RawQuery = x.target.query
 	out.URL.ForceQuery = x.target.forceQuery
+	p.c.preserveAuthorization(out.Header)
 	for _, h := range ownAuthHeaders {
 		out.Header.Del(h)
 	}
