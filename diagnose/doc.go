@@ -9,8 +9,9 @@
 // caller's (the HTTP and CLI side keep one table of it). It reads strings and
 // headers only, signs nothing and never needs a secret; messages and diffs
 // never show a signature or a session token. It sits above packages signer
-// (whose Authorization parser it uses) and awserror, and imports nothing of
-// the HTTP side.
+// (whose Authorization parser it uses), awserror and endpoint (whose payload
+// table says which services require X-Amz-Content-Sha256), and imports
+// nothing of the HTTP side.
 //
 // The causes and AWS's wording for them come from
 // https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-troubleshooting.html

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
 )
 
@@ -187,9 +188,10 @@ func check(a signer.Authorization, amzDate string, header http.Header, opts Opti
 			slices.Sort(unsigned)
 			problems = append(problems, problem(CodeAmzHeaderNotSigned, "x-amz-* headers present but not signed: "+strings.Join(unsigned, ", ")))
 		}
-		if header.Get("X-Amz-Content-Sha256") == "" && header.Get("Authorization") != "" {
-			problems = append(problems, problem(CodeMissingContentSHA256, "an S3 request ("+service+") without X-Amz-Content-Sha256"))
-		}
+	}
+	if rule, listed := endpoint.PayloadRuleFor(service); listed && rule.ContentSHA256 &&
+		header.Get("X-Amz-Content-Sha256") == "" && header.Get("Authorization") != "" {
+		problems = append(problems, problem(CodeMissingContentSHA256, "a "+service+" request without X-Amz-Content-Sha256, which "+service+" requires ("+rule.Source+")"))
 	}
 	return problems
 }

@@ -27,7 +27,7 @@ var advice = map[diagnose.ProblemCode]string{
 	diagnose.CodeHostNotSigned:        "sign the host header: add host to SignedHeaders (the sidecar always signs it).",
 	diagnose.CodeSignedHeaderAbsent:   "send every header named in SignedHeaders, or drop it from the list; a proxy or load balancer on the way may have removed it (then leave it unsigned with --unsigned-headers).",
 	diagnose.CodeAmzHeaderNotSigned:   "S3 requires every x-amz-* header on the request to be signed: sign it, or do not send it.",
-	diagnose.CodeMissingContentSHA256: "S3 requires X-Amz-Content-Sha256 (the body's hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* value), signed; the sidecar sets it for the S3 family: check --service.",
+	diagnose.CodeMissingContentSHA256: "S3, OpenSearch Serverless and VPC Lattice require X-Amz-Content-Sha256 (the body's hex SHA-256, UNSIGNED-PAYLOAD or a STREAMING-* value), signed; the sidecar sets it for the services of its payload table: check --service, or set --content-sha256 always.",
 	diagnose.CodeSignatureExpired:     "sign each request just before it is sent (never replay a signed request), and make sure the signing host's clock is right (NTP/chrony): AWS accepts X-Amz-Date up to 15 minutes off; a presigned URL dies at X-Amz-Date + X-Amz-Expires.",
 	diagnose.CodeSignatureNotYetValid: "the signing host's clock is ahead of AWS's: synchronize it (NTP/chrony; in a container, the node's clock); AWS accepts 15 minutes of difference.",
 	diagnose.CodeClockSkew:            "synchronize the signing host's clock with NTP/chrony (in a container, the node's clock); `sigv4-sidecar check` prints the offset from AWS's Date.",
