@@ -89,3 +89,19 @@ func TestPayloadTableIsWellFormed(t *testing.T) {
 		t.Error("PayloadRules returned the table's own slices")
 	}
 }
+
+// BenchmarkPayloadRuleFor is the lookup a signed request makes up to three
+// times (mode, header, empty-body hash): a row near the end of the table
+// and a name in none.
+func BenchmarkPayloadRuleFor(b *testing.B) {
+	for _, name := range []string{"vpc-lattice-svcs", "execute-api"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := PayloadRuleFor(name); ok != (name == "vpc-lattice-svcs") {
+					b.Fatal(name)
+				}
+			}
+		})
+	}
+}
