@@ -72,7 +72,19 @@ func (c *compiled) preservedHeaderProblem(name string) string {
 // Authorization and the header --preserve-authorization-as copies it to:
 // one of the two values would have to go.
 func (c *compiled) checkPreservedAuthorization(h http.Header) error {
-	name := c.preservedAuthorization
+	return checkPreserved(h, c.preservedAuthorization)
+}
+
+// preserveAuthorization copies the client's Authorization in h to the
+// --preserve-authorization-as header, before the proxy removes it for its
+// own signature. The copy is signed with the rest of the request (its
+// name is one the signer signs, compilePreserved). h is the outbound
+// request's header; it is modified in place.
+func (c *compiled) preserveAuthorization(h http.Header) {
+	copyPreserved(h, c.preservedAuthorization)
+}
+
+func checkPreserved(h http.Header, name string) error {
 	if name == "" {
 		return nil
 	}
@@ -86,18 +98,35 @@ func (c *compiled) checkPreservedAuthorization(h http.Header) error {
 	return nil
 }
 
-// preserveAuthorization copies the client's Authorization in h to the
-// --preserve-authorization-as header, before the proxy removes it for its
-// own signature. The copy is signed with the rest of the request (its
-// name is one the signer signs, compilePreserved). h is the outbound
-// request's header; it is modified in place.
-func (c *compiled) preserveAuthorization(h http.Header) {
-	if c.preservedAuthorization == "" {
+func copyPreserved(h http.Header, name string) {
+	if name == "" {
 		return
 	}
 	if v, ok := h["Authorization"]; ok {
-		h[c.preservedAuthorization] = append([]string(nil), v...)
+		h[name] = append([]string(nil), v...)
 	}
+}
+
+// PreserveAuthorization does to h what the proxy does to a request under
+// c's --preserve-authorization-as before signing it: it returns the
+// header's canonical name ("" when the option is off) after copying h's
+// Authorization to it. An unfit name is an *OptionError, and h carrying
+// both headers a *RequestError, as the proxy answers it. For commands that
+// sign as the proxy does (explain); h is modified in place.
+func (c Config) PreserveAuthorization(h http.Header) (string, error) {
+	cc := &compiled{cfg: c}
+	if err := cc.compileHeaders(); err != nil {
+		return "", err
+	}
+	if err := cc.compilePreserved(); err != nil {
+		return "", err
+	}
+	name := cc.preservedAuthorization
+	if err := checkPreserved(h, name); err != nil {
+		return "", err
+	}
+	copyPreserved(h, name)
+	return name, nil
 }
 
 // hide replaces, in s (a canonical request, or an AWS error message that

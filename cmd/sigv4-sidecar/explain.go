@@ -50,7 +50,9 @@ type explainRequest struct {
 	payload   string // auto, signed, unsigned
 	// contentSHA256 is serve's --content-sha256: auto or always.
 	contentSHA256 string
-	time          time.Time
+	// preserve is serve's --preserve-authorization-as.
+	preserve string
+	time     time.Time
 	// set are a route's add-headers, set over the client's.
 	set []route.Header
 }
@@ -65,9 +67,12 @@ type explained struct {
 	regionSet []string
 	payload   string
 	// rule says which row of the payload table applied, or that none did.
-	rule   string
-	result signer.Result
-	route  string // the route signed as, and where it is written; "" for none
+	rule string
+	// preserved is the --preserve-authorization-as header, "" for none:
+	// its value is hidden in the output.
+	preserved string
+	result    signer.Result
+	route     string // the route signed as, and where it is written; "" for none
 }
 
 // runExplain signs a request the way the proxy would and prints every
@@ -87,6 +92,7 @@ func runExplain(ctx context.Context, inv invocation) error {
 	fs.StringVar(&er.regionSet, "region-set", "", "sign with SigV4a for these comma-separated regions (as serve's --region-set; default: SigV4a with * for the hosts that demand it)")
 	fs.StringVar(&er.payload, "payload", sidecar.PayloadAuto, "how the body is signed: auto, signed, unsigned or chunked (as serve's --payload, with its default --body-memory)")
 	fs.StringVar(&er.contentSHA256, "content-sha256", sidecar.ContentSHA256Auto, "when X-Amz-Content-Sha256 is sent: auto or always (as serve's --content-sha256)")
+	fs.StringVar(&er.preserve, "preserve-authorization-as", "", "header the -H Authorization is copied to and signed under, its value hidden in the output (as serve's --preserve-authorization-as)")
 	date := fs.String("date", "", "signing time, 20150830T123600Z or RFC 3339 (default: now)")
 	example := fs.Bool("example-credentials", false, "sign with AWS's documented example keys (AKIDEXAMPLE) instead of the configured credentials, so that explain runs anywhere")
 	credsCfg := fs.credentialOptions(inv.environ)
@@ -269,6 +275,10 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	x.service, x.region, x.regionSet = s.Service, s.Region, s.RegionSet
 	x.endpoint = scopeSource(host, cfg.Service, cfg.Region, regionSet)
 	x.rule = payloadRuleLine(x.service)
+	cfg.PreserveAuthorizationAs = er.preserve
+	if x.preserved, err = cfg.PreserveAuthorization(req.Header); err != nil {
+		return x, &exitError{code: 2, msg: err.Error()}
+	}
 	// A value verifiers canonicalize differently is left unsigned, or
 	// refused, as the proxy does.
 	unsigned, err := sidecar.UnsignedForValues(req.Header, sidecar.UnsignedByDefault)
@@ -313,15 +323,23 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 }
 
 // printExplained writes x in sections "== Name" each followed by its value
-// exactly as signed and a blank line. The session token's value is hidden
-// (a secret); the access key id is shown, as it is in the Authorization
-// header.
+// exactly as signed and a blank line. The session token's value and the
+// preserved Authorization's are hidden (secrets); the access key id is
+// shown, as it is in the Authorization header.
 func printExplained(w io.Writer, x explained, source string, keys signer.Credentials) {
 	hide := func(s string) string {
-		if keys.SessionToken == "" {
-			return s
+		if keys.SessionToken != "" {
+			s = strings.ReplaceAll(s, keys.SessionToken, "<session token>")
 		}
-		return strings.ReplaceAll(s, keys.SessionToken, "<session token>")
+		for _, v := range x.req.Header.Values(x.preserved) {
+			// As sent, and as canonicalized: spaces collapsed.
+			for _, form := range []string{strings.TrimSpace(v), strings.Join(strings.Fields(v), " ")} {
+				if form != "" {
+					s = strings.ReplaceAll(s, form, "<preserved Authorization>")
+				}
+			}
+		}
+		return s
 	}
 	var b bytes.Buffer
 	if x.route != "" {

@@ -65,3 +65,30 @@ func TestExplainPrintsThePayloadRule(t *testing.T) {
 		t.Errorf("--content-sha256 never: %v", err)
 	}
 }
+
+// explain --preserve-authorization-as signs the copy of the client's
+// Authorization as the proxy does, and prints it hidden; a name the proxy
+// would refuse at start is refused.
+func TestExplainPreservesAuthorization(t *testing.T) {
+	const basic = "Basic   c2lkZWNhci11c2VyOnMzY3IzdA=="
+	out, err := runExplainArgs(t, "--example-credentials", "--date", "20150830T123600Z", "-H", "Authorization: "+basic,
+		"--preserve-authorization-as", "x-original-authorization", "https://search-movies-abc123.us-east-1.es.amazonaws.com/movies/_search")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sections(out)
+	if s["Signed headers"] != "host;x-amz-date;x-original-authorization" {
+		t.Errorf("signed headers %q, want the preserved header among them", s["Signed headers"])
+	}
+	if !strings.Contains(s["Canonical request"], "x-original-authorization:<preserved Authorization>") ||
+		!strings.Contains(s["Headers sent"], "X-Original-Authorization: <preserved Authorization>") {
+		t.Errorf("the preserved header is not shown hidden:\n%s", out)
+	}
+	if strings.Contains(out, "c2lkZWNhci11c2VyOnMzY3IzdA") {
+		t.Errorf("the preserved Authorization is printed:\n%s", out)
+	}
+	_, err = runExplainArgs(t, "--example-credentials", "-H", "Authorization: "+basic, "--preserve-authorization-as", "X-Amz-Auth", "https://sqs.us-east-1.amazonaws.com/")
+	if err == nil || !strings.Contains(err.Error(), `invalid --preserve-authorization-as "X-Amz-Auth"`) {
+		t.Errorf("--preserve-authorization-as X-Amz-Auth: %v", err)
+	}
+}
