@@ -8,5 +8,7 @@
 // a region set instead of a region (sigv4a.go). SigningFor applies the
 // service, region and region set overrides to that answer; it is the one
 // lookup the proxy and the commands that sign as it does share (ScopeFor is
-// it without a region set).
+// it without a region set). PayloadRuleFor says what a signing name's
+// service demands of the payload hash: X-Amz-Content-Sha256,
+// UNSIGNED-PAYLOAD, aws-chunked (payload.go, each row with its AWS page).
 package endpoint
