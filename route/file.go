@@ -46,6 +46,8 @@ type Spec struct {
 	SignHost        string            `yaml:"sign-host"`
 	ConnectTo       []string          `yaml:"connect-to"`
 	Payload         string            `yaml:"payload"`
+	ContentSHA256   string            `yaml:"content-sha256"`
+	PreserveAuth    string            `yaml:"preserve-authorization-as"`
 	UnsignedHeaders []string          `yaml:"unsigned-headers"`
 	StripHeaders    []string          `yaml:"strip-headers"`
 	AddHeaders      map[string]string `yaml:"add-headers"`

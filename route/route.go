@@ -45,6 +45,12 @@ type Route struct {
 	Payload         string
 	UnsignedHeaders []string
 	StripHeaders    []string
+
+	// ContentSHA256 and PreserveAuthorizationAs: --content-sha256 and
+	// --preserve-authorization-as (issue 17).
+	ContentSHA256           string
+	PreserveAuthorizationAs string
+
 	// AddHeaders are set on every request of the route before it is
 	// signed, replacing what the client sent under the same name; in name
 	// order, names in canonical form.
@@ -147,7 +153,8 @@ func Default(file string) *Set {
 // Compile checks f's routes and builds their Set; a file without routes
 // gives Default. check, when not nil, checks the fields a route shares
 // with the command line (upstream, allow-hosts, service, region,
-// sign-host, connect-to, payload, unsigned-headers, strip-headers) by the
+// sign-host, connect-to, payload, unsigned-headers, strip-headers,
+// content-sha256, preserve-authorization-as) by the
 // proxy's own rules, and returns a *FieldError (or any error) for the
 // first it refuses. The first problem found is returned as an *Error.
 func Compile(f *File, check func(*Route) error) (*Set, error) {
@@ -207,6 +214,7 @@ func compileRoute(file string, i int, s *Spec) (*Route, error) {
 		Name: s.Name, Line: s.Line,
 		Upstream: s.Upstream, AllowHosts: s.AllowHosts, Service: s.Service, Region: s.Region,
 		SignHost: s.SignHost, ConnectTo: s.ConnectTo, Payload: s.Payload,
+		ContentSHA256: s.ContentSHA256, PreserveAuthorizationAs: s.PreserveAuth,
 		UnsignedHeaders: s.UnsignedHeaders, StripHeaders: s.StripHeaders,
 	}
 	if s.Upstream != "" && s.AllowHosts != nil {

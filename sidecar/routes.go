@@ -30,7 +30,8 @@ func (c Config) ForRoute(r *route.Route) Config {
 	for _, s := range []struct {
 		dst *string
 		v   string
-	}{{&c.Service, r.Service}, {&c.Region, r.Region}, {&c.SignHost, r.SignHost}, {&c.Payload, r.Payload}} {
+	}{{&c.Service, r.Service}, {&c.Region, r.Region}, {&c.SignHost, r.SignHost}, {&c.Payload, r.Payload},
+		{&c.ContentSHA256, r.ContentSHA256}, {&c.PreserveAuthorizationAs, r.PreserveAuthorizationAs}} {
 		if s.v != "" {
 			*s.dst = s.v
 		}
@@ -51,7 +52,8 @@ func (c Config) ForRoute(r *route.Route) Config {
 
 // CheckRoute checks the fields r shares with the command line (upstream,
 // allow-hosts, service, region, sign-host, connect-to, payload,
-// unsigned-headers, strip-headers) by the options' own rules, as r would
+// unsigned-headers, strip-headers, content-sha256,
+// preserve-authorization-as) by the options' own rules, as r would
 // run with c's other options, and that match.clients has clients to name
 // (--client-ca-file or --client-tokens-file): it is route.Compile's check. A refusal is a
 // *route.FieldError naming the route's field.

@@ -36,6 +36,8 @@ func TestCheckRouteUsesTheOptionsRules(t *testing.T) {
 		{"payload", "fast", `:4: route "r": payload: "fast": must be auto, signed, unsigned or chunked`},
 		{"unsigned-headers", "[authorization]", `:4: route "r": unsigned-headers: "authorization": the signature always covers it`},
 		{"strip-headers", "[\"a b\"]", `:4: route "r": strip-headers: "a b": not a header name or glob`},
+		{"content-sha256", "sometimes", `:4: route "r": content-sha256: "sometimes": must be auto or always`},
+		{"preserve-authorization-as", "X-Amz-Auth", `:4: route "r": preserve-authorization-as: "X-Amz-Auth": X-Amz-* headers are AWS's own`},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			yaml := "routes:\n  - name: r\n    service: s3\n    " + tc.field + ": " + tc.value + "\n"

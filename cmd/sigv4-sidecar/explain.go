@@ -158,7 +158,8 @@ func (er *explainRequest) asRoute(rt *routed, u *url.URL, given func(flag string
 		flag       string
 		dst        *string
 		routeValue string
-	}{{"service", &er.service, rt.cfg.Service}, {"region", &er.region, rt.cfg.Region}, {"payload", &er.payload, rt.cfg.Payload}} {
+	}{{"service", &er.service, rt.cfg.Service}, {"region", &er.region, rt.cfg.Region}, {"payload", &er.payload, rt.cfg.Payload},
+		{"content-sha256", &er.contentSHA256, rt.cfg.ContentSHA256}, {"preserve-authorization-as", &er.preserve, rt.cfg.PreserveAuthorizationAs}} {
 		if !given(o.flag) {
 			*o.dst = o.routeValue
 		}

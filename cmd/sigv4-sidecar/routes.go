@@ -74,7 +74,10 @@ func runRoutes(_ context.Context, inv invocation) error {
 	} else {
 		fmt.Fprintf(w, "service      %s\nregion       %s\n", service, region)
 	}
-	fmt.Fprintf(w, "payload      %s\n", rc.Payload)
+	fmt.Fprintf(w, "payload      %s\n", payloadLine(rc))
+	if rc.PreserveAuthorizationAs != "" {
+		fmt.Fprintf(w, "preserve     Authorization as %s\n", rc.PreserveAuthorizationAs)
+	}
 	fmt.Fprintf(w, "credentials  %s\n", credentialsSource(rc.Config))
 	for _, h := range r.AddHeaders {
 		fmt.Fprintf(w, "add-header   %s: %s\n", h.Name, h.Value)
@@ -153,12 +156,23 @@ func printRoutes(w io.Writer, cfg sidecar.Config, set *route.Set) {
 		if rc.Service != "" || rc.Region != "" {
 			fmt.Fprintf(w, "  scope        service %s, region %s\n", orDefault(rc.Service, "from the host"), orDefault(rc.Region, "from the host"))
 		}
-		fmt.Fprintf(w, "  payload      %s\n", rc.Payload)
+		fmt.Fprintf(w, "  payload      %s\n", payloadLine(rc))
+		if rc.PreserveAuthorizationAs != "" {
+			fmt.Fprintf(w, "  preserve     Authorization as %s\n", rc.PreserveAuthorizationAs)
+		}
 		fmt.Fprintf(w, "  credentials  %s\n", credentialsSource(rc.Config))
 		for _, h := range r.AddHeaders {
 			fmt.Fprintf(w, "  add-header   %s: %s\n", h.Name, h.Value)
 		}
 	}
+}
+
+// payloadLine is the payload mode, and --content-sha256 when it is always.
+func payloadLine(rc sidecar.Config) string {
+	if rc.ContentSHA256 == sidecar.ContentSHA256Always {
+		return rc.Payload + ", X-Amz-Content-Sha256 always"
+	}
+	return rc.Payload
 }
 
 func listOr(l []string, none string) string {
