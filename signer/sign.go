@@ -372,7 +372,13 @@ func (sc *scratch) hmacSign(k *signingKey, msg []byte, out *[sha256.Size]byte) {
 // appendStringToSign appends the SigV4 string to sign for the canonical
 // request whose hash is creqHash (hex).
 func appendStringToSign(b []byte, amzDate []byte, scope string, creqHashHex []byte) []byte {
-	b = append(b, Algorithm...)
+	return appendStringToSignAs(b, Algorithm, amzDate, scope, creqHashHex)
+}
+
+// appendStringToSignAs appends a string to sign under algorithm: SigV4 and
+// SigV4a differ in nothing else.
+func appendStringToSignAs(b []byte, algorithm string, amzDate []byte, scope string, creqHashHex []byte) []byte {
+	b = append(b, algorithm...)
 	b = append(b, '\n')
 	b = append(b, amzDate...)
 	b = append(b, '\n')

@@ -93,13 +93,7 @@ func v4aScope(date8 []byte, service string) string {
 // appendStringToSignV4a appends the SigV4a string to sign: SigV4's under
 // the SigV4a algorithm name.
 func appendStringToSignV4a(b []byte, amzDate []byte, scope string, creqHashHex []byte) []byte {
-	b = append(b, AlgorithmV4a...)
-	b = append(b, '\n')
-	b = append(b, amzDate...)
-	b = append(b, '\n')
-	b = append(b, scope...)
-	b = append(b, '\n')
-	return append(b, creqHashHex...)
+	return appendStringToSignAs(b, AlgorithmV4a, amzDate, scope, creqHashHex)
 }
 
 // signV4a is Sign and Presign with SigV4a: the canonical request is built
