@@ -138,8 +138,12 @@ func regionalServiceRule(service string, resource []string, suffix string) (Endp
 	case service == "s3express" || strings.HasPrefix(service, "s3express-"):
 		// <bucket>--<az-id>--x-s3.s3express-<az-id>.<region>.amazonaws.com and
 		// s3express-control.<region>.amazonaws.com sign as s3express
-		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-networking.html).
-		return Endpoint{SigningName: "s3express", Rule: "s3express" + fips}, true
+		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-networking.html;
+		// express.go).
+		if fips != "" {
+			service += "-fips"
+		}
+		return expressRule(service), true
 	case service == "execute-api" && hasResource:
 		// <api-id>.execute-api.<region>.amazonaws.com; a private API's
 		// <api-id>-<vpce-id>.execute-api.<region>.amazonaws.com
