@@ -21,4 +21,9 @@
 //
 // Resolve and NewCache are the two halves of Load, for tests and for
 // callers that bring their own Provider.
+//
+// Sessions holds the short-lived session credentials a service issues per
+// resource in exchange for a call signed with the base credentials (S3
+// Express One Zone's CreateSession, per directory bucket): it knows nothing
+// of HTTP; the caller says how a session is made.
 package creds
