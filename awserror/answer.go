@@ -280,7 +280,7 @@ func (a Answer) SafeMessage() string {
 // redactAuthorizationText hides signature and token values in text an
 // error body quotes from the request.
 func redactAuthorizationText(s string) string {
-	for _, key := range []string{"Signature=", "X-Amz-Signature=", "X-Amz-Security-Token=", "x-amz-security-token:", "x-amz-security-token="} {
+	for _, key := range []string{"Signature=", "X-Amz-Signature=", "X-Amz-Security-Token=", "x-amz-security-token:", "x-amz-security-token=", "x-amz-s3session-token:"} {
 		var b strings.Builder
 		rest := s
 		for {

@@ -189,7 +189,7 @@ func headerMap(lines []string) map[string]string {
 func splitRedacted(s string) []string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		if name, value, ok := strings.Cut(l, ":"); ok && name == "x-amz-security-token" {
+		if name, value, ok := strings.Cut(l, ":"); ok && isTokenHeader(name) {
 			lines[i] = name + ":" + redactHeaderValue(name, value)
 		}
 		if i == 2 {
@@ -200,10 +200,17 @@ func splitRedacted(s string) []string {
 }
 
 func redactHeaderValue(name, value string) string {
-	if name != "x-amz-security-token" {
+	if !isTokenHeader(name) {
 		return value
 	}
 	return fingerprint(value)
+}
+
+// isTokenHeader reports whether the lowercase header name carries a
+// session token: x-amz-security-token, or S3 Express's
+// x-amz-s3session-token.
+func isTokenHeader(name string) bool {
+	return name == "x-amz-security-token" || name == "x-amz-s3session-token"
 }
 
 func fingerprint(secret string) string {
