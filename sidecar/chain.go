@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sigv4-sidecar/sigv4-sidecar/creds"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -28,8 +29,9 @@ type layer func(next http.RoundTripper) http.RoundTripper
 //	                   latency metric per attempt; traceparent set before
 //	                   signing
 //	signer             RequestSigner: body framing and SigV4, after every
-//	                   header is final; once more with fresh credentials when
-//	                   the upstream rejected the keys
+//	                   header is final, with the bucket's session for S3
+//	                   Express (express.go); once more with fresh credentials
+//	                   when the upstream rejected the keys
 //	signature watcher  signatureWatcher: diagnoses signature rejections
 //	                   (diagnostics.go), --debug-signing
 //	circuit breaker    resilience.CircuitBreaker: per upstream host; the first
@@ -96,6 +98,9 @@ func (p *Proxy) requestSigner(next http.RoundTripper) http.RoundTripper {
 		Now:         p.clock.Now,
 		OnSigned:    func(ctx context.Context, service string, d time.Duration) { p.tel.Signed(ctx, service, d) },
 		c:           p.c,
+		// S3 Express sessions (express.go), on the signing clock.
+		sessions:      creds.NewSessions(creds.SessionOptions{Now: p.clock.Now, Log: p.log}),
+		createSession: p.newSessionCreator(),
 	}
 	return p.signer
 }

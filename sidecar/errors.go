@@ -135,11 +135,14 @@ func errorResponse(err error) (status int, code, message string) {
 		openErr    *resilience.OpenError
 		framingErr *signer.FramingError
 		unauth     *listen.UnauthenticatedError
+		session    *ExpressSessionError
 	)
 	if status, code, message, ok := routeErrorResponse(err); ok {
 		return status, code, message
 	}
 	switch {
+	case errors.As(err, &session) && session.Status != 0:
+		return session.status(), CodeExpressSession, session.Error()
 	case errors.As(err, &unauth):
 		return http.StatusUnauthorized, CodeClientUnauthenticated, unauth.Error()
 	case errors.As(err, &reqErr):

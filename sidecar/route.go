@@ -26,6 +26,10 @@ type Route struct {
 	// RegionSet, when not empty, signs with SigV4a for these regions
 	// (X-Amz-Region-Set) instead of SigV4 for Region (sigv4a.go).
 	RegionSet []string
+	// ExpressBucket is the S3 Express One Zone directory bucket whose
+	// session signs the request (express.go); "" signs it with the
+	// proxy's own credentials.
+	ExpressBucket string
 }
 
 // protectedConnectionTokens are headers a client must not name in
@@ -56,10 +60,18 @@ func (p *Proxy) route(r *http.Request) (Route, error) {
 		// single field): refused rather than one dropped.
 		return Route{}, &RequestError{Code: CodeBadRequest, Message: "the request has " + strconv.Itoa(n) + " User-Agent headers; HTTP allows one and the proxy would send only the first: send one"}
 	}
+	var route Route
+	var err error
 	if p.c.upstream != nil {
-		return p.fixedRoute(r)
+		route, err = p.fixedRoute(r)
+	} else {
+		route, err = p.hostRoute(r)
 	}
-	return p.hostRoute(r)
+	if err != nil {
+		return Route{}, err
+	}
+	route.ExpressBucket = expressBucket(r, route)
+	return route, nil
 }
 
 func (p *Proxy) fixedRoute(r *http.Request) (Route, error) {
@@ -327,7 +339,7 @@ func stripPresignParams(rawQuery string) string {
 
 // ownAuthHeaders are the request's own signature headers, always removed:
 // the proxy's signature replaces them.
-var ownAuthHeaders = []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"}
+var ownAuthHeaders = []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256", expressTokenHeader}
 
 // UnsignedByDefault reports whether the proxy leaves the lowercase header
 // name out of every signature, whatever --unsigned-headers adds: what the

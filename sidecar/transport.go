@@ -73,10 +73,13 @@ func exchangeFrom(ctx context.Context) *exchange {
 // framing, X-Amz-* headers and Authorization. It never sends a request it
 // could not sign. Safe for concurrent use.
 //
+// A request the route gives an S3 Express directory bucket is signed with
+// the bucket's session instead of the proxy's credentials (express.go).
+//
 // When the upstream answers with an error code that says the credentials
 // themselves were rejected (awserror.IsCredentialRejection), it invalidates
-// them and, if the body can be replayed, signs the request again with fresh
-// ones and sends it once more.
+// them (or the session) and, if the body can be replayed, signs the request
+// again with fresh ones and sends it once more.
 type RequestSigner struct {
 	// Next sends the signed request.
 	Next http.RoundTripper
@@ -90,6 +93,10 @@ type RequestSigner struct {
 	OnSigned func(ctx context.Context, service string, d time.Duration)
 
 	c *compiled
+	// sessions holds the S3 Express sessions requests to directory
+	// buckets are signed with, and createSession makes one (express.go).
+	sessions      *creds.Sessions
+	createSession func(ctx context.Context, route Route) (creds.Credentials, error)
 }
 
 var _ http.RoundTripper = (*RequestSigner)(nil)
@@ -105,10 +112,10 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &RequestError{Code: CodeBadRequest, Message: "request reached the signing transport without a route"}
 	}
 	unsignedHeader, unsignedQuery := req.Header.Clone(), req.URL.RawQuery
-	c, err := t.Credentials.Retrieve(req.Context())
+	c, err := t.credentials(req, x)
 	if err != nil {
 		closeBody(req)
-		return nil, &CredentialsError{Err: err}
+		return nil, err
 	}
 	now := time.Now
 	if t.Now != nil {
@@ -186,7 +193,7 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if code := x.Outcome(resp).Code; awserror.IsCredentialRejection(code) {
 		// The keys themselves were refused: the source fetches fresh ones.
-		t.Credentials.Invalidate(c.AccessKeyID)
+		t.invalidate(x, c)
 		replayable := plan.mode == "empty" || (x.spool != nil && req.GetBody != nil)
 		if replayable && !x.credentialRetried && req.Context().Err() == nil {
 			x.credentialRetried = true
