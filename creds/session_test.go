@@ -327,3 +327,23 @@ func TestSessionsRejectsUnusable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSessionsGet is the cost a request on a directory bucket pays to
+// find its held session: the digest of the base credentials and one lock.
+func BenchmarkSessionsGet(b *testing.B) {
+	clock := newFakeClock()
+	m := &sessionMaker{clock: clock}
+	s := NewSessions(SessionOptions{Now: clock.Now})
+	ctx := context.Background()
+	if _, err := s.Get(ctx, "b--usw2-az1--x-s3", baseA, m.create); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Get(ctx, "b--usw2-az1--x-s3", baseA, m.create); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}
