@@ -34,11 +34,14 @@ const expressTokenHeader = "X-Amz-S3session-Token"
 // refused, so no request on the bucket can be signed.
 const CodeExpressSession = "express_session_failed"
 
-// expressBucket returns the directory bucket whose session signs r on
-// route, or "" when r is signed with the proxy's own credentials: every
-// request that is not for a Zonal endpoint, and the Zonal endpoint
-// operations AWS authorizes with IAM credentials, not with a session.
-func expressBucket(r *http.Request, route Route) string {
+// SessionBucket returns the S3 Express directory bucket whose session signs
+// r on route (its Service, and SignHost or else Host), or "" when r is
+// signed with the proxy's own credentials: every request that is not for a
+// Zonal endpoint, and the Zonal endpoint operations AWS authorizes with IAM
+// credentials, not with a session. It reads r's method, URL and headers.
+// Exported so that commands that sign as the proxy does (explain) say
+// when it would use a session. Safe for concurrent use.
+func SessionBucket(r *http.Request, route Route) string {
 	if route.Service != "s3express" {
 		return "" // --service chose another signing name
 	}
@@ -165,10 +168,10 @@ type createSessionResult struct {
 const createSessionLimit = 64 << 10
 
 // newSessionCreator returns what makes a directory bucket's session for
-// the signer: a CreateSession call sent down the whole outbound chain
-// (send), so that it is signed with the proxy's credentials, retried,
-// traced and counted as any request; the route it goes on is the one of
-// the request that needed the session, less the session.
+// the signer: a CreateSession call sent down the whole outbound chain, so
+// that it is signed with the proxy's credentials, retried, traced and
+// counted as any request; the route it goes on is the one of the request
+// that needed the session, less the session.
 func (p *Proxy) newSessionCreator() func(ctx context.Context, route Route) (creds.Credentials, error) {
 	return func(ctx context.Context, route Route) (creds.Credentials, error) {
 		bucket := route.ExpressBucket

@@ -70,7 +70,7 @@ func (p *Proxy) route(r *http.Request) (Route, error) {
 	if err != nil {
 		return Route{}, err
 	}
-	route.ExpressBucket = expressBucket(r, route)
+	route.ExpressBucket = SessionBucket(r, route)
 	return route, nil
 }
 

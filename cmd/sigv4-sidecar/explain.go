@@ -73,6 +73,9 @@ type explained struct {
 	preserved string
 	result    signer.Result
 	route     string // the route signed as, and where it is written; "" for none
+	// sessionBucket is the S3 Express directory bucket whose session the
+	// proxy would sign with instead of the credentials (sidecar.SessionBucket).
+	sessionBucket string
 }
 
 // runExplain signs a request the way the proxy would and prints every
@@ -280,6 +283,7 @@ func explain(er explainRequest, keys signer.Credentials) (explained, error) {
 	if x.preserved, err = cfg.PreserveAuthorization(req.Header); err != nil {
 		return x, &exitError{code: 2, msg: err.Error()}
 	}
+	x.sessionBucket = sidecar.SessionBucket(req, sidecar.Route{Host: host, Service: x.service})
 	// A value verifiers canonicalize differently is left unsigned, or
 	// refused, as the proxy does.
 	unsigned, err := sidecar.UnsignedForValues(req.Header, sidecar.UnsignedByDefault)
@@ -369,6 +373,9 @@ func printExplained(w io.Writer, x explained, source string, keys signer.Credent
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "Payload:     %s\n", x.payload)
 	fmt.Fprintf(&b, "Payload row: %s\n", x.rule)
+	if x.sessionBucket != "" {
+		fmt.Fprintf(&b, "Session:     S3 Express: the proxy signs this with a session of bucket %s that CreateSession makes with these credentials, its token in x-amz-s3session-token; explain makes none and signs with the credentials\n", x.sessionBucket)
+	}
 	section := func(name, value string) {
 		fmt.Fprintf(&b, "\n== %s\n%s\n", name, value)
 	}
