@@ -253,7 +253,12 @@ func (s *expressStub) handle(w http.ResponseWriter, r *http.Request) {
 // set, wraps the proxy's handler.
 func startExpressProxy(t *testing.T, stub *expressStub, src creds.Source, wrap func(http.Handler) http.Handler) (*Proxy, *httptest.Server) {
 	t.Helper()
-	cfg := testConfig()
+	return startExpressProxyWith(t, testConfig(), stub, src, wrap)
+}
+
+// startExpressProxyWith is startExpressProxy with cfg.
+func startExpressProxyWith(t *testing.T, cfg Config, stub *expressStub, src creds.Source, wrap func(http.Handler) http.Handler) (*Proxy, *httptest.Server) {
+	t.Helper()
 	// Every signed request's canonical request is logged: the session
 	// token in it must not be.
 	cfg.DebugSigning = true
@@ -607,5 +612,27 @@ func TestExpressSessionUnusable(t *testing.T) {
 	}
 	if data := stub.data(); len(data) != 0 {
 		t.Errorf("requests sent without a session: %+v", data)
+	}
+}
+
+// TestExpressFixedUpstream: with --upstream naming a directory bucket's
+// Zonal endpoint, requests are signed with its session as in host mode,
+// and CreateSession goes to the same upstream.
+func TestExpressFixedUpstream(t *testing.T) {
+	stub := newExpressStub(t)
+	cfg := testConfig()
+	cfg.Upstream = "https://" + expressHost
+	_, proxy := startExpressProxyWith(t, cfg, stub, newStaticSource(), nil)
+	object := []byte("fixed mode")
+	if resp, body := expressDo(t, proxy.URL, http.MethodPut, "localhost", "/fixed", object, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := expressDo(t, proxy.URL, http.MethodGet, "localhost", "/fixed", nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, object) {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	checkSessionSigned(t, stub)
+	creates := stub.creates()
+	if len(creates) != 1 || creates[0].Host != expressHost || creates[0].KeyID != testKeyID {
+		t.Errorf("CreateSession requests %+v, want one on %s with the base key", creates, expressHost)
 	}
 }
