@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -391,3 +392,22 @@ func lowerName(key string) string {
 // bstr views b as a string without copying; b must not change while the
 // string is in use.
 func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// setSignedQuery sets req's query to the canonical query plus signature
+// (and, with AddSessionTokenAfterSigning, the unsigned token), for SigV4 and
+// SigV4a alike.
+func (sc *scratch) setSignedQuery(req *http.Request, creds Credentials, opts *Options, signature []byte) {
+	b := sc.out[:0]
+	b = append(b, sc.query...)
+	b = append(b, "&X-Amz-Signature="...)
+	b = append(b, signature...)
+	if creds.SessionToken != "" && opts.AddSessionTokenAfterSigning {
+		b = append(b, "&X-Amz-Security-Token="...)
+		for i := 0; i < len(creds.SessionToken); i++ {
+			b = appendEncoded(b, creds.SessionToken[i], false)
+		}
+	}
+	sc.out = b
+	req.URL.RawQuery = string(b)
+	req.URL.ForceQuery = false
+}

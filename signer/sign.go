@@ -576,25 +576,6 @@ func applyHeaders(sc *scratch, req *http.Request, creds Credentials, opts *Optio
 	}
 }
 
-// setSignedQuery sets req's query to the canonical query plus signature
-// (and, with AddSessionTokenAfterSigning, the unsigned token), for SigV4 and
-// SigV4a alike.
-func (sc *scratch) setSignedQuery(req *http.Request, creds Credentials, opts *Options, signature []byte) {
-	b := sc.out[:0]
-	b = append(b, sc.query...)
-	b = append(b, "&X-Amz-Signature="...)
-	b = append(b, signature...)
-	if creds.SessionToken != "" && opts.AddSessionTokenAfterSigning {
-		b = append(b, "&X-Amz-Security-Token="...)
-		for i := 0; i < len(creds.SessionToken); i++ {
-			b = appendEncoded(b, creds.SessionToken[i], false)
-		}
-	}
-	sc.out = b
-	req.URL.RawQuery = string(b)
-	req.URL.ForceQuery = false
-}
-
 // applyQuery replaces req.URL.RawQuery with the canonical query plus the
 // signature (and, with AddSessionTokenAfterSigning, the unsigned token).
 func (s *Signer) applyQuery(sc *scratch, req *http.Request, creds Credentials, opts *Options, out *signed) {
