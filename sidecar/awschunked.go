@@ -103,7 +103,11 @@ func validTrailerName(s string) bool {
 // upstream: passed through (unsigned form) or decoded for SignStreaming to
 // encode again (signed forms). Either way it streams, holding a few KiB,
 // and is sent once (no GetBody: it cannot be replayed).
-func (t *RequestSigner) prepareClientChunked(req *http.Request, c clientChunked) (bodyPlan, error) {
+//
+// decoded says the body is already the decoded payload: a client-key
+// request's signed chunks, which signer.VerifyStreaming verifies as they
+// stream (clientkeys.go).
+func (t *RequestSigner) prepareClientChunked(req *http.Request, c clientChunked, decoded bool) (bodyPlan, error) {
 	maxBody := int64(t.c.cfg.MaxBody)
 	if req.Body == nil || req.Body == http.NoBody || req.ContentLength == 0 {
 		closeBody(req)
@@ -123,15 +127,20 @@ func (t *RequestSigner) prepareClientChunked(req *http.Request, c clientChunked)
 		req.Body = newFramingCheck(raw, opts)
 		return bodyPlan{mode: payloadClientChunked, hash: c.payload}, nil
 	}
+	req.TransferEncoding = nil // the re-encoded length is known
+	so := signer.StreamingOptions{DecodedLength: c.decodedLength, Trailer: c.trailer}
+	if decoded {
+		// The verifier checked the trailer's checksum against the
+		// payload: the one SignStreaming computes is the client's.
+		return bodyPlan{mode: payloadRechunked, streaming: true, stream: so}, nil
+	}
 	dec := signer.NewChunkDecoder(req.Body, opts)
 	req.Body = struct {
 		io.Reader
 		io.Closer
 	}{dec, req.Body}
-	req.TransferEncoding = nil // the re-encoded length is known
-	so := signer.StreamingOptions{DecodedLength: c.decodedLength}
 	if c.trailer != "" {
-		so.Trailer, so.TrailerValue = c.trailer, dec.TrailerValue
+		so.TrailerValue = dec.TrailerValue
 	}
 	return bodyPlan{mode: payloadRechunked, streaming: true, stream: so}, nil
 }

@@ -136,6 +136,7 @@ func errorResponse(err error) (status int, code, message string) {
 		framingErr *signer.FramingError
 		unauth     *listen.UnauthenticatedError
 		session    *ExpressSessionError
+		clientSig  *ClientSignatureError
 	)
 	if status, code, message, ok := routeErrorResponse(err); ok {
 		return status, code, message
@@ -143,6 +144,8 @@ func errorResponse(err error) (status int, code, message string) {
 	switch {
 	case errors.As(err, &session) && session.Status != 0:
 		return session.status(), CodeExpressSession, session.Error()
+	case errors.As(err, &clientSig):
+		return clientSig.Status, clientSig.Code, clientSig.Message
 	case errors.As(err, &unauth):
 		return http.StatusUnauthorized, CodeClientUnauthenticated, unauth.Error()
 	case errors.As(err, &reqErr):
@@ -200,6 +203,12 @@ func credentialsMessage(err error) string {
 func writeError(w http.ResponseWriter, err error) (status int, code string) {
 	status, code, message := errorResponse(err)
 	if status == 499 {
+		return status, code
+	}
+	var clientSig *ClientSignatureError
+	if errors.As(err, &clientSig) {
+		// In the document the client's SDK parses (clientkeys.go).
+		writeClientSignatureError(w, clientSig)
 		return status, code
 	}
 	h := w.Header()

@@ -101,3 +101,22 @@ func (p *Proxy) clientsRequired() bool {
 // listenerFiles are the files the listener serves with: the serving
 // certificate and what authenticates clients.
 func (p *Proxy) listenerFiles() *listen.Files { return p.clients }
+
+// clientKeys returns the client keys in force, nil without
+// --client-keys-file.
+func (p *Proxy) clientKeys() *listen.ClientKeys {
+	if p.clients == nil || p.clients.Keys == nil {
+		return nil
+	}
+	return p.clients.Keys.Load()
+}
+
+// isUnauthenticatedCode reports whether a request answered with code was
+// refused for not proving who its client is, for the clients metric.
+func isUnauthenticatedCode(code string) bool {
+	switch code {
+	case CodeClientUnauthenticated, CodeClientKeyUnknown, CodeClientSignatureInvalid, CodeClientSignatureExpired:
+		return true
+	}
+	return false
+}

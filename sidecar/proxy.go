@@ -250,7 +250,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		telemetry.LogRequest(ctx, p.log, telemetry.RequestLog{Method: r.Method, Host: r.Host, Path: r.URL.Path,
 			Service: x.route.Service, Region: x.route.Region, Status: status, Duration: d, RequestID: x.requestID,
 			Attempts: x.attempts, ErrorCode: x.errCode, BytesIn: in, BytesOut: out, Client: client.Name})
-		if unauthenticated := x.errCode == CodeClientUnauthenticated; client.Name != "" || unauthenticated {
+		if unauthenticated := isUnauthenticatedCode(x.errCode); client.Name != "" || unauthenticated {
 			p.tel.ClientRequest(ctx, client.Name, unauthenticated)
 		}
 	}()
@@ -267,7 +267,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		client = c // the Router authenticated it (router.go)
 	} else if p.clientsRequired() {
 		var err error
-		if client, err = p.authenticate(r); err != nil {
+		if keys := p.clientKeys(); keys != nil && isClientSigned(r) {
+			// clientkeys.go: an SDK's own signature, verified and replaced.
+			client, x.clientSig, err = p.verifyClientKey(r, x, keys)
+		} else {
+			client, err = p.authenticate(r)
+		}
+		if err != nil {
 			_, x.errCode = writeError(rec, err)
 			return
 		}
@@ -402,6 +408,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 
 func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
+	err = clientBodyRefusal(x, err)
 	_, code := writeError(w, err)
 	if x != nil {
 		x.errCode = code

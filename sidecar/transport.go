@@ -50,6 +50,9 @@ type exchange struct {
 	// upgraded is the upstream side of the connection once the upstream
 	// switched protocols (upgrade.go); nil otherwise.
 	upgraded *upgradedConn
+	// clientSig is set when the client signed the request with a client
+	// key and the proxy verified it (clientkeys.go).
+	clientSig *clientSignature
 }
 
 type exchangeKey struct{}
@@ -126,7 +129,14 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, &CredentialsError{Err: fmt.Errorf("%w: credentials from %s expired at %s", creds.ErrNoCredentials, c.Source, c.Expires.UTC().Format(time.RFC3339))}
 	}
-	unsigned, err := UnsignedForValues(req.Header, t.c.unsignedHeader)
+	unsignedBase := t.c.unsignedHeader
+	if x.clientSig != nil {
+		// A re-signed request: every header the client signed stays
+		// signed, with those the proxy always signs.
+		signed := x.clientSig.signed
+		unsignedBase = func(name string) bool { return !signed[name] && t.c.unsignedHeader(name) }
+	}
+	unsigned, err := UnsignedForValues(req.Header, unsignedBase)
 	if err != nil {
 		closeBody(req)
 		return nil, err
@@ -170,10 +180,12 @@ func (t *RequestSigner) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	} else {
 		opts.PayloadHash = plan.hash
-		if plan.mode == "empty" {
+		if plan.mode == "empty" && !plan.declared {
 			opts.PayloadHash = EmptyPayloadHash(x.route.Service)
 		}
-		opts.SetContentSHA256 = t.c.cfg.SendsContentSHA256(x.route.Service, opts.PayloadHash)
+		// A re-signed request sends the X-Amz-Content-Sha256 its client
+		// declared (clientkeys.go).
+		opts.SetContentSHA256 = t.c.cfg.SendsContentSHA256(x.route.Service, opts.PayloadHash) || plan.declared
 		if _, err := t.Signer.Sign(req, keys, opts); err != nil {
 			closeBody(req)
 			return nil, err
@@ -224,6 +236,9 @@ type bodyPlan struct {
 	hash      string // payload hash when not streaming
 	streaming bool   // aws-chunked, encoded by SignStreaming
 	stream    signer.StreamingOptions
+	// declared: the client declared its X-Amz-Content-Sha256, which is
+	// sent and signed again (a re-signed request, clientkeys.go).
+	declared bool
 }
 
 // prepareBody chooses how req's body is signed (see --payload) and frames it
@@ -242,7 +257,10 @@ func (t *RequestSigner) prepareBody(req *http.Request, x *exchange, s3 bool) (bo
 			closeBody(req)
 			return bodyPlan{}, err
 		}
-		return t.prepareClientChunked(req, x.chunked)
+		return t.prepareClientChunked(req, x.chunked, x.clientSig != nil)
+	}
+	if x.clientSig != nil {
+		return t.prepareClientSigned(req, x)
 	}
 	cfg := t.c.cfg
 	maxBody := int64(cfg.MaxBody)

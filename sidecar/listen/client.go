@@ -13,7 +13,8 @@ type Client struct {
 	// Name is the identity: the certificate's URI SAN (a SPIFFE ID), else
 	// its first DNS SAN, else its subject CN; or the token's NAME.
 	Name string
-	// Via is how the client proved it: ViaCertificate or ViaToken.
+	// Via is how the client proved it: ViaCertificate, ViaToken or
+	// ViaClientKey.
 	Via string
 }
 
@@ -21,6 +22,7 @@ type Client struct {
 const (
 	ViaCertificate = "certificate"
 	ViaToken       = "token"
+	ViaClientKey   = "client-key"
 )
 
 // UnauthenticatedError is a request without a valid credential where one
@@ -92,14 +94,17 @@ func (f *Files) Authenticate(state *tls.ConnectionState, h http.Header) (Client,
 
 // wanted says what credential the listener takes.
 func (f *Files) wanted() string {
-	switch {
-	case f.ClientCA != nil && f.Tokens != nil:
-		return "present a client certificate signed by --client-ca-file's CA, or send Authorization: Bearer TOKEN"
-	case f.ClientCA != nil:
-		return "present a client certificate signed by --client-ca-file's CA"
-	default:
-		return "send Authorization: Bearer TOKEN (or Proxy-Authorization: Bearer TOKEN)"
+	var ways []string
+	if f.ClientCA != nil {
+		ways = append(ways, "present a client certificate signed by --client-ca-file's CA")
 	}
+	if f.Tokens != nil {
+		ways = append(ways, "send Authorization: Bearer TOKEN (or Proxy-Authorization: Bearer TOKEN)")
+	}
+	if f.Keys != nil {
+		ways = append(ways, "sign the request (SigV4) with a key of --client-keys-file")
+	}
+	return strings.Join(ways, ", or ")
 }
 
 // bearer returns the token of an "Bearer TOKEN" value (RFC 6750 section

@@ -19,6 +19,7 @@ type Config struct {
 	TLSKeyFile       string `env:"TLS_KEY_FILE" flag:"tls-key-file" help:"PEM private key of --tls-cert-file; re-read with it"`
 	ClientCAFile     string `env:"CLIENT_CA_FILE" flag:"client-ca-file" help:"PEM CA certificates that sign client certificates (mutual TLS, needs --tls-cert-file); a client is named by its certificate's URI SAN (a SPIFFE ID), else DNS SAN, else subject CN. With it or --client-tokens-file, a request without a credential gets 401 client_unauthenticated. Re-read when it changes"`
 	ClientTokensFile string `env:"CLIENT_TOKENS_FILE" flag:"client-tokens-file" help:"bearer tokens clients may send (Authorization: Bearer TOKEN or Proxy-Authorization: Bearer TOKEN), one line NAME SHA256-HEX-OF-TOKEN each (# comments); the header is removed before signing. Re-read when it changes"`
+	ClientKeysFile   string `env:"CLIENT_KEYS_FILE" flag:"client-keys-file" help:"SigV4 client keys for apps that use an AWS SDK or the CLI, one line ACCESS_KEY_ID SECRET_ACCESS_KEY NAME each (# comments): local keys worth nothing at AWS. A request signed with one is verified (signature, scope, date, payload hash), its client is NAME, and it is re-signed with the proxy's credentials. Re-read when it changes"`
 	H2C              bool   `env:"H2C" flag:"h2c" envDefault:"false" help:"also accept cleartext HTTP/2 with prior knowledge (h2c, gRPC clients on a trusted network) on --listen; over TLS HTTP/2 is negotiated by ALPN instead"`
 }
 
@@ -26,7 +27,9 @@ type Config struct {
 func (c Config) TLS() bool { return c.TLSCertFile != "" }
 
 // Authenticates reports whether clients must present a credential.
-func (c Config) Authenticates() bool { return c.ClientCAFile != "" || c.ClientTokensFile != "" }
+func (c Config) Authenticates() bool {
+	return c.ClientCAFile != "" || c.ClientTokensFile != "" || c.ClientKeysFile != ""
+}
 
 // Check validates the options and reads each file once, so that a start
 // with a missing, unreadable or malformed file fails with an *option.Error
@@ -69,6 +72,15 @@ func (c Config) Check() error {
 			return fileOptionError(err, "client-tokens-file", c.ClientTokensFile)
 		}
 	}
+	if c.ClientKeysFile != "" {
+		contents, err := readAll([]string{c.ClientKeysFile})
+		if err == nil {
+			_, err = ParseClientKeys(c.ClientKeysFile, contents[0])
+		}
+		if err != nil {
+			return fileOptionError(err, "client-keys-file", c.ClientKeysFile)
+		}
+	}
 	return nil
 }
 
@@ -94,6 +106,7 @@ type Files struct {
 	Certificate *Watched[*tls.Certificate]
 	ClientCA    *Watched[*x509.CertPool]
 	Tokens      *Watched[*Tokens]
+	Keys        *Watched[*ClientKeys]
 }
 
 // Open reads the files cfg names and watches them until ctx ends, checking
@@ -124,6 +137,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, interval time.Durat
 		}, cfg.ClientTokensFile)
 		if err != nil {
 			return nil, fileOptionError(err, "client-tokens-file", cfg.ClientTokensFile)
+		}
+	}
+	if cfg.ClientKeysFile != "" {
+		f.Keys, err = NewWatched(ctx, log, "client keys (--client-keys-file)", interval, func(c [][]byte) (*ClientKeys, error) {
+			return ParseClientKeys(cfg.ClientKeysFile, c[0])
+		}, cfg.ClientKeysFile)
+		if err != nil {
+			return nil, fileOptionError(err, "client-keys-file", cfg.ClientKeysFile)
 		}
 	}
 	return f, nil
