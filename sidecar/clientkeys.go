@@ -403,3 +403,30 @@ func clientBodyRefusal(x *exchange, err error) error {
 	}
 	return verifyRefusal(ve, x.clientSig.shape, false)
 }
+
+// clientTarget is where a client-key request whose Host (lowercase, without
+// port) names no AWS endpoint goes: the endpoint of its verified scope
+// (endpoint.HostFor), with a bucket.localhost Host's bucket noted in sig
+// for the path. ok is false when host is an AWS endpoint, or a host
+// --allow-hosts names (the operator's own S3-compatible server): the
+// request goes there, as any other. The error (400 unknown_endpoint) says
+// why the scope names no single endpoint.
+func (p *Proxy) clientTarget(host string, sig *clientSignature) (target string, ok bool, err error) {
+	if _, err := endpoint.Resolve(host); err == nil {
+		return "", false, nil
+	}
+	if p.c.allow.checkHost(host) == nil {
+		return "", false, nil
+	}
+	if sig.region == "" {
+		return "", false, &RequestError{Code: CodeUnknownEndpoint, Message: "the request is signed with SigV4a, whose scope names no region, and its Host " + quote(host) + " is not an AWS endpoint: the proxy cannot tell where it goes; send it with the AWS host name"}
+	}
+	target, err = endpoint.HostFor(sig.service, sig.region)
+	if err != nil {
+		return "", false, &RequestError{Code: CodeUnknownEndpoint, Message: "the Host " + quote(host) + " is not an AWS endpoint, so the request goes to the endpoint of its signature's scope, but " + err.Error()}
+	}
+	if bucket, ok := strings.CutSuffix(host, ".localhost"); ok && signer.IsS3Family(sig.service) && bucket != "" {
+		sig.bucket = bucket
+	}
+	return target, true, nil
+}

@@ -380,3 +380,51 @@ func TestClientKeysFileReloaded(t *testing.T) {
 		}
 	}
 }
+
+// TestClientKeysTargetFromScope: an SDK pointed at the proxy
+// (AWS_ENDPOINT_URL=http://127.0.0.1:PORT) sends the proxy's own Host; the
+// request goes to the AWS endpoint of its verified scope, S3 in path style
+// whether the SDK used path style or a virtual host under the proxy's name
+// (bucket.localhost:PORT). A scope that names no single endpoint is
+// refused and nothing is forwarded.
+func TestClientKeysTargetFromScope(t *testing.T) {
+	up := newUpstream(t)
+	proxy, _ := clientKeysProxy(t, up)
+	_, port, _ := strings.Cut(strings.TrimPrefix(proxy.URL, "http://"), ":")
+	now := time.Now()
+	for _, tc := range []struct {
+		name, host, path, service string
+		body                      []byte
+		wantHost, wantPath        string
+	}{
+		{"s3 path style", "127.0.0.1:" + port, "/photos/2024/a.jpg", "s3", nil, "s3.us-east-1.amazonaws.com", "/photos/2024/a.jpg"},
+		{"s3 virtual host under localhost", "photos.localhost:" + port, "/2024/a.jpg", "s3", nil, "s3.us-east-1.amazonaws.com", "/photos/2024/a.jpg"},
+		{"s3 bucket listing on a virtual host", "photos.localhost:" + port, "/", "s3", nil, "s3.us-east-1.amazonaws.com", "/photos"},
+		{"sts", "localhost:" + port, "/", "sts", []byte("Action=GetCallerIdentity&Version=2011-06-15"), "sts.us-east-1.amazonaws.com", "/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			method := http.MethodGet
+			if tc.body != nil {
+				method = http.MethodPost
+			}
+			req := sdkRequest(t, proxy.URL, method, tc.host, tc.path, tc.service, tc.body, nil, clientKeyID, clientKeySecret, now, tc.service == "s3")
+			resp, answer := do(t, req)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, answer)
+			}
+			got := up.last(t)
+			if got.VerifyErr != nil || got.Host != tc.wantHost || got.Path != tc.wantPath || got.Service != tc.service {
+				t.Fatalf("upstream: host %q path %q service %q verify %v; want %s %s", got.Host, got.Path, got.Service, got.VerifyErr, tc.wantHost, tc.wantPath)
+			}
+		})
+	}
+	before := up.count()
+	req := sdkRequest(t, proxy.URL, http.MethodPost, "127.0.0.1:"+port, "/model/m/invoke", "bedrock", []byte("{}"), http.Header{"Content-Type": {"application/json"}}, clientKeyID, clientKeySecret, now, false)
+	resp, answer := do(t, req)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get(ErrorHeader) != CodeUnknownEndpoint || !strings.Contains(string(answer), "bedrock-runtime.us-east-1.amazonaws.com") {
+		t.Errorf("bedrock through the proxy's own host: %d %s %s", resp.StatusCode, resp.Header.Get(ErrorHeader), answer)
+	}
+	if up.count() != before {
+		t.Error("the upstream received a request whose target is ambiguous")
+	}
+}

@@ -132,6 +132,15 @@ func (p *Proxy) hostRoute(r *http.Request) (Route, error) {
 		port = "443"
 	}
 
+	if x := exchangeFrom(r.Context()); x != nil && x.clientSig != nil {
+		// An SDK pointed at the proxy (AWS_ENDPOINT_URL): the Host is the
+		// proxy's, the target the AWS endpoint of the verified scope.
+		if derived, ok, err := p.clientTarget(host, x.clientSig); err != nil {
+			return Route{}, err
+		} else if ok {
+			host, port = derived, "443"
+		}
+	}
 	if err := p.c.allow.checkHost(host); err != nil {
 		return Route{}, err
 	}
@@ -200,6 +209,14 @@ func (p *Proxy) requestTarget(r *http.Request) (target, error) {
 	}
 	if p.c.upstream != nil {
 		path = joinBasePath(p.c.upstream.EscapedPath(), path)
+	}
+	if x := exchangeFrom(r.Context()); x != nil && x.clientSig != nil && x.clientSig.bucket != "" {
+		// bucket.localhost:PORT/key goes to S3 in path style: /bucket/key.
+		// A bucket name is a host label's characters: nothing to escape.
+		if path == "/" {
+			path = ""
+		}
+		path = "/" + x.clientSig.bucket + path
 	}
 	if !setWirePath(&url.URL{}, path) {
 		return target{}, &RequestError{Code: CodeBadRequest, Message: "the request path " + quote(path) + " starts with // and holds bytes that must be percent-encoded (such as | { } ^ \" or non-ASCII): HTTP libraries cannot send it unchanged, so percent-encode them"}
