@@ -43,3 +43,32 @@ func TestParseClientKeys(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseClientKeys: whatever the file holds, the parser does not panic,
+// a key it takes can be looked up under its line's name, and an error never
+// quotes a line's second field (a secret).
+func FuzzParseClientKeys(f *testing.F) {
+	f.Add("AKIDAPPA000000000001 secretAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA app-a\n")
+	f.Add("# c\n\nAKIDAPPA000000000001\tsecret/BBBB+BBBBBBBBBBB\tapp-b\nAKIDAPPA000000000001 secret/BBBB+BBBBBBBBBBB app-c\n")
+	f.Add("AKID short a=b\n")
+	f.Fuzz(func(t *testing.T, file string) {
+		keys, err := ParseClientKeys("keys", []byte(file))
+		if err != nil {
+			for _, line := range strings.Split(file, "\n") {
+				if fields := strings.Fields(line); len(fields) == 3 && len(fields[1]) >= 8 && strings.Contains(err.Error(), fields[1]) && !strings.Contains(fields[0], fields[1]) && !strings.Contains(fields[2], fields[1]) {
+					t.Fatalf("the error quotes a secret: %v", err)
+				}
+			}
+			return
+		}
+		for _, line := range strings.Split(file, "\n") {
+			fields := strings.Fields(line)
+			if len(fields) != 3 || strings.HasPrefix(fields[0], "#") {
+				continue
+			}
+			if secret, name, ok := keys.Lookup(fields[0]); !ok || secret != fields[1] || name != fields[2] {
+				t.Fatalf("line %q: Lookup = %q, %v", line, name, ok)
+			}
+		}
+	})
+}
