@@ -221,6 +221,17 @@ func TestClientKeysRefusals(t *testing.T) {
 		{"query API expired", func() *http.Request {
 			return sdkRequest(t, proxy.URL, http.MethodPost, stsHost, "/", "sts", stsBody, form, clientKeyID, clientKeySecret, now.Add(-time.Hour), false)
 		}, 400, CodeClientSignatureExpired, "RequestExpired", "text/xml"},
+		{"s3 declared hash that is no hash", func() *http.Request {
+			h := http.Header{"X-Amz-Content-Sha256": {"not-a-hash"}}
+			return sdkRequest(t, proxy.URL, http.MethodPut, s3Host, "/bucket/k", "s3", []byte("body"), h, clientKeyID, clientKeySecret, now, false)
+		}, 400, CodeClientSignatureInvalid, "InvalidArgument", "application/xml"},
+		{"s3 empty body declared with another hash", func() *http.Request {
+			h := http.Header{"X-Amz-Content-Sha256": {strings.Repeat("ab", 32)}}
+			return sdkRequest(t, proxy.URL, http.MethodGet, s3Host, "/bucket/k", "s3", nil, h, clientKeyID, clientKeySecret, now, false)
+		}, 400, CodeClientSignatureInvalid, "XAmzContentSHA256Mismatch", "application/xml"},
+		{"ec2 unknown key", func() *http.Request {
+			return sdkRequest(t, proxy.URL, http.MethodPost, "ec2.us-east-1.amazonaws.com", "/", "ec2", []byte("Action=DescribeRegions&Version=2016-11-15"), form, "AKIDNOTINTHEFILE0001", clientKeySecret, now, false)
+		}, 403, CodeClientKeyUnknown, "InvalidClientTokenId", "text/xml"},
 		{"json API wrong secret", func() *http.Request {
 			return sdkRequest(t, proxy.URL, http.MethodPost, ddbHost, "/", "dynamodb", ddbBody, jsonAPI, clientKeyID, "wrong-secret-wrong-secret", now, false)
 		}, 403, CodeClientSignatureInvalid, "SignatureDoesNotMatch", "application/x-amz-json-1.1"},
