@@ -5,8 +5,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,6 +209,81 @@ func TestClientKeysAWSSDKGo(t *testing.T) {
 		})
 	}
 
+	t.Run("over TLS to the AWS host name", func(t *testing.T) {
+		// Over HTTPS the SDK sends PutObject as current SDKs do with
+		// checksums on: aws-chunked, STREAMING-UNSIGNED-PAYLOAD-TRAILER.
+		dir := t.TempDir()
+		certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+		keyDER, err := x509.MarshalECPrivateKey(front.cert.PrivateKey.(*ecdsa.PrivateKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := filepath.Join(dir, "client-keys")
+		for path, content := range map[string][]byte{
+			certFile: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: front.cert.Certificate[0]}),
+			keyFile:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+			keys:     []byte(e2eClientKeyID + " " + e2eClientSecret + " " + e2eClientName + "\n"),
+		} {
+			if err := os.WriteFile(path, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tlsSC := startSidecar(t, sidecarEnv(t.TempDir(), withKeys(s.accessKey, s.secretKey)...),
+			"--client-keys-file", keys, "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+			"--connect-to", s3Domain+":=http://"+strings.TrimPrefix(s.endpoint, "http://"))
+		caPEM, err := os.ReadFile(front.caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(caPEM)
+		seen := &headerLog{next: &http.Transport{
+			Proxy:           nil,
+			TLSClientConfig: &tls.Config{RootCAs: roots},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, tlsSC.proxyAddr)
+			},
+		}}
+		cfg := sdkConfig("https://"+s3Domain, e2eClientKeyID, e2eClientSecret, nil)
+		cfg.HTTPClient = &http.Client{Transport: seen, Timeout: 2 * time.Minute}
+		client := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+		bucket := newBucketName("e2e-clientkeys-tls")
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket}); err != nil {
+			t.Fatalf("CreateBucket: %v", err)
+		}
+		payload := make([]byte, 3<<20+7)
+		rand.Read(payload)
+		// Default checksums: UNSIGNED-PAYLOAD with the checksum in a
+		// header; a checksum algorithm asked for: aws-chunked with the
+		// checksum in a trailer.
+		for _, up := range []struct {
+			form string
+			algo s3types.ChecksumAlgorithm
+		}{
+			{signer.UnsignedPayload, ""},
+			{signer.StreamingUnsignedPayloadTrailer, s3types.ChecksumAlgorithmCrc32},
+		} {
+			form := up.form
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(form), Body: bytes.NewReader(payload), ChecksumAlgorithm: up.algo}); err != nil {
+				t.Fatalf("PutObject %s: %v", form, err)
+			}
+			if !seen.sent(form) {
+				t.Errorf("the SDK sent no %s upload (X-Amz-Content-Sha256 values: %q): the form was not exercised", form, seen.values())
+			}
+			got, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(form)})
+			if err != nil {
+				t.Fatalf("GetObject: %v", err)
+			}
+			back, err := io.ReadAll(got.Body)
+			got.Body.Close()
+			if err != nil || !bytes.Equal(back, payload) {
+				t.Fatalf("GetObject %s: %d bytes (%v), want the %d put", form, len(back), err, len(payload))
+			}
+			client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(form)})
+		}
+		client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket})
+	})
+
 	t.Run("sts", func(t *testing.T) {
 		client := sts.NewFromConfig(sdkConfig(sc.url(), e2eClientKeyID, e2eClientSecret, nil), func(o *sts.Options) {})
 		role, err := client.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/any"), RoleSessionName: aws.String("e2e")})
@@ -358,3 +438,25 @@ func TestClientKeysAWSCLI(t *testing.T) {
 	must("s3api", "delete-bucket", "--bucket", bucket)
 	assertNoSecrets(t, sc, e2eClientSecret)
 }
+
+// headerLog notes the X-Amz-Content-Sha256 of every request an SDK sends.
+type headerLog struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (h *headerLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	h.seen = append(h.seen, r.Header.Get("X-Amz-Content-Sha256"))
+	h.mu.Unlock()
+	return h.next.RoundTrip(r)
+}
+
+func (h *headerLog) values() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen)
+}
+
+func (h *headerLog) sent(v string) bool { return slices.Contains(h.values(), v) }
