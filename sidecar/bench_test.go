@@ -56,10 +56,13 @@ func benchmarkProxy(b *testing.B, payload string, size int) {
 
 // startBenchProxy starts a proxy in fixed mode to upstream, wired as Server
 // wires it, and returns its URL. It stops when b ends.
-func startBenchProxy(b testing.TB, upstream, payload string) string {
+func startBenchProxy(b testing.TB, upstream, payload string, configure ...func(*Config)) string {
 	b.Helper()
 	cfg := testConfig()
 	cfg.Upstream, cfg.Service, cfg.Region, cfg.Payload = upstream, "s3", "us-east-1", payload
+	for _, f := range configure {
+		f(&cfg)
+	}
 	log, err := telemetry.NewLogger(io.Discard, telemetry.LogConfig{Format: "json", Level: "info"})
 	if err != nil {
 		b.Fatal(err)
