@@ -495,3 +495,24 @@ func BenchmarkResignedGET(b *testing.B) {
 		})
 	}
 }
+
+// TestClientKeysScopeKept: a request re-signed from a client key is signed
+// for the scope the client signed for, not the one the proxy would derive
+// from the host: an S3 request signed for eu-west-1 to the us-east-1 host
+// reaches the upstream scoped to eu-west-1, as it would have reached S3
+// (which answers with the bucket's region).
+func TestClientKeysScopeKept(t *testing.T) {
+	up := newUpstream(t)
+	proxy, _ := clientKeysProxy(t, up)
+	req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/bucket/key", nil)
+	req.Host = "s3.us-east-1.amazonaws.com"
+	req.Header.Set("X-Amz-Content-Sha256", signer.EmptyPayloadHash)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: clientKeyID, SecretAccessKey: clientKeySecret}, req, signer.EmptyPayloadHash, "s3", "eu-west-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, answer := do(t, req)
+	got := up.last(t)
+	if resp.StatusCode != http.StatusOK || got.VerifyErr != nil || got.Service != "s3" || got.Region != "eu-west-1" {
+		t.Fatalf("status %d %s; upstream signed for %s/%s, verify %v; want s3/eu-west-1", resp.StatusCode, answer, got.Service, got.Region, got.VerifyErr)
+	}
+}

@@ -284,6 +284,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, x.errCode = writeError(rec, err)
 		return
 	}
+	if sig := x.clientSig; sig != nil && sig.region != "" && len(route.RegionSet) == 0 {
+		// Re-signed for the scope the client signed for, as AWS would
+		// judge it (an S3 bucket's region, a service the endpoint table
+		// names otherwise): the proxy changes the keys, not the scope.
+		route.Service, route.Region = sig.service, sig.region
+	}
 	x.route = route
 	if x.target, err = p.requestTarget(r); err != nil {
 		_, x.errCode = writeError(rec, err)
