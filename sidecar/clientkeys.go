@@ -1,15 +1,18 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
+	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -197,17 +200,7 @@ func (p *Proxy) verifyClientKey(r *http.Request, x *exchange, keys *listen.Clien
 	}
 	_, name, known := keys.Lookup(claimed.AccessKeyID)
 	if claimed.AccessKeyID != "" && !known {
-		awsCode := "InvalidClientTokenId"
-		if shape == shapeS3 {
-			awsCode = "InvalidAccessKeyId"
-		}
-		e := &ClientSignatureError{Status: http.StatusForbidden, Code: CodeClientKeyUnknown, AWSCode: awsCode, Shape: shape,
-			Message: "The AWS Access Key Id you provided does not exist in our records (sigv4-sidecar: it is not in --client-keys-file).", AccessKeyID: claimed.AccessKeyID}
-		if shape != shapeS3 {
-			e.AccessKeyID = ""
-			e.Message = "The security token included in the request is invalid (sigv4-sidecar: access key id " + claimed.AccessKeyID + " is not in --client-keys-file)."
-		}
-		return listen.Client{}, nil, e
+		return listen.Client{}, nil, unknownKeyRefusal(claimed.AccessKeyID, shape)
 	}
 	declared := r.Header.Get("X-Amz-Content-Sha256")
 	hexDeclared := len(declared) == 64 && isLowerHex(declared)
@@ -273,6 +266,60 @@ func (p *Proxy) verifyClientKey(r *http.Request, x *exchange, keys *listen.Clien
 	// client authenticated.
 	r.Header.Del("Proxy-Authorization")
 	return listen.Client{Name: name, Via: listen.ViaClientKey}, sig, nil
+}
+
+// unknownKeyRefusal is the answer to a signature made with an access key
+// id the client-keys file does not hold, as AWS answers an unknown key.
+func unknownKeyRefusal(accessKeyID string, shape errorShape) *ClientSignatureError {
+	if shape == shapeS3 {
+		return &ClientSignatureError{Status: http.StatusForbidden, Code: CodeClientKeyUnknown, AWSCode: "InvalidAccessKeyId", Shape: shape, AccessKeyID: accessKeyID,
+			Message: "The AWS Access Key Id you provided does not exist in our records (sigv4-sidecar: it is not in --client-keys-file)."}
+	}
+	return &ClientSignatureError{Status: http.StatusForbidden, Code: CodeClientKeyUnknown, AWSCode: "InvalidClientTokenId", Shape: shape,
+		Message: "The security token included in the request is invalid (sigv4-sidecar: access key id " + accessKeyID + " is not in --client-keys-file)."}
+}
+
+// clientKeysKey carries, from the Router to the route's Proxy, the client
+// keys a request's claimed client must be verified with.
+type clientKeysKey struct{}
+
+// claimClientKey is what the Router knows of a request signed with a client
+// key before any route is picked: the client its access key id names, and
+// the host to match routes with (the AWS endpoint of the claimed scope when
+// its Host names none, as the route's Proxy will send it: clientTarget).
+// Nothing is verified yet: the request carries keys in its context, and the
+// route's Proxy verifies the signature with them (verifyClientKey) before
+// anything is forwarded, so a claim can only pick a route, never pass it.
+// An unknown key is refused here, as verifyClientKey refuses it.
+func claimClientKey(r *http.Request, keys *listen.ClientKeys) (*http.Request, listen.Client, string, error) {
+	claimed, _ := claimedAuthorization(r)
+	_, name, known := keys.Lookup(claimed.AccessKeyID)
+	if !known {
+		if claimed.AccessKeyID == "" {
+			return r, listen.Client{}, "", &listen.UnauthenticatedError{Reason: "the request's SigV4 signature names no access key id"}
+		}
+		return r, listen.Client{}, "", unknownKeyRefusal(claimed.AccessKeyID, shapeFor(r, claimed.Service))
+	}
+	host := r.Host
+	hostOnly := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		hostOnly = h
+	}
+	if _, err := endpoint.Resolve(hostOnly); err != nil && claimed.Region != "" {
+		if target, err := endpoint.HostFor(claimed.Service, claimed.Region); err == nil {
+			host = target
+		}
+	}
+	client := listen.Client{Name: name, Via: listen.ViaClientKey}
+	ctx := context.WithValue(listen.WithClient(r.Context(), client), clientKeysKey{}, keys)
+	return r.WithContext(ctx), client, host, nil
+}
+
+// claimedClientKeys returns the keys the Router left for the request's
+// claimed client to be verified with; nil when the Router claimed none.
+func claimedClientKeys(ctx context.Context) *listen.ClientKeys {
+	keys, _ := ctx.Value(clientKeysKey{}).(*listen.ClientKeys)
+	return keys
 }
 
 // verifier is the signer that verifies client signatures: the proxy's
@@ -429,4 +476,24 @@ func (p *Proxy) clientTarget(host string, sig *clientSignature) (target string, 
 		sig.bucket = bucket
 	}
 	return target, true, nil
+}
+
+// routeRefusalForSDK is the Router's refusal of a request signed with a
+// client key (no route for its host and path, or none that admits its
+// client) as AWS answers a request its policy denies, AccessDenied, in the
+// document the client's SDK reads, so that the app shows a real error. The
+// proxy's code stays in ErrorHeader. Other errors are returned as they are.
+func routeRefusalForSDK(r *http.Request, err error) error {
+	var code string
+	switch {
+	case errors.As(err, new(*route.NoRouteError)):
+		code = CodeNoRoute
+	case errors.As(err, new(*route.ClientNotAllowedError)):
+		code = CodeClientNotAllowed
+	default:
+		return err
+	}
+	claimed, _ := claimedAuthorization(r)
+	return &ClientSignatureError{Status: http.StatusForbidden, Code: code, AWSCode: "AccessDenied", Shape: shapeFor(r, claimed.Service),
+		Message: "sigv4-sidecar: " + err.Error()}
 }

@@ -516,3 +516,109 @@ func TestClientKeysScopeKept(t *testing.T) {
 		t.Fatalf("status %d %s; upstream signed for %s/%s, verify %v; want s3/eu-west-1", resp.StatusCode, answer, got.Service, got.Region, got.VerifyErr)
 	}
 }
+
+// TestRouteClientsAdmitClientKeys: with routes, a request signed with a
+// client key is admitted by the routes whose match.clients name the key's
+// client, verified there before anything is sent, and re-signed with that
+// route's credentials; another client's route is 403 client_not_allowed; a
+// wrong secret on its own route is SignatureDoesNotMatch and an unknown key
+// InvalidClientTokenId; the upstream receives none of them.
+func TestRouteClientsAdmitClientKeys(t *testing.T) {
+	up := newUpstream(t)
+	const otherKeyID, otherSecret = "AKIDCLIENTKEYAPPB001", "otherSECRETnotAWSkeyCCCCCCCCCCCCCCCCCCCC"
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "client-keys")
+	if err := os.WriteFile(keys, []byte(clientKeyID+" "+clientKeySecret+" app-a\n"+otherKeyID+" "+otherSecret+" app-b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fixedListenerConfig(up.URL)
+	cfg.Listener.ClientKeysFile = keys
+	srv, _, logs := startRouter(t, cfg, `
+routes:
+  - name: team-a
+    match: {path: /team-a, clients: [app-a]}
+    upstream: `+up.URL+`
+  - name: team-b
+    match: {path: /team-b, clients: [app-b]}
+    upstream: `+up.URL+`
+`, nil)
+	now := time.Now()
+	send := func(path, keyID, secret string) (*http.Response, []byte) {
+		t.Helper()
+		req := sdkRequest(t, srv.URL, http.MethodPost, strings.TrimPrefix(srv.URL, "http://"), path, "sts", []byte("Action=GetCallerIdentity&Version=2011-06-15"),
+			http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, keyID, secret, now, false)
+		return do(t, req)
+	}
+	if resp, body := send("/team-a/x", clientKeyID, clientKeySecret); resp.StatusCode != http.StatusOK {
+		t.Fatalf("app-a on its route: %d %s", resp.StatusCode, body)
+	}
+	if got := up.last(t); got.VerifyErr != nil || got.KeyID != testKeyID || got.Path != "/team-a/x" {
+		t.Fatalf("upstream: key %q path %q verify %v", got.KeyID, got.Path, got.VerifyErr)
+	}
+	before := up.count()
+	for _, tc := range []struct {
+		name, path, keyID, secret, code, awsCode string
+	}{
+		{"another client's route", "/team-b/x", clientKeyID, clientKeySecret, CodeClientNotAllowed, "AccessDenied"},
+		{"no route", "/team-c/x", clientKeyID, clientKeySecret, CodeNoRoute, "AccessDenied"},
+		{"wrong secret on its route", "/team-a/x", clientKeyID, otherSecret, CodeClientSignatureInvalid, "SignatureDoesNotMatch"},
+		{"unknown key", "/team-a/x", "AKIDNOTINTHEFILE0001", clientKeySecret, CodeClientKeyUnknown, "InvalidClientTokenId"},
+	} {
+		resp, body := send(tc.path, tc.keyID, tc.secret)
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != tc.code {
+			t.Errorf("%s: %d %s %s", tc.name, resp.StatusCode, resp.Header.Get(ErrorHeader), body)
+		}
+		if tc.awsCode != "" {
+			if a := awserror.Read(resp.Header, body); a.Code != tc.awsCode {
+				t.Errorf("%s: the answer reads as %q, want %s: %s", tc.name, a.Code, tc.awsCode, body)
+			}
+		}
+	}
+	if n := up.count() - before; n != 0 {
+		t.Errorf("the upstream received %d refused requests", n)
+	}
+	if strings.Contains(logs.String(), clientKeySecret) || strings.Contains(logs.String(), otherSecret) {
+		t.Errorf("a client secret reached the log")
+	}
+}
+
+// TestRouteHostsRestrictClientKeyScopes: a route's match.hosts restrict the
+// services and regions a client-key client reaches when its SDK is pointed
+// at the proxy: the route is picked by the AWS endpoint of the signature's
+// scope, so STS in us-east-1 is admitted and S3 is AccessDenied, in the
+// document the SDK reads, with nothing forwarded.
+func TestRouteHostsRestrictClientKeyScopes(t *testing.T) {
+	up := newUpstream(t)
+	keys := filepath.Join(t.TempDir(), "client-keys")
+	if err := os.WriteFile(keys, []byte(clientKeyID+" "+clientKeySecret+" app-a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Listener.ClientKeysFile = keys
+	srv, _, _ := startRouter(t, cfg, `
+routes:
+  - name: sts-only
+    match: {hosts: [sts.us-east-1.amazonaws.com], clients: [app-a]}
+    allow-hosts: [sts.us-east-1.amazonaws.com]
+    connect-to: ["sts.us-east-1.amazonaws.com:=`+up.URL+`"]
+`, nil)
+	self := strings.TrimPrefix(srv.URL, "http://")
+	now := time.Now()
+	req := sdkRequest(t, srv.URL, http.MethodPost, self, "/", "sts", []byte("Action=GetCallerIdentity&Version=2011-06-15"),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, clientKeyID, clientKeySecret, now, false)
+	if resp, body := do(t, req); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sts: %d %s", resp.StatusCode, body)
+	}
+	if got := up.last(t); got.VerifyErr != nil || got.Host != "sts.us-east-1.amazonaws.com" || got.KeyID != testKeyID {
+		t.Fatalf("upstream: host %q key %q verify %v", got.Host, got.KeyID, got.VerifyErr)
+	}
+	before := up.count()
+	req = sdkRequest(t, srv.URL, http.MethodGet, self, "/bucket/k", "s3", nil, nil, clientKeyID, clientKeySecret, now, true)
+	resp, body := do(t, req)
+	if a := awserror.Read(resp.Header, body); resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != CodeNoRoute || a.Code != "AccessDenied" {
+		t.Errorf("s3 outside the route: %d %s %s", resp.StatusCode, resp.Header.Get(ErrorHeader), body)
+	}
+	if n := up.count() - before; n != 0 {
+		t.Errorf("the upstream received %d refused requests", n)
+	}
+}

@@ -263,7 +263,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if c, ok := listen.ClientFrom(r.Context()); ok {
+	if keys := claimedClientKeys(r.Context()); keys != nil {
+		// The Router picked the route for the client the signature's
+		// key names (router.go): verified here, before anything is sent.
+		var err error
+		if client, x.clientSig, err = p.verifyClientKey(r, x, keys); err != nil {
+			_, x.errCode = writeError(rec, err)
+			return
+		}
+	} else if c, ok := listen.ClientFrom(r.Context()); ok {
 		client = c // the Router authenticated it (router.go)
 	} else if p.clientsRequired() {
 		var err error

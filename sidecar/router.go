@@ -357,17 +357,26 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cur := rt.cur.Load()
 	var client listen.Client
 	var err error
+	host := r.Host
 	if rt.clients.Config().Authenticates() {
-		// Removes the bearer token from r's headers, matched or not.
-		if client, err = rt.clients.Authenticate(r.TLS, r.Header); err == nil {
+		if rt.clients.Keys != nil && isClientSigned(r) {
+			// clientkeys.go: the key names the client; the route's
+			// Proxy verifies the signature before anything is sent.
+			r, client, host, err = claimClientKey(r, rt.clients.Keys.Load())
+		} else if client, err = rt.clients.Authenticate(r.TLS, r.Header); err == nil {
+			// Authenticate removes the bearer token from r's headers,
+			// matched or not.
 			r = r.WithContext(listen.WithClient(r.Context(), client))
 		}
 	}
 	var picked *route.Route
 	if err == nil {
-		picked, err = cur.set.Pick(r.Host, r.URL.EscapedPath(), client.Name)
+		picked, err = cur.set.Pick(host, r.URL.EscapedPath(), client.Name)
 	}
 	if err != nil {
+		if client.Via == listen.ViaClientKey {
+			err = routeRefusalForSDK(r, err) // clientkeys.go
+		}
 		rt.refuse(w, r, cur, client, err, start)
 		return
 	}
