@@ -16,6 +16,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/endpoint"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/mitm"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/option"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -95,6 +96,9 @@ type Config struct {
 	// Listener holds the TLS, HTTP/2 and client-authentication options of
 	// --listen (issue 18; sidecar/listen).
 	Listener listen.Config
+	// MITM holds the CA with which CONNECT tunnels are accepted (issue 19;
+	// sidecar/mitm, sidecar/tunnel.go).
+	MITM mitm.Config
 	// Resilience holds the breaker, retry, clock-skew, TLS-handshake and
 	// idle-connection options; its zero value turns them off.
 	Resilience resilience.Config
@@ -222,6 +226,7 @@ func (c Config) compile() (*compiled, error) {
 		(*compiled).compileLogging,     // --log-format, --log-level
 		(*compiled).compileResilience,  // breaker, retries, clock skew
 		(*compiled).compileListenerTLS, // TLS, HTTP/2, client authentication
+		(*compiled).compileMITM,        // --mitm-ca-cert, --mitm-ca-key
 		(*compiled).compileFixedScope,  // fixed mode's service and region, once
 	} {
 		if err := step(out); err != nil {
@@ -434,6 +439,18 @@ func (c *compiled) compileLogging() error {
 
 func (c *compiled) compileResilience() error {
 	return c.cfg.Resilience.Validate()
+}
+
+// compileMITM checks the MITM CA's files once. Tunnels are host mode: the
+// requests inside go to the host the client named.
+func (c *compiled) compileMITM() error {
+	if err := c.cfg.MITM.Check(); err != nil {
+		return err
+	}
+	if c.cfg.MITM.Enabled() && c.upstream != nil {
+		return optionError("CACertFile", c.cfg.MITM.CACertFile, "CONNECT tunnels reach the host the client names (host mode): drop --upstream, or drop --mitm-ca-cert and --mitm-ca-key")
+	}
+	return nil
 }
 
 // compileListenerTLS checks --listen's TLS, HTTP/2 and client

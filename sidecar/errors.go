@@ -137,6 +137,8 @@ func errorResponse(err error) (status int, code, message string) {
 		unauth     *listen.UnauthenticatedError
 		session    *ExpressSessionError
 		clientSig  *ClientSignatureError
+		connectErr *ConnectNotAllowedError
+		tunnelErr  *TunnelHostError
 	)
 	if status, code, message, ok := routeErrorResponse(err); ok {
 		return status, code, message
@@ -146,6 +148,10 @@ func errorResponse(err error) (status int, code, message string) {
 		return session.status(), CodeExpressSession, session.Error()
 	case errors.As(err, &clientSig):
 		return clientSig.Status, clientSig.Code, clientSig.Message
+	case errors.As(err, &connectErr):
+		return http.StatusForbidden, CodeConnectNotAllowed, connectErr.Error()
+	case errors.As(err, &tunnelErr):
+		return http.StatusMisdirectedRequest, CodeTunnelHostMismatch, tunnelErr.Error()
 	case errors.As(err, &unauth):
 		return http.StatusUnauthorized, CodeClientUnauthenticated, unauth.Error()
 	case errors.As(err, &reqErr):

@@ -18,6 +18,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/mitm"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/resilience"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 	"github.com/sigv4-sidecar/sigv4-sidecar/signer"
@@ -51,6 +52,8 @@ type Proxy struct {
 	// upgrades are the switched connections still relaying (upgrade.go),
 	// shared by every Proxy of a Router.
 	upgrades *upgradeSet
+	// tunnels serves CONNECT tunnels (tunnel.go); nil without the MITM CA.
+	tunnels *tunnels
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -108,6 +111,14 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 	if p.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
 		p.closeFiles()
 		return nil, err // an *OptionError naming the file's option
+	}
+	ca, err := mitm.Open(filesCtx, cfg.MITM, log, reloadEvery)
+	if err != nil {
+		p.closeFiles()
+		return nil, err // an *OptionError naming the file's option
+	}
+	if ca != nil {
+		p.tunnels = newTunnels(p, ca, cfg, log)
 	}
 	return p, nil
 }
@@ -198,6 +209,9 @@ func (p *Proxy) breakerChanged(ch resilience.StateChange) {
 // connections included, finish (Server drains those at shutdown).
 func (p *Proxy) Close() {
 	p.closeFiles()
+	if p.tunnels != nil {
+		p.tunnels.srv.Close()
+	}
 	p.network.CloseIdleConnections()
 }
 
@@ -263,6 +277,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	tunnel, inTunnel := tunnelFrom(r.Context())
+	if inTunnel {
+		// tunnel.go: a request inside a CONNECT tunnel goes to the host
+		// the tunnel was opened to, as the client the CONNECT named.
+		if err := checkTunnelHost(tunnel, r); err != nil {
+			_, x.errCode = writeError(rec, err)
+			return
+		}
+	}
 	if keys := claimedClientKeys(r.Context()); keys != nil {
 		// The Router picked the route for the client the signature's
 		// key names (router.go): verified here, before anything is sent.
@@ -278,6 +301,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if keys := p.clientKeys(); keys != nil && isClientSigned(r) {
 			// clientkeys.go: an SDK's own signature, verified and replaced.
 			client, x.clientSig, err = p.verifyClientKey(r, x, keys)
+		} else if inTunnel {
+			client = tunnel.client
+			if !tunnel.authed {
+				err = &listen.UnauthenticatedError{Reason: "the tunnel's CONNECT named no client"}
+			}
 		} else {
 			client, err = p.authenticate(r)
 		}
@@ -286,6 +314,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r = r.WithContext(listen.WithClient(r.Context(), client))
+	}
+	if r.Method == http.MethodConnect && p.tunnels != nil && !inTunnel {
+		x.errCode = p.serveConnect(rec, r, client, p.clientsRequired())
+		return
 	}
 	route, err := p.route(r)
 	if err != nil {

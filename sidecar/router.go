@@ -17,6 +17,7 @@ import (
 	"github.com/sigv4-sidecar/sigv4-sidecar/route"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/body"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/mitm"
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/telemetry"
 )
 
@@ -143,6 +144,9 @@ func (rt *Router) Use(set *route.Set) error {
 		// files, for every route; a route's Proxy takes the client from
 		// the request's context.
 		rc.Listener = listen.Config{}
+		// CONNECT tunnels are not served with routes yet: a route's Proxy
+		// keeps CONNECT's 400.
+		rc.MITM = mitm.Config{}
 		src, err := rt.sourceFor(rc.Config, r)
 		if err != nil {
 			closeAll(built)
@@ -316,6 +320,9 @@ func (rt *Router) Observers() telemetry.Observers {
 	}
 	return obs
 }
+
+// tunnelServer: none with routes yet (Use clears each route's MITM options).
+func (rt *Router) tunnelServer() *tunnels { return nil }
 
 // listenerFiles are the Router's own: one listener for every route.
 func (rt *Router) listenerFiles() *listen.Files { return rt.clients }

@@ -128,6 +128,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.Wrap != nil {
 		handler = s.Wrap(handler)
 	}
+	tunnels := proxy.tunnelServer()
+	if tunnels != nil {
+		tunnels.wrap(handler)
+	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	proxySrv := &http.Server{
 		Handler:           handler,
@@ -165,7 +169,11 @@ func (s *Server) Run(ctx context.Context) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		serveErr = s.delayShutdown(log, admin, proxySrv, errc)
+		var tunnelSrv *http.Server
+		if tunnels != nil {
+			tunnelSrv = tunnels.srv
+		}
+		serveErr = s.delayShutdown(log, admin, proxySrv, tunnelSrv, errc)
 	case serveErr = <-errc:
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
@@ -174,6 +182,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := proxySrv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests did not finish before --shutdown-timeout; closing them", "error", err.Error())
 		proxySrv.Close()
+	}
+	if tunnels != nil {
+		// CONNECT tunnels left the proxy listener's server when they were
+		// hijacked: theirs drains them the same way, in the time left.
+		if err := tunnels.srv.Shutdown(sctx); err != nil {
+			log.Warn("requests in CONNECT tunnels did not finish before --shutdown-timeout; closing them", "error", err.Error())
+			tunnels.srv.Close()
+		}
 	}
 	// Shutdown let go of the hijacked connections: wait for them within
 	// the same deadline, then close them.
@@ -198,13 +214,16 @@ func (s *Server) Run(ctx context.Context) error {
 // is the preStop sleep of Kubernetes 1.30+ done in the process, so that it
 // works on any cluster. It returns early on CutDelay, and with the error if
 // a listener fails.
-func (s *Server) delayShutdown(log *slog.Logger, admin *Admin, proxySrv *http.Server, errc <-chan error) error {
+func (s *Server) delayShutdown(log *slog.Logger, admin *Admin, proxySrv, tunnelSrv *http.Server, errc <-chan error) error {
 	delay := s.Config.ShutdownDelay
 	admin.Stopping()
 	if delay <= 0 {
 		return nil
 	}
 	proxySrv.SetKeepAlivesEnabled(false)
+	if tunnelSrv != nil {
+		tunnelSrv.SetKeepAlivesEnabled(false)
+	}
 	log.Info("stop signal: still serving, /readyz answers 503", "shutdown_delay", delay.String())
 	t := time.NewTimer(delay)
 	defer t.Stop()
@@ -320,6 +339,9 @@ type proxyHandler interface {
 	listenerFiles() *listen.Files
 	// upgradeSet holds the upgraded connections of every Proxy.
 	upgradeSet() *upgradeSet
+	// tunnelServer serves the requests inside CONNECT tunnels (tunnel.go);
+	// nil without the MITM CA.
+	tunnelServer() *tunnels
 }
 
 var (
