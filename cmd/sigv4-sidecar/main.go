@@ -60,6 +60,7 @@ func init() {
 		{"check", "load credentials, call STS GetCallerIdentity signed by our signer, report identity, expiry and clock offset; exit 0 when usable", runCheck},
 		{"demo", "run the proxy in front of a local upstream that verifies SigV4 with example keys, and print a curl line to try; no AWS account needed", runDemo},
 		{"routes", "print the routes (options and --config file), or the route a URL takes and what it is signed as; sends nothing", runRoutes},
+		{"ca", "ca init DIR [--days N]: create the CA for --mitm-ca-cert and --mitm-ca-key (HTTPS_PROXY clients); states its lifetime", runCA},
 		{"options", "print every option with its SIGV4_ variable and default, and the other commands' flags (--markdown: the page docs/options.md)", runOptions},
 		{"completion", "print a bash or zsh completion script: source <(sigv4-sidecar completion bash)", runCompletion},
 	}
