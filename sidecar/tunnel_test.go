@@ -352,3 +352,68 @@ func TestMITMOptionsAreChecked(t *testing.T) {
 		t.Error("the error quotes the key")
 	}
 }
+
+// mitmCAFiles is a new CA's two files' contents and a pool trusting it.
+func mitmCAFiles(t *testing.T) (files map[string][]byte, pool *x509.CertPool) {
+	certFile, keyFile, pool := mitmCA(t)
+	cert, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{"ca.crt": cert, "ca.key": key}, pool
+}
+
+// TestMITMCARotation: the CA files are re-read when they change (a Secret's
+// ..data swap): new tunnels get leaves from the new CA, and a new pair whose
+// key does not match is refused with one ERROR line, the last good CA kept.
+func TestMITMCARotation(t *testing.T) {
+	up, upCA := newTLSUpstream(t)
+	cfg, _ := tunnelConfig(t, up, upCA)
+	first, firstPool := mitmCAFiles(t)
+	dir := newSecretDir(t, first)
+	cfg.MITM.CACertFile, cfg.MITM.CAKeyFile = dir.path("ca.crt"), dir.path("ca.key")
+	addr, logs := runListener(t, cfg)
+	get := func(roots *x509.CertPool) error {
+		// A new client per call: a tunnel is opened, and a leaf minted or
+		// taken from the cache, for each.
+		resp, err := httpsProxyClient(addr, roots, "http1", nil).Get("https://sqs.us-east-1.amazonaws.com/?Action=ListQueues")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := get(firstPool); err != nil {
+		t.Fatalf("with the first CA: %v", err)
+	}
+	second, secondPool := mitmCAFiles(t)
+	dir.update(second)
+	deadline := time.Now().Add(10 * time.Second)
+	for get(secondPool) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the new CA was never taken")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := get(firstPool); err == nil {
+		t.Error("a tunnel still chains to the replaced CA")
+	}
+	third, _ := mitmCAFiles(t)
+	dir.update(map[string][]byte{"ca.crt": third["ca.crt"], "ca.key": second["ca.key"]})
+	for !strings.Contains(logs.String(), "is not the private key of the certificate") {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("the mismatched pair was not refused:\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := get(secondPool); err != nil {
+		t.Errorf("after a bad new pair, the last good CA is not kept: %v", err)
+	}
+	if strings.Contains(logs.String(), strings.TrimSpace(string(second["ca.key"][28:70]))) {
+		t.Error("the CA key reached the log")
+	}
+}
