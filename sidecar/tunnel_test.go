@@ -417,3 +417,54 @@ func TestMITMCARotation(t *testing.T) {
 		t.Error("the CA key reached the log")
 	}
 }
+
+// TestConnectOverMutualTLSListener: with the listener on TLS and client
+// certificates required, an HTTPS proxy client (Go's Transport with an
+// https:// proxy URL) presents its certificate to the proxy, opens the
+// tunnel, and the requests inside it are logged as the certificate's
+// identity; without a certificate the CONNECT gets 401 and no tunnel.
+func TestConnectOverMutualTLSListener(t *testing.T) {
+	up, upCA := newTLSUpstream(t)
+	cfg, mitmRoots := tunnelConfig(t, up, upCA)
+	serverCA, clientCA := newTestCA(t, "server-ca"), newTestCA(t, "client-ca")
+	serving := serverCA.serverCert(t)
+	files := newSecretDir(t, map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM, "client-ca.crt": clientCA.pem})
+	cfg.Listener.TLSCertFile, cfg.Listener.TLSKeyFile = files.path("tls.crt"), files.path("tls.key")
+	cfg.Listener.ClientCAFile = files.path("client-ca.crt")
+	addr, logs := runListener(t, cfg)
+
+	const id = "spiffe://cluster.local/ns/shop/sa/orders"
+	valid := clientCA.clientCert(t, id)
+	roots := mitmRoots.Clone()
+	roots.AddCert(serverCA.cert)
+	client := func(cert *tls.Certificate) *http.Client {
+		tlsCfg := &tls.Config{RootCAs: roots}
+		if cert != nil {
+			tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+		}
+		return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+			Proxy: http.ProxyURL(&url.URL{Scheme: "https", Host: addr}), TLSClientConfig: tlsCfg}}
+	}
+	resp, err := client(&valid.tls).Get("https://sqs.us-east-1.amazonaws.com/?Action=ListQueues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := up.last(t); got.VerifyErr != nil {
+		t.Fatal(got.VerifyErr)
+	}
+	if n := strings.Count(logs.String(), `"client":"`+id+`"`); n < 2 {
+		t.Errorf("the CONNECT and the request in its tunnel are not both logged as %s:\n%s", id, logs)
+	}
+	before := up.count()
+	if _, err := client(nil).Get("https://sqs.us-east-1.amazonaws.com/?Action=ListQueues"); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
+		t.Errorf("without a client certificate: %v, want the CONNECT refused with 401", err)
+	}
+	if up.count() != before {
+		t.Error("a request without a client certificate reached the upstream")
+	}
+}
