@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,9 @@ func (p *Proxy) serveConnect(rec *responseRecorder, r *http.Request, client list
 		// The client spoke before the 200: those bytes went through the
 		// HTTP/1 framing inspector, not the TLS server. No client waits
 		// less (RFC 9110 section 9.3.6: data only after a 2xx).
-		raw.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n" + ErrorHeader + ": " + CodeBadRequest + "\r\nConnection: close\r\nContent-Length: 52\r\n\r\nsend the tunnel's bytes after the proxy's 200 only\r\n"))
+		const msg = "send the tunnel's bytes only after the proxy's 200\n"
+		raw.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n" + ErrorHeader + ": " + CodeBadRequest +
+			"\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(msg)) + "\r\n\r\n" + msg))
 		raw.Close()
 		rec.status = http.StatusBadRequest
 		return CodeBadRequest
