@@ -53,7 +53,10 @@ type Proxy struct {
 	// shared by every Proxy of a Router.
 	upgrades *upgradeSet
 	// tunnels serves CONNECT tunnels (tunnel.go); nil without the MITM CA.
-	tunnels *tunnels
+	// With routes it is the Router's, shared by every route's Proxy, and
+	// ownTunnels is false: a Proxy closes only its own.
+	tunnels    *tunnels
+	ownTunnels bool
 }
 
 var _ http.Handler = (*Proxy)(nil)
@@ -118,7 +121,7 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 		return nil, err // an *OptionError naming the file's option
 	}
 	if ca != nil {
-		p.tunnels = newTunnels(p, ca, cfg, log)
+		p.tunnels, p.ownTunnels = newTunnels(p, ca, cfg, log), true
 	}
 	return p, nil
 }
@@ -209,7 +212,7 @@ func (p *Proxy) breakerChanged(ch resilience.StateChange) {
 // connections included, finish (Server drains those at shutdown).
 func (p *Proxy) Close() {
 	p.closeFiles()
-	if p.tunnels != nil {
+	if p.ownTunnels {
 		p.tunnels.srv.Close()
 	}
 	p.network.CloseIdleConnections()
@@ -294,18 +297,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, x.errCode = writeError(rec, err)
 			return
 		}
+	} else if keys := p.clientKeys(); inTunnel && keys != nil && isClientSigned(r) {
+		// Inside a tunnel an SDK's own signature is verified too, whoever
+		// the CONNECT named.
+		var err error
+		if client, x.clientSig, err = p.verifyClientKey(r, x, keys); err != nil {
+			_, x.errCode = writeError(rec, err)
+			return
+		}
 	} else if c, ok := listen.ClientFrom(r.Context()); ok {
-		client = c // the Router authenticated it (router.go)
+		client = c // the Router authenticated it (router.go), or the tunnel's CONNECT
 	} else if p.clientsRequired() {
 		var err error
 		if keys := p.clientKeys(); keys != nil && isClientSigned(r) {
 			// clientkeys.go: an SDK's own signature, verified and replaced.
 			client, x.clientSig, err = p.verifyClientKey(r, x, keys)
 		} else if inTunnel {
-			client = tunnel.client
-			if !tunnel.authed {
-				err = &listen.UnauthenticatedError{Reason: "the tunnel's CONNECT named no client"}
-			}
+			err = &listen.UnauthenticatedError{Reason: "the tunnel's CONNECT named no client"}
 		} else {
 			client, err = p.authenticate(r)
 		}
@@ -316,7 +324,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(listen.WithClient(r.Context(), client))
 	}
 	if r.Method == http.MethodConnect && p.tunnels != nil && !inTunnel {
-		x.errCode = p.serveConnect(rec, r, client, p.clientsRequired())
+		x.errCode = p.serveConnect(rec, r)
 		return
 	}
 	route, err := p.route(r)

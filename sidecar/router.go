@@ -54,6 +54,8 @@ type Router struct {
 	// stops watching the listener's files.
 	clients    *listen.Files
 	closeFiles context.CancelFunc
+	// tunnels serves CONNECT tunnels (tunnel.go); nil without the MITM CA.
+	tunnels *tunnels
 
 	// statsMu guards retired and the moment a Set is put in force, so
 	// that the counts the metrics read from every route never go back.
@@ -118,8 +120,22 @@ func newRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.C
 		rt.closeFiles()
 		return nil, err // an *OptionError naming the file's option
 	}
+	ca, err := mitm.Open(filesCtx, cfg.MITM, log, reloadEvery)
+	if err != nil {
+		rt.closeFiles()
+		return nil, err // an *OptionError naming the file's option
+	}
+	if ca != nil {
+		// One tunnels server for every route: a CONNECT is admitted by the
+		// route its host takes, and each request inside picks its own.
+		rt.tunnels = newTunnels(rt, ca, cfg, log)
+		rt.setup = append(rt.setup, func(p *Proxy) { p.tunnels = rt.tunnels })
+	}
 	if err := rt.Use(set); err != nil {
 		rt.closeFiles()
+		if rt.tunnels != nil {
+			rt.tunnels.srv.Close()
+		}
 		return nil, err
 	}
 	return rt, nil
@@ -144,9 +160,6 @@ func (rt *Router) Use(set *route.Set) error {
 		// files, for every route; a route's Proxy takes the client from
 		// the request's context.
 		rc.Listener = listen.Config{}
-		// CONNECT tunnels are not served with routes yet: a route's Proxy
-		// keeps CONNECT's 400.
-		rc.MITM = mitm.Config{}
 		src, err := rt.sourceFor(rc.Config, r)
 		if err != nil {
 			closeAll(built)
@@ -321,8 +334,9 @@ func (rt *Router) Observers() telemetry.Observers {
 	return obs
 }
 
-// tunnelServer: none with routes yet (Use clears each route's MITM options).
-func (rt *Router) tunnelServer() *tunnels { return nil }
+// tunnelServer serves the requests inside CONNECT tunnels, with the Router
+// as their handler; nil without the MITM CA.
+func (rt *Router) tunnelServer() *tunnels { return rt.tunnels }
 
 // listenerFiles are the Router's own: one listener for every route.
 func (rt *Router) listenerFiles() *listen.Files { return rt.clients }
@@ -345,6 +359,9 @@ func (rt *Router) Close() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	rt.closeFiles()
+	if rt.tunnels != nil {
+		rt.tunnels.srv.Close()
+	}
 	for _, p := range rt.cur.Load().byKey {
 		p.Close()
 	}
@@ -365,11 +382,18 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var client listen.Client
 	var err error
 	host := r.Host
+	_, inTunnel := tunnelFrom(r.Context())
 	if rt.clients.Config().Authenticates() {
 		if rt.clients.Keys != nil && isClientSigned(r) {
 			// clientkeys.go: the key names the client; the route's
-			// Proxy verifies the signature before anything is sent.
+			// Proxy verifies the signature before anything is sent (in
+			// a tunnel too, whoever its CONNECT named).
 			r, client, host, err = claimClientKey(r, rt.clients.Keys.Load())
+		} else if inTunnel {
+			// The tunnel's CONNECT was authenticated (tunnel.go): its
+			// client is on the context. The request's own Authorization
+			// is not a bearer token.
+			client, _ = listen.ClientFrom(r.Context())
 		} else if client, err = rt.clients.Authenticate(r.TLS, r.Header); err == nil {
 			// Authenticate removes the bearer token from r's headers,
 			// matched or not.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/route"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/mitm"
 )
 
 // ForRoute returns c with the fields r sets in place of the top-level
@@ -19,8 +20,11 @@ import (
 // in host mode whatever the top level says; one that sets neither keeps
 // the top-level mode. Credentials r sets replace the top-level ones whole
 // (profile, file and role), keeping the STS region and endpoint. c is a
-// value: neither it nor r is changed.
+// value: neither it nor r is changed. The MITM CA options are left out: the
+// Router serves CONNECT tunnels for every route (tunnel.go), and a route in
+// fixed mode refuses them.
 func (c Config) ForRoute(r *route.Route) Config {
+	c.MITM = mitm.Config{}
 	switch {
 	case r.Upstream != "":
 		c.Upstream = r.Upstream

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -78,10 +79,10 @@ func tunnelFrom(ctx context.Context) (tunnelInfo, bool) {
 
 // serveConnect answers a CONNECT request when the MITM CA is configured:
 // 403 before any TLS for a host the allow-list refuses; else 200, then the
-// connection is handed, hijacked, to the tunnels server. client is the
-// CONNECT's authenticated client (zero when the listener does not
-// authenticate).
-func (p *Proxy) serveConnect(rec *responseRecorder, r *http.Request, client listen.Client, authed bool) (errCode string) {
+// connection is handed, hijacked, to the tunnels server, with the client
+// the listener authenticated (on r's context), if any.
+func (p *Proxy) serveConnect(rec *responseRecorder, r *http.Request) (errCode string) {
+	client, authed := listen.ClientFrom(r.Context())
 	if r.ProtoMajor != 1 {
 		_, code := writeError(rec, &RequestError{Code: CodeBadRequest, Message: "CONNECT over HTTP/" + fmt.Sprint(r.ProtoMajor) + " is not supported: open the tunnel over HTTP/1.1 (HTTPS_PROXY=http://...)"})
 		return code
@@ -92,6 +93,12 @@ func (p *Proxy) serveConnect(rec *responseRecorder, r *http.Request, client list
 		return code
 	}
 	info := tunnelInfo{host: host, port: port, client: client, authed: authed}
+	if p.c.upstream != nil {
+		// A route in fixed mode (--config): its requests all go to its
+		// upstream, not to the host a tunnel names.
+		_, code := writeError(rec, &ConnectNotAllowedError{Authority: info.authority(), Err: errors.New("its route sends every request to a fixed upstream; tunnels reach the host the client names (host mode)")})
+		return code
+	}
 	if err := p.c.allow.checkHost(host); err != nil {
 		_, code := writeError(rec, &ConnectNotAllowedError{Authority: info.authority(), Err: err})
 		return code
@@ -184,13 +191,14 @@ type tunnels struct {
 	infos map[net.Conn]tunnelInfo // until the server closes the connection
 }
 
-func newTunnels(p *Proxy, ca *mitm.Authority, cfg Config, log *slog.Logger) *tunnels {
+// newTunnels starts the server of the requests inside tunnels, serving
+// them with h (the Proxy, or the Router with routes) until Close.
+func newTunnels(h http.Handler, ca *mitm.Authority, cfg Config, log *slog.Logger) *tunnels {
 	t := &tunnels{ca: ca, ln: newHandoffListener(), log: log, infos: map[net.Conn]tunnelInfo{}}
 	t.timeout = cfg.ReadHeaderTimeout
 	if t.timeout <= 0 {
 		t.timeout = defaultHandshakeTimeout
 	}
-	var h http.Handler = p
 	t.handler.Store(&h)
 	t.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -256,6 +264,11 @@ func (t *tunnels) connContext(ctx context.Context, c net.Conn) context.Context {
 	t.mu.Unlock()
 	if ok {
 		ctx = context.WithValue(ctx, tunnelKey{}, info)
+		if info.authed {
+			// The requests inside are the CONNECT's client's, as the
+			// listener named it (Router and Proxy read it from here).
+			ctx = listen.WithClient(ctx, info.client)
+		}
 	}
 	return connContext(ctx, c)
 }

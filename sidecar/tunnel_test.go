@@ -468,3 +468,54 @@ func TestConnectOverMutualTLSListener(t *testing.T) {
 		t.Error("a request without a client certificate reached the upstream")
 	}
 }
+
+// TestConnectTunnelWithRoutes: with --config routes, a CONNECT is admitted
+// by the route its host takes (403 for a host no route takes, and for a
+// route in fixed mode, before any TLS), and each request inside the tunnel
+// picks its own route, by host and path, as any other request does.
+func TestConnectTunnelWithRoutes(t *testing.T) {
+	up, upCA := newTLSUpstream(t)
+	cfg, roots := tunnelConfig(t, up, upCA)
+	cfg.ConfigFile = filepath.Join(t.TempDir(), "gateway.yaml")
+	routes := `
+routes:
+  - name: queue-a
+    match: {hosts: [sqs.us-east-1.amazonaws.com], path: /a}
+    add-headers: {X-Route: queue-a}
+  - name: queues
+    match: {hosts: [sqs.us-east-1.amazonaws.com]}
+    add-headers: {X-Route: queues}
+  - name: fixed
+    match: {hosts: [fixed.us-east-1.amazonaws.com]}
+    upstream: ` + up.URL + `
+    service: execute-api
+    region: us-east-1
+`
+	if err := os.WriteFile(cfg.ConfigFile, []byte(routes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := runListener(t, cfg)
+	client := httpsProxyClient(addr, roots, "http1", nil)
+	for _, tc := range []struct{ path, route string }{{"/a/1", "queue-a"}, {"/b/1", "queues"}, {"/a/2", "queue-a"}} {
+		resp, err := client.Get("https://sqs.us-east-1.amazonaws.com" + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		got := up.last(t)
+		if resp.StatusCode != http.StatusOK || got.VerifyErr != nil || got.Header.Get("X-Route") != tc.route {
+			t.Errorf("%s in the tunnel: %d, verify error %v, route %q, want %s", tc.path, resp.StatusCode, got.VerifyErr, got.Header.Get("X-Route"), tc.route)
+		}
+	}
+	before := up.count()
+	for authority, code := range map[string]string{"fixed.us-east-1.amazonaws.com:443": CodeConnectNotAllowed, "sts.us-east-1.amazonaws.com:443": CodeNoRoute} {
+		resp := rawRequest(t, addr, "CONNECT "+authority+" HTTP/1.1\r\nHost: "+authority+"\r\n\r\n")
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != code {
+			t.Errorf("CONNECT %s: %d %s, want 403 %s", authority, resp.StatusCode, resp.Header.Get(ErrorHeader), code)
+		}
+	}
+	if up.count() != before {
+		t.Error("a refused CONNECT reached the upstream")
+	}
+}
