@@ -140,8 +140,9 @@ func (a *Authority) CA() *CA {
 
 // Leaf returns a certificate for host (a DNS name or an IP address,
 // without port) signed by the current CA: a cached one while it has more
-// than an hour left and the CA has not changed, else a new one (ECDSA
-// P-256; the host is its only name).
+// than an hour left (half its lifetime, when its CA's end cut it short)
+// and the CA has not changed, else a new one (ECDSA P-256; the host is its
+// only name).
 func (a *Authority) Leaf(host string) (*tls.Certificate, error) {
 	if host == "" {
 		return nil, errors.New("no host to mint a certificate for")
@@ -151,7 +152,11 @@ func (a *Authority) Leaf(host string) (*tls.Certificate, error) {
 	a.mu.Lock()
 	if el, ok := a.hosts[host]; ok {
 		e := el.Value.(*leafEntry)
-		if e.ca == ca && now.Before(e.cert.Leaf.NotAfter.Add(-leafRenewBefore)) {
+		// Renewed an hour before its end, or half-way through a leaf cut
+		// short by its CA's end.
+		leaf := e.cert.Leaf
+		renew := min(leafRenewBefore, leaf.NotAfter.Sub(leaf.NotBefore)/2)
+		if e.ca == ca && now.Before(leaf.NotAfter.Add(-renew)) {
 			a.order.MoveToFront(el)
 			a.mu.Unlock()
 			return e.cert, nil

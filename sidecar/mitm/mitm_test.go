@@ -159,13 +159,48 @@ func TestLeafNamesOnlyItsHostChainsToTheCAAndIsCachedWithinABound(t *testing.T) 
 	}
 }
 
-func TestLeafDoesNotOutliveItsCA(t *testing.T) {
-	_, ca := newCA(t, 2*time.Hour)
-	cert, err := NewAuthority(ca, time.Now, 0).Leaf("s3.amazonaws.com")
+// TestLeafOfAShortLivedCAIsCachedAndDoesNotOutliveIt: a CA with half an
+// hour left gives leaves that end with it, and they are still cached (a
+// leaf was minted anew for every tunnel when renewal was an hour before
+// the end, whatever the leaf's lifetime).
+func TestLeafOfAShortLivedCAIsCachedAndDoesNotOutliveIt(t *testing.T) {
+	_, ca := newCA(t, 30*time.Minute)
+	a := NewAuthority(ca, time.Now, 0)
+	cert, err := a.Leaf("s3.amazonaws.com")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cert.Leaf.NotAfter.After(ca.Cert.NotAfter) {
 		t.Errorf("leaf ends %v, after its CA %v", cert.Leaf.NotAfter, ca.Cert.NotAfter)
 	}
+	if again, _ := a.Leaf("s3.amazonaws.com"); again != cert {
+		t.Error("the leaf was minted anew instead of taken from the cache")
+	}
+}
+
+// BenchmarkLeaf: a tunnel to a host seen before takes its leaf from the
+// cache; one to a new host mints one (an ECDSA P-256 key and a signature).
+func BenchmarkLeaf(b *testing.B) {
+	dir := b.TempDir()
+	if _, err := Create(dir, 48*time.Hour, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	ca, err := (Config{CACertFile: filepath.Join(dir, CACertFile), CAKeyFile: filepath.Join(dir, CAKeyFile)}).parse(time.Now)(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("cached", func(b *testing.B) {
+		a := NewAuthority(ca, time.Now, 0)
+		a.Leaf("sqs.us-east-1.amazonaws.com")
+		for b.Loop() {
+			a.Leaf("sqs.us-east-1.amazonaws.com")
+		}
+	})
+	b.Run("minted", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := mint(ca, "sqs.us-east-1.amazonaws.com", time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
