@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/listen"
+	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/mitm"
 )
 
 // proxyListener is what the proxy serves on: ln itself, or TLS over it with
@@ -119,4 +120,21 @@ func isUnauthenticatedCode(code string) bool {
 		return true
 	}
 	return false
+}
+
+// openListenerFiles opens the files the listener reads besides its own
+// certificate: the client CA, tokens and keys, and the MITM CA (nil
+// without one), each re-read every reloadEvery until close is called. An
+// error is an *OptionError naming the file's option; nothing is left open.
+func openListenerFiles(cfg Config, log *slog.Logger, reloadEvery time.Duration) (clients *listen.Files, ca *mitm.Authority, close context.CancelFunc, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if clients, err = listen.Open(ctx, cfg.Listener, log, reloadEvery); err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	if ca, err = mitm.Open(ctx, cfg.MITM, log, reloadEvery); err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return clients, ca, cancel, nil
 }

@@ -109,16 +109,9 @@ func newProxy(cfg Config, src creds.Source, log *slog.Logger, tap layer, reloadE
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BufferPool:     bufferPool{},
 	}
-	var filesCtx context.Context
-	filesCtx, p.closeFiles = context.WithCancel(context.Background())
-	if p.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
-		p.closeFiles()
-		return nil, err // an *OptionError naming the file's option
-	}
-	ca, err := mitm.Open(filesCtx, cfg.MITM, log, reloadEvery)
-	if err != nil {
-		p.closeFiles()
-		return nil, err // an *OptionError naming the file's option
+	var ca *mitm.Authority
+	if p.clients, ca, p.closeFiles, err = openListenerFiles(cfg, log, reloadEvery); err != nil {
+		return nil, err
 	}
 	if ca != nil {
 		p.tunnels, p.ownTunnels = newTunnels(p, ca, cfg, log), true

@@ -113,17 +113,10 @@ func newRouter(cfg Config, set *route.Set, base creds.Source, start func(creds.C
 	rt := &Router{cfg: cfg, log: log, base: base, start: start, sources: map[creds.Config]creds.Source{},
 		bodies: body.NewBudget(int64(cfg.BodyMemoryTotal)), spools: body.NewBudget(int64(cfg.SpoolTotal)),
 		upgrades: new(upgradeSet)}
-	var filesCtx context.Context
-	filesCtx, rt.closeFiles = context.WithCancel(context.Background())
+	var ca *mitm.Authority
 	var err error
-	if rt.clients, err = listen.Open(filesCtx, cfg.Listener, log, reloadEvery); err != nil {
-		rt.closeFiles()
-		return nil, err // an *OptionError naming the file's option
-	}
-	ca, err := mitm.Open(filesCtx, cfg.MITM, log, reloadEvery)
-	if err != nil {
-		rt.closeFiles()
-		return nil, err // an *OptionError naming the file's option
+	if rt.clients, ca, rt.closeFiles, err = openListenerFiles(cfg, log, reloadEvery); err != nil {
+		return nil, err
 	}
 	if ca != nil {
 		// One tunnels server for every route: a CONNECT is admitted by the

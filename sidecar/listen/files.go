@@ -111,9 +111,45 @@ func ParseTokens(path string, contents []byte) (*Tokens, error) {
 	t := &Tokens{}
 	names := map[string]int{}
 	hashes := map[[sha256.Size]byte]int{}
+	err := parseLines(path, contents, "token", "NAME SHA256-HEX-OF-TOKEN", func(line int, fields []string) error {
+		name, hexHash := fields[0], fields[1]
+		if !validName(name) {
+			return errors.New("NAME may hold letters, digits and . _ - : / @ only")
+		}
+		var h [sha256.Size]byte
+		if len(hexHash) != 2*sha256.Size {
+			return fmt.Errorf("the hash must be 64 hex digits (sha256sum of the token), found %d characters", len(hexHash))
+		}
+		if _, err := hex.Decode(h[:], []byte(hexHash)); err != nil {
+			return errors.New("the hash must be 64 hex digits (sha256sum of the token)")
+		}
+		if prev, ok := names[name]; ok {
+			return fmt.Errorf("name %q is already on line %d", name, prev)
+		}
+		if prev, ok := hashes[h]; ok {
+			return fmt.Errorf("the same token as line %d", prev)
+		}
+		names[name], hashes[h] = line, line
+		t.names = append(t.names, name)
+		t.hashes = append(t.hashes, h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// parseLines reads a file of one record per line, fields separated by
+// spaces or tabs, blank lines and lines starting with # skipped: each
+// record of as many fields as shape names goes to each, whose error is
+// returned naming path and the line. A file without a record is refused:
+// it would lock every client out.
+func parseLines(path string, contents []byte, what, shape string, each func(line int, fields []string) error) error {
+	want := len(strings.Fields(shape))
 	sc := bufio.NewScanner(bytes.NewReader(contents))
 	sc.Buffer(nil, 1<<20)
-	line := 0
+	line, records := 0, 0
 	for sc.Scan() {
 		line++
 		text := strings.TrimSpace(sc.Text())
@@ -121,37 +157,21 @@ func ParseTokens(path string, contents []byte) (*Tokens, error) {
 			continue
 		}
 		fields := strings.Fields(text)
-		if len(fields) != 2 {
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("want NAME SHA256-HEX-OF-TOKEN, found %d fields", len(fields))}
+		if len(fields) != want {
+			return &FileError{Path: path, Line: line, Err: fmt.Errorf("want %s, found %d fields", shape, len(fields))}
 		}
-		name, hexHash := fields[0], fields[1]
-		if !validName(name) {
-			return nil, &FileError{Path: path, Line: line, Err: errors.New("NAME may hold letters, digits and . _ - : / @ only")}
+		if err := each(line, fields); err != nil {
+			return &FileError{Path: path, Line: line, Err: err}
 		}
-		var h [sha256.Size]byte
-		if len(hexHash) != 2*sha256.Size {
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("the hash must be 64 hex digits (sha256sum of the token), found %d characters", len(hexHash))}
-		}
-		if _, err := hex.Decode(h[:], []byte(hexHash)); err != nil {
-			return nil, &FileError{Path: path, Line: line, Err: errors.New("the hash must be 64 hex digits (sha256sum of the token)")}
-		}
-		if prev, ok := names[name]; ok {
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("name %q is already on line %d", name, prev)}
-		}
-		if prev, ok := hashes[h]; ok {
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("the same token as line %d", prev)}
-		}
-		names[name], hashes[h] = line, line
-		t.names = append(t.names, name)
-		t.hashes = append(t.hashes, h)
+		records++
 	}
 	if err := sc.Err(); err != nil {
-		return nil, &FileError{Path: path, Line: line + 1, Err: err}
+		return &FileError{Path: path, Line: line + 1, Err: err}
 	}
-	if len(t.names) == 0 {
-		return nil, &FileError{Path: path, Err: errors.New("holds no token line (NAME SHA256-HEX-OF-TOKEN)")}
+	if records == 0 {
+		return &FileError{Path: path, Err: fmt.Errorf("holds no %s line (%s)", what, shape)}
 	}
-	return t, nil
+	return nil
 }
 
 // validName keeps names printable and free of what would break a log line

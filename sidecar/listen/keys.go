@@ -1,11 +1,8 @@
 package listen
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // ClientKeys are the SigV4 client keys of a --client-keys-file: local access
@@ -44,42 +41,28 @@ func (k *ClientKeys) Lookup(accessKeyID string) (secret, name string, ok bool) {
 func ParseClientKeys(path string, contents []byte) (*ClientKeys, error) {
 	k := &ClientKeys{byID: map[string]keyEntry{}}
 	lines := map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(contents))
-	sc.Buffer(nil, 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		fields := strings.Fields(text)
-		if len(fields) != 3 {
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("want ACCESS_KEY_ID SECRET_ACCESS_KEY NAME, found %d fields", len(fields))}
-		}
+	err := parseLines(path, contents, "key", "ACCESS_KEY_ID SECRET_ACCESS_KEY NAME", func(line int, fields []string) error {
 		id, secret, name := fields[0], fields[1], fields[2]
 		if !validAccessKeyID(id) {
-			return nil, &FileError{Path: path, Line: line, Err: errors.New("ACCESS_KEY_ID must be 16 to 128 letters and digits")}
+			return errors.New("ACCESS_KEY_ID must be 16 to 128 letters and digits")
 		}
 		if len(secret) < 16 || len(secret) > 128 {
 			// Its length only: the value is a secret.
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("SECRET_ACCESS_KEY must be 16 to 128 characters, found %d", len(secret))}
+			return fmt.Errorf("SECRET_ACCESS_KEY must be 16 to 128 characters, found %d", len(secret))
 		}
 		if !validName(name) {
-			return nil, &FileError{Path: path, Line: line, Err: errors.New("NAME may hold letters, digits and . _ - : / @ only")}
+			return errors.New("NAME may hold letters, digits and . _ - : / @ only")
 		}
 		if prev, ok := lines[id]; ok {
-			return nil, &FileError{Path: path, Line: line, Err: fmt.Errorf("access key id %s is already on line %d", id, prev)}
+			return fmt.Errorf("access key id %s is already on line %d", id, prev)
 		}
 		lines[id] = line
 		k.byID[id] = keyEntry{secret: secret, name: name}
 		k.names = append(k.names, id)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, &FileError{Path: path, Line: line + 1, Err: err}
-	}
-	if len(k.names) == 0 {
-		return nil, &FileError{Path: path, Err: errors.New("holds no key line (ACCESS_KEY_ID SECRET_ACCESS_KEY NAME)")}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return k, nil
 }
