@@ -48,16 +48,26 @@ type server struct {
 }
 
 // toolsBin is where the servers are installed: $TOOLS_BIN, or the cache
-// directory the Makefile uses.
+// directory the Makefile uses. It is created when missing: on a fresh
+// machine the npm install (which makes its work directory inside it) starts
+// before any go install has made it.
 func toolsBin() (string, error) {
-	if dir := os.Getenv("TOOLS_BIN"); dir != "" {
-		return filepath.Abs(dir)
+	dir := os.Getenv("TOOLS_BIN")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(home, ".cache", "sigv4-sidecar", "bin")
 	}
-	home, err := os.UserHomeDir()
+	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(home, ".cache", "sigv4-sidecar", "bin"), nil
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("the tools directory: %w", err)
+	}
+	return dir, nil
 }
 
 // installTool returns the path of name in toolsBin, go-installing module
