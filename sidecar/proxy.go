@@ -306,15 +306,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// clientkeys.go: an SDK's own signature, verified and replaced.
 			client, x.clientSig, err = p.verifyClientKey(r, x, keys)
 		} else if inTunnel {
-			err = &listen.UnauthenticatedError{Reason: "the tunnel's CONNECT named no client"}
+			err = &listen.UnauthenticatedError{Reason: "the tunnel's CONNECT named no client: sign each request in it with a key of --client-keys-file"}
 		} else {
 			client, err = p.authenticate(r)
 		}
-		if err != nil {
+		if opensUnnamedTunnel(r, p.clientKeys() != nil, err) {
+			// tunnel.go: no client on the context, so each request
+			// inside must be signed with a client key (above).
+			err = nil
+		} else if err != nil {
 			_, x.errCode = writeError(rec, err)
 			return
+		} else {
+			r = r.WithContext(listen.WithClient(r.Context(), client))
 		}
-		r = r.WithContext(listen.WithClient(r.Context(), client))
 	}
 	if r.Method == http.MethodConnect && p.tunnels != nil && !inTunnel {
 		x.errCode = p.serveConnect(rec, r)

@@ -385,12 +385,26 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else if inTunnel {
 			// The tunnel's CONNECT was authenticated (tunnel.go): its
 			// client is on the context. The request's own Authorization
-			// is not a bearer token.
-			client, _ = listen.ClientFrom(r.Context())
+			// is not a bearer token. A tunnel opened without a client
+			// takes requests signed with a client key only.
+			var named bool
+			if client, named = listen.ClientFrom(r.Context()); !named {
+				err = &listen.UnauthenticatedError{Reason: "the tunnel's CONNECT named no client: sign each request in it with a key of --client-keys-file"}
+			}
 		} else if client, err = rt.clients.Authenticate(r.TLS, r.Header); err == nil {
 			// Authenticate removes the bearer token from r's headers,
 			// matched or not.
 			r = r.WithContext(listen.WithClient(r.Context(), client))
+		} else if opensUnnamedTunnel(r, rt.clients.Keys != nil, err) {
+			// Its client is known only from the requests inside, each
+			// verified and routed on its own: the CONNECT is admitted by
+			// the route its host takes, whichever clients that admits.
+			if picked := cur.set.Matching(host, r.URL.EscapedPath()); picked != nil {
+				cur.proxies[picked].ServeHTTP(w, r)
+				rt.tel.Load().RouteRequest(r.Context(), picked.Name, resultOf(w))
+				return
+			}
+			err = &route.NoRouteError{Host: host, Path: r.URL.EscapedPath()}
 		}
 	}
 	var picked *route.Route
@@ -405,12 +419,16 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur.proxies[picked].ServeHTTP(w, r)
-	// The Proxy marks its own answers; anything else was forwarded.
-	result := w.Header().Get(ErrorHeader)
-	if result == "" {
-		result = telemetry.RouteForwarded
+	rt.tel.Load().RouteRequest(r.Context(), picked.Name, resultOf(w))
+}
+
+// resultOf is the route metric's result of a request a route's Proxy
+// served: the Proxy marks its own answers; anything else was forwarded.
+func resultOf(w http.ResponseWriter) string {
+	if result := w.Header().Get(ErrorHeader); result != "" {
+		return result
 	}
-	rt.tel.Load().RouteRequest(r.Context(), picked.Name, result)
+	return telemetry.RouteForwarded
 }
 
 // refuse answers r with err, the Router's own refusal, logs it and counts

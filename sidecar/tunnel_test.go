@@ -2,8 +2,11 @@ package sidecar
 
 import (
 	"bufio"
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/sigv4-sidecar/sigv4-sidecar/sidecar/mitm"
 )
@@ -517,5 +523,90 @@ routes:
 	}
 	if up.count() != before {
 		t.Error("a refused CONNECT reached the upstream")
+	}
+}
+
+// TestConnectWithoutCredentialOpensTunnelForClientKeys: an SDK behind
+// HTTPS_PROXY that signs with a client key sends its CONNECT with no
+// credential (the bug: the listener refused it 401, so no SDK could use
+// client keys through HTTPS_PROXY). With --client-keys-file such a CONNECT
+// opens the tunnel, with and without routes (a route that admits only the
+// key's client included); inside it a request signed with the client key
+// is verified and reaches the upstream re-signed, while an unsigned one, or
+// one signed with an unknown key, gets the proxy's 401/403 and nothing is
+// forwarded (a route open to any client included: a tunnel that named no
+// client is not one). A CONNECT with a wrong token is still refused.
+func TestConnectWithoutCredentialOpensTunnelForClientKeys(t *testing.T) {
+	const host = "sqs.us-east-1.amazonaws.com"
+	for _, tc := range []struct{ name, routes string }{
+		{"flags", ""},
+		{"route for the client", "routes:\n  - name: queues\n    match: {hosts: [" + host + "], clients: [" + clientKeyName + "]}\n"},
+		{"route for anyone", "routes:\n  - name: queues\n    match: {hosts: [" + host + "]}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up, upCA := newTLSUpstream(t)
+			cfg, roots := tunnelConfig(t, up, upCA)
+			files := newSecretDir(t, map[string][]byte{
+				"keys":   []byte(clientKeyID + " " + clientKeySecret + " " + clientKeyName + "\n"),
+				"tokens": tokensFile("other", "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0"),
+			})
+			cfg.Listener.ClientKeysFile = files.path("keys")
+			cfg.Listener.ClientTokensFile = files.path("tokens")
+			if tc.routes != "" {
+				cfg.ConfigFile = filepath.Join(t.TempDir(), "gateway.yaml")
+				if err := os.WriteFile(cfg.ConfigFile, []byte(tc.routes), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			addr, logs := runListener(t, cfg)
+			client := httpsProxyClient(addr, roots, "http1", nil)
+			send := func(keyID, secret string) (*http.Response, string) {
+				t.Helper()
+				req, err := http.NewRequest(http.MethodPost, "https://"+host+"/", strings.NewReader("Action=ListQueues"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				if keyID != "" {
+					sum := sha256.Sum256([]byte("Action=ListQueues"))
+					if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), "sqs", "us-east-1", time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("through the tunnel: %v\n%s", err, logs)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp, string(body)
+			}
+			if resp, body := send(clientKeyID, clientKeySecret); resp.StatusCode != http.StatusOK {
+				t.Fatalf("signed with the client key: %d %s", resp.StatusCode, body)
+			}
+			if got := up.last(t); got.VerifyErr != nil || got.KeyID != testKeyID || got.Host != host || string(got.Body) != "Action=ListQueues" {
+				t.Fatalf("upstream: key %q host %q body %q verify %v", got.KeyID, got.Host, got.Body, got.VerifyErr)
+			}
+			before := up.count()
+			for _, refused := range []struct{ name, keyID, code string }{
+				{"unsigned", "", CodeClientUnauthenticated},
+				{"unknown key", "AKIDNOTINTHEKEYSFILE", CodeClientKeyUnknown},
+			} {
+				resp, body := send(refused.keyID, clientKeySecret)
+				if resp.Header.Get(ErrorHeader) != refused.code {
+					t.Errorf("%s in the tunnel: %d %s %s, want %s", refused.name, resp.StatusCode, resp.Header.Get(ErrorHeader), body, refused.code)
+				}
+			}
+			resp := rawRequest(t, addr, "CONNECT "+host+":443 HTTP/1.1\r\nHost: "+host+":443\r\nProxy-Authorization: Bearer tok-wrong-wrong-wrong-wrong-wrong\r\n\r\n")
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get(ErrorHeader) != CodeClientUnauthenticated {
+				t.Errorf("CONNECT with a wrong token: %d %s, want 401", resp.StatusCode, resp.Header.Get(ErrorHeader))
+			}
+			if up.count() != before {
+				t.Errorf("the upstream received %d refused requests", up.count()-before)
+			}
+			if strings.Contains(logs.String(), clientKeySecret) {
+				t.Error("the client secret reached the log")
+			}
+		})
 	}
 }

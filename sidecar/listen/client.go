@@ -28,7 +28,12 @@ const (
 // UnauthenticatedError is a request without a valid credential where one
 // is required (the proxy answers 401 client_unauthenticated). Reason never
 // holds the credential.
-type UnauthenticatedError struct{ Reason string }
+type UnauthenticatedError struct {
+	Reason string
+	// NoCredential: the client presented none (no certificate, no bearer
+	// token), as against a wrong one.
+	NoCredential bool
+}
 
 func (e *UnauthenticatedError) Error() string { return e.Reason }
 
@@ -89,7 +94,7 @@ func (f *Files) Authenticate(state *tls.ConnectionState, h http.Header) (Client,
 	if !f.cfg.Authenticates() {
 		return Client{}, nil
 	}
-	return Client{}, &UnauthenticatedError{Reason: "no client credential: " + f.wanted()}
+	return Client{}, &UnauthenticatedError{Reason: "no client credential: " + f.wanted(), NoCredential: true}
 }
 
 // wanted says what credential the listener takes.
