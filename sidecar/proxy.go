@@ -310,7 +310,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			client, err = p.authenticate(r)
 		}
-		if opensUnnamedTunnel(r, p.clientKeys() != nil, err) {
+		if opensUnnamedTunnel(r, p.tunnels != nil && p.clientKeys() != nil, err) {
 			// tunnel.go: no client on the context, so each request
 			// inside must be signed with a client key (above).
 			err = nil

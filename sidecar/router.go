@@ -395,7 +395,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Authenticate removes the bearer token from r's headers,
 			// matched or not.
 			r = r.WithContext(listen.WithClient(r.Context(), client))
-		} else if opensUnnamedTunnel(r, rt.clients.Keys != nil, err) {
+		} else if opensUnnamedTunnel(r, rt.tunnels != nil && rt.clients.Keys != nil, err) {
 			// Its client is known only from the requests inside, each
 			// verified and routed on its own: the CONNECT is admitted by
 			// the route its host takes, whichever clients that admits.

@@ -130,16 +130,17 @@ func (p *Proxy) serveConnect(rec *responseRecorder, r *http.Request) (errCode st
 }
 
 // opensUnnamedTunnel reports whether r, a CONNECT refused by the
-// listener's authentication with err, opens a tunnel all the same: with
-// --client-keys-file, when the CONNECT presented no credential at all. An
-// SDK behind HTTPS_PROXY sends none on its CONNECT; it signs each request
-// inside with its client key instead, and that signature is what the
-// proxy verifies there. A request inside such a tunnel that is not signed
-// with a client key gets 401, as outside; a CONNECT with a wrong token or
-// an unnamed certificate is refused, as any request.
-func opensUnnamedTunnel(r *http.Request, clientKeys bool, err error) bool {
+// listener's authentication with err, opens a tunnel all the same: when
+// the proxy has client keys and the MITM CA (signedTunnels) and the
+// CONNECT presented no credential at all. An SDK behind HTTPS_PROXY sends
+// none on its CONNECT; it signs each request inside with its client key
+// instead, and that signature is what the proxy verifies there. A request
+// inside such a tunnel that is not signed with a client key gets 401, as
+// outside; a CONNECT with a wrong token or an unnamed certificate is
+// refused, as any request.
+func opensUnnamedTunnel(r *http.Request, signedTunnels bool, err error) bool {
 	var ue *listen.UnauthenticatedError
-	return clientKeys && r.Method == http.MethodConnect && errors.As(err, &ue) && ue.NoCredential
+	return signedTunnels && r.Method == http.MethodConnect && errors.As(err, &ue) && ue.NoCredential
 }
 
 // connectAuthority reads CONNECT's request target, host:port (RFC 9110
