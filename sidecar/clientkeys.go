@@ -497,3 +497,18 @@ func routeRefusalForSDK(r *http.Request, err error) error {
 	return &ClientSignatureError{Status: http.StatusForbidden, Code: code, AWSCode: "AccessDenied", Shape: shapeFor(r, claimed.Service),
 		Message: "sigv4-sidecar: " + err.Error()}
 }
+
+// allowRefusalForSDK is --allow-hosts' refusal of a request verified as
+// signed with a client key (sig, nil for any other request) as AWS answers
+// a request its policy denies, AccessDenied, in the document the client's
+// SDK reads, as routeRefusalForSDK answers for routes; the proxy's code,
+// host_not_allowed, stays in ErrorHeader. Other errors are returned as they
+// are.
+func allowRefusalForSDK(sig *clientSignature, err error) error {
+	var notAllowed *HostNotAllowedError
+	if sig == nil || !errors.As(err, &notAllowed) {
+		return err
+	}
+	return &ClientSignatureError{Status: http.StatusForbidden, Code: CodeHostNotAllowed, AWSCode: "AccessDenied", Shape: sig.shape,
+		Message: "sigv4-sidecar: " + err.Error()}
+}

@@ -566,3 +566,51 @@ routes:
 		t.Errorf("the upstream received %d refused requests", n)
 	}
 }
+
+// TestClientKeyOutsideAllowHostsGetsSDKError: a request verified as signed
+// with a client key whose target --allow-hosts does not take (a service or
+// region the proxy is not for) got the proxy's own JSON error, which no
+// SDK reads: the query-protocol SDKs reported UnknownError, the CLI only
+// the status. It gets AccessDenied in its protocol's document (query XML,
+// JSON with X-Amzn-ErrorType), with X-Sigv4-Sidecar-Error host_not_allowed,
+// and nothing is forwarded.
+func TestClientKeyOutsideAllowHostsGetsSDKError(t *testing.T) {
+	up := newUpstream(t)
+	keys := filepath.Join(t.TempDir(), "client-keys")
+	if err := os.WriteFile(keys, []byte(clientKeyID+" "+clientKeySecret+" "+clientKeyName+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.ConnectTo = []string{"*.amazonaws.com:=" + up.URL}
+	cfg.AllowHosts = []string{"dynamodb.us-east-1.amazonaws.com"}
+	cfg.Listener.ClientKeysFile = keys
+	srv, _ := startProxy(t, cfg, newStaticSource())
+	self := strings.TrimPrefix(srv.URL, "http://")
+	now := time.Now()
+	jsonHeader := http.Header{"Content-Type": {"application/x-amz-json-1.0"}, "X-Amz-Target": {"DynamoDB_20120810.ListTables"}}
+	if resp, body := do(t, sdkRequest(t, srv.URL, http.MethodPost, self, "/", "dynamodb", []byte("{}"), jsonHeader, clientKeyID, clientKeySecret, now, false)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("dynamodb, allowed: %d %s", resp.StatusCode, body)
+	}
+	before := up.count()
+	for _, tc := range []struct {
+		name, service string
+		body          string
+		header        http.Header
+		wantType      string
+	}{
+		{"query", "sqs", "Action=ListQueues&Version=2012-11-05", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "text/xml"},
+		{"json", "kinesis", "{}", http.Header{"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"Kinesis_20131202.ListStreams"}}, "application/x-amz-json-1.1"},
+	} {
+		resp, body := do(t, sdkRequest(t, srv.URL, http.MethodPost, self, "/", tc.service, []byte(tc.body), tc.header, clientKeyID, clientKeySecret, now, false))
+		a := awserror.Read(resp.Header, body)
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get(ErrorHeader) != CodeHostNotAllowed || a.Code != "AccessDenied" || resp.Header.Get("Content-Type") != tc.wantType {
+			t.Errorf("%s (%s) outside --allow-hosts: %d %s %s %s, want 403 AccessDenied in %s", tc.name, tc.service, resp.StatusCode, resp.Header.Get(ErrorHeader), resp.Header.Get("Content-Type"), body, tc.wantType)
+		}
+		if tc.name == "json" && resp.Header.Get("X-Amzn-ErrorType") != "AccessDenied" {
+			t.Errorf("json: X-Amzn-ErrorType %q, want AccessDenied", resp.Header.Get("X-Amzn-ErrorType"))
+		}
+	}
+	if n := up.count() - before; n != 0 {
+		t.Errorf("the upstream received %d refused requests", n)
+	}
+}

@@ -327,7 +327,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	route, err := p.route(r)
 	if err != nil {
-		_, x.errCode = writeError(rec, err)
+		_, x.errCode = writeError(rec, allowRefusalForSDK(x.clientSig, err))
 		return
 	}
 	if sig := x.clientSig; sig != nil && sig.region != "" && len(route.RegionSet) == 0 {
