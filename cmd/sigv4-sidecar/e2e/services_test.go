@@ -387,3 +387,109 @@ func TestClientKeysJSONAndQueryServicesSDK(t *testing.T) {
 	})
 	assertNoSecrets(t, sc, e2eClientSecret, serviceRealSecret)
 }
+
+// TestClientKeysJSONAndQueryServicesCLI: the AWS CLI (Debian's 2.9, which
+// speaks SQS in the query protocol) with only a client key: DynamoDB
+// list-tables, put-item and get-item (AWS JSON 1.0) and SQS list-queues and
+// send-message (query), with --endpoint-url at the proxy and through
+// HTTPS_PROXY with AWS_CA_BUNDLE the proxy's MITM CA; the stand-in knows
+// only the real keys. A wrong secret, an unknown key and a service or
+// region --allow-hosts does not name get the AWS error the CLI prints, and
+// nothing reaches the stand-in.
+func TestClientKeysJSONAndQueryServicesCLI(t *testing.T) {
+	tools := needClients(t)
+	up := newServicesUpstream(t)
+	caCert, caKey := servicesMITMCA(t)
+	sc := servicesSidecar(t, up, caCert, caKey)
+	for _, setup := range []struct {
+		name string
+		args []string // before the command
+		env  []string
+	}{
+		{"endpoint at the proxy", []string{"--endpoint-url", sc.url()}, nil},
+		{"HTTPS_PROXY", nil, []string{"HTTPS_PROXY=http://" + sc.proxyAddr, "AWS_CA_BUNDLE=" + caCert, "NO_PROXY="}},
+	} {
+		t.Run(setup.name, func(t *testing.T) {
+			cli := func(keyID, secret string, args ...string) ([]byte, error) {
+				cmd := exec.Command(tools.aws, append(append(slices.Clone(setup.args), "--output", "json"), args...)...)
+				cmd.Env = clientEnv(t, append(withKeys(keyID, secret), setup.env...)...)
+				return run(cmd)
+			}
+			// must runs the CLI and reads its JSON output into v (nil:
+			// the CLI prints nothing, as for put-item).
+			must := func(v any, args ...string) {
+				t.Helper()
+				out, err := cli(e2eClientKeyID, e2eClientSecret, args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(out, v); v != nil && err != nil {
+					t.Fatalf("%s: %v: %s", args, err, out)
+				}
+				if got := up.last(t); got.keyID != serviceRealKeyID {
+					t.Errorf("%s: the stand-in received the key %s, want the real key", args, got.keyID)
+				}
+			}
+			var tables struct{ TableNames []string }
+			must(&tables, "dynamodb", "list-tables")
+			if !slices.Equal(tables.TableNames, []string{"e2e-table", "e2e-other"}) {
+				t.Errorf("list-tables: %q", tables.TableNames)
+			}
+			if got := up.last(t); got.target != "DynamoDB_20120810.ListTables" {
+				t.Errorf("list-tables: the stand-in saw X-Amz-Target %q", got.target)
+			}
+			id := "cli-" + strings.ReplaceAll(setup.name, " ", "-")
+			value := `cli "quoted" & ünïcode through ` + setup.name
+			item, _ := json.Marshal(map[string]map[string]string{"id": {"S": id}, "v": {"S": value}})
+			key, _ := json.Marshal(map[string]map[string]string{"id": {"S": id}})
+			must(nil, "dynamodb", "put-item", "--table-name", "e2e-table", "--item", string(item))
+			var got struct{ Item map[string]map[string]string }
+			must(&got, "dynamodb", "get-item", "--table-name", "e2e-table", "--key", string(key))
+			if got.Item["v"]["S"] != value {
+				t.Errorf("get-item: %v, want v = %q", got.Item, value)
+			}
+			var queues struct{ QueueUrls []string }
+			must(&queues, "sqs", "list-queues")
+			if !slices.Equal(queues.QueueUrls, []string{"https://sqs.us-east-1.amazonaws.com/123456789012/e2e-queue"}) {
+				t.Errorf("list-queues: %q", queues.QueueUrls)
+			}
+			if got := up.last(t); got.action != "ListQueues" {
+				t.Errorf("list-queues: the stand-in saw the query action %q (target %q): not the query protocol", got.action, got.target)
+			}
+			message := "a=b&c=d+e %20 ünïcode through " + setup.name
+			var sent struct{ MD5OfMessageBody, MessageId string }
+			must(&sent, "sqs", "send-message", "--queue-url", queues.QueueUrls[0], "--message-body", message)
+			if sum := md5.Sum([]byte(message)); sent.MD5OfMessageBody != hex.EncodeToString(sum[:]) || up.lastMessage() != message {
+				t.Errorf("send-message: %+v; the stand-in got %q, want %q", sent, up.lastMessage(), message)
+			}
+
+			before := up.received()
+			// One CLI run each (a run costs the CLI's start-up): JSON
+			// and query in turn. Through HTTPS_PROXY a host outside
+			// --allow-hosts is refused at the CONNECT, before any TLS.
+			type refusal struct {
+				name, keyID, secret string
+				args                []string
+				want                string
+			}
+			refusals := []refusal{{"wrong secret", e2eClientKeyID, "wrong-secret-wrong-secret", []string{"sqs", "list-queues"}, "SignatureDoesNotMatch"}}
+			if setup.args != nil {
+				refusals = append(refusals,
+					refusal{"wrong secret", e2eClientKeyID, "wrong-secret-wrong-secret", []string{"dynamodb", "list-tables"}, "SignatureDoesNotMatch"},
+					refusal{"unknown key", "AKIDE2EUNKNOWNKEY001", e2eClientSecret, []string{"sqs", "list-queues"}, "InvalidClientTokenId"},
+					refusal{"service not allowed", e2eClientKeyID, e2eClientSecret, []string{"kinesis", "list-streams"}, "AccessDenied"},
+					refusal{"region not allowed", e2eClientKeyID, e2eClientSecret, []string{"sqs", "list-queues", "--region", "us-west-2"}, "AccessDenied"})
+			}
+			for _, tc := range refusals {
+				out, err := cli(tc.keyID, tc.secret, tc.args...)
+				if err == nil || !strings.Contains(err.Error(), "An error occurred ("+tc.want+")") {
+					t.Errorf("%s, %s: %s %v; want the CLI to print %s", tc.name, tc.args, out, err, tc.want)
+				}
+			}
+			if n := up.received() - before; n != 0 {
+				t.Errorf("the stand-in received %d refused requests", n)
+			}
+		})
+	}
+	assertNoSecrets(t, sc, e2eClientSecret, serviceRealSecret)
+}
