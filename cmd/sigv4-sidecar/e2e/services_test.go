@@ -59,12 +59,12 @@ type servicesUpstream struct {
 	mu       sync.Mutex
 	calls    []serviceCall
 	refused  int
-	items    map[string]map[string]any // DynamoDB: key attribute value -> item
-	messages []string                  // SQS and SNS: message bodies received
+	items    map[string]map[string]map[string]any // DynamoDB: the id attribute's value -> item
+	messages []string                             // SQS and SNS: message bodies received
 }
 
 func newServicesUpstream(t *testing.T) *servicesUpstream {
-	u := &servicesUpstream{items: map[string]map[string]any{}}
+	u := &servicesUpstream{items: map[string]map[string]map[string]any{}}
 	lookup := func(id string) (signer.Credentials, bool) {
 		return signer.Credentials{AccessKeyID: serviceRealKeyID, SecretAccessKey: serviceRealSecret}, id == serviceRealKeyID
 	}
@@ -116,10 +116,7 @@ func (u *servicesUpstream) dynamoDB(w http.ResponseWriter, call serviceCall) {
 	case "ListTables":
 		out = map[string]any{"TableNames": []string{"e2e-table", "e2e-other"}}
 	case "PutItem":
-		u.items[fmt.Sprint(in.Item["id"]["S"])] = map[string]any{}
-		for k, v := range in.Item {
-			u.items[fmt.Sprint(in.Item["id"]["S"])][k] = v
-		}
+		u.items[fmt.Sprint(in.Item["id"]["S"])] = in.Item
 		out = map[string]any{}
 	case "GetItem":
 		item, ok := u.items[fmt.Sprint(in.Key["id"]["S"])]
