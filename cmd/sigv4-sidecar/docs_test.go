@@ -316,6 +316,7 @@ func firstScreen(t *testing.T) (commands []string, prose string) {
 // stop the demo. `make test` is the test command itself: it must be what
 // CI runs. The Go version the README asks for must be go.mod's.
 func TestReadmeFirstScreen(t *testing.T) {
+	t.Parallel() // beside the package's other tests that build and run the binary
 	commands, prose := firstScreen(t)
 	if len(commands) != 4 || !strings.HasPrefix(commands[0], "make build") || !strings.HasSuffix(commands[1], " demo") ||
 		!strings.HasPrefix(commands[2], "curl ") || commands[3] != "make test" {

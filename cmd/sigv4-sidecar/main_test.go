@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -213,20 +214,64 @@ func verifyingUpstream(t *testing.T) (*httptest.Server, func() (int, error)) {
 	}
 }
 
-// TestBinary builds the real binary and runs it: version stamping, a bad
-// option, a signed round trip in fixed mode, healthcheck, and SIGTERM
-// ending with exit 0.
+// TestMain removes the binary the package's tests share, if one was built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedBinary.dir != "" {
+		os.RemoveAll(sharedBinary.dir)
+	}
+	os.Exit(code)
+}
+
+// sharedBinaryVersion is the version the shared binary is stamped with, as
+// `make build` stamps a release.
+const sharedBinaryVersion = "v9.9.9-test"
+
+// sharedBinary is the real binary, built once for every test that runs it:
+// each build relinks it and compiles this package anew, seconds of CPU.
+var sharedBinary struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// builtBinary returns the path of the binary built from this checkout,
+// stamped with sharedBinaryVersion. Tests only run it, never change it.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	sharedBinary.once.Do(func() {
+		if _, err := exec.LookPath("go"); err != nil {
+			sharedBinary.err = errors.New("go toolchain not on PATH")
+			return
+		}
+		dir, err := os.MkdirTemp("", "sigv4-sidecar-cmd-test-")
+		if err != nil {
+			sharedBinary.err = err
+			return
+		}
+		sharedBinary.dir = dir
+		bin := filepath.Join(dir, "sigv4-sidecar")
+		build := exec.Command("go", "build", "-ldflags", "-X main.version="+sharedBinaryVersion, "-o", bin, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			sharedBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		sharedBinary.path = bin
+	})
+	if sharedBinary.err != nil {
+		t.Fatal(sharedBinary.err)
+	}
+	return sharedBinary.path
+}
+
+// TestBinary runs the real binary: version stamping, a bad option, a
+// signed round trip in fixed mode, healthcheck, and SIGTERM ending with
+// exit 0.
 func TestBinary(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Fatal("go toolchain not on PATH")
-	}
-	bin := filepath.Join(t.TempDir(), "sigv4-sidecar")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	t.Parallel()
+	bin := builtBinary(t)
 	out, err := exec.Command(bin, "version").Output()
-	if err != nil || !strings.HasPrefix(string(out), "sigv4-sidecar v9.9.9-test (") {
+	if err != nil || !strings.HasPrefix(string(out), "sigv4-sidecar "+sharedBinaryVersion+" (") {
 		t.Errorf("version: %q %v", out, err)
 	}
 

@@ -103,6 +103,7 @@ func TestVersionCommand(t *testing.T) {
 // tree is modified; stamped (`make build`'s -X main.version) it reports the
 // stamp with the same commit.
 func TestVersionBinary(t *testing.T) {
+	t.Parallel() // beside the package's other tests that build and run the binary
 	root := strings.TrimSpace(gitOutput(t, "", "rev-parse", "--show-toplevel"))
 	src := t.TempDir()
 	files := strings.Split(strings.TrimRight(gitOutput(t, root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"), "\x00"), "\x00")
