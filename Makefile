@@ -16,19 +16,35 @@ export GOFLAGS     ?= -trimpath
 .PHONY: test tools tools-modules tools-e2e tools-helm tools-compile tools-wait lint cross unit unit-tools e2e charts release-check bench bench-signer bench-proxy fuzz build release image
 
 # `make test` starts the slow installs (module downloads; MinIO, versitygw and helm builds; apt-get and npm;
-# the SBOM tool) in the background at a lower priority, so their network waits and builds fill the time the
-# unit tests leave idle; `e2e`, `charts` and `release-check` wait for them, and their log is shown when they
-# fail. Not yet timed whole on a quiet machine. Warm, in a fresh clone on 2 cores shared at load 7 to 12: lint
-# 2 s, cross 6 s, unit 500 s (cmd 222 s, sidecar 91 s of it), e2e 386 s, charts 22 s; release-check alone 26 s.
-# Under `make -n test` the two halves are listed one after the other, and nothing is started.
+# the SBOM tool) in the background at a lower priority, so their network waits and builds fill idle time;
+# `e2e`, `charts` and `release-check` wait for them, and their log is shown when they fail. After `lint`, two
+# lanes run side by side, each output line prefixed with its lane: [e2e], the end-to-end suite, the longest
+# step, and [checks]: cross, unit, charts and release-check one after the other, at a lower priority, so that
+# they take the CPU the e2e suite leaves idle (its servers and clients wait on each other) rather than slow
+# it down. Each lane stops at its first failure; `make test` fails if either does.
+# The lanes run in the background, where a shell ignores Ctrl-C: an interrupt or a TERM stops them with a TERM.
+# Under `make -n test` the parts are listed one after the other, and nothing is started.
 DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
+CHECKS  = cross unit charts release-check
 test:
 	@if [ -n "$(DRY_RUN)" ]; then echo "# in the background, at a lower priority, output into a log:"; \
-	  $(MAKE) --no-print-directory tools; echo "# meanwhile:"; $(MAKE) --no-print-directory lint cross unit e2e charts release-check; exit; fi; \
+	  $(MAKE) --no-print-directory tools; echo "# meanwhile, first:"; $(MAKE) --no-print-directory lint; \
+	  echo "# then side by side, lane [e2e]:"; $(MAKE) --no-print-directory e2e; \
+	  echo "# and lane [checks], at a lower priority:"; $(MAKE) --no-print-directory $(CHECKS); exit; fi; \
 	job=$$(mktemp -d "$${TMPDIR:-/tmp}/sigv4-sidecar-tools.XXXXXX"); start=$$(date +%s); \
 	echo "test: installing in the background (module downloads, versitygw, MinIO, awscli/rclone, npm, helm, the SBOM tool; MinIO's build alone is about 4 min cold, nothing warm), log $$job/tools.log"; \
 	( nice -n 10 $(MAKE) --no-print-directory tools >"$$job/tools.log" 2>&1; echo $$? >"$$job/tools.rc" ) & \
-	$(MAKE) --no-print-directory lint cross unit e2e charts release-check TOOLS_JOB="$$job"; rc=$$?; \
+	trap 'trap - INT TERM; echo "test: interrupted, stopping every step"; kill -TERM 0' INT TERM; \
+	lane() { local name=$$1; shift; local began=$$(date +%s); \
+	  ( set -o pipefail; "$$@" 2>&1 | sed -u "s/^/[$$name] /" ); local rc=$$?; \
+	  echo "[$$name] lane $$( [ $$rc = 0 ] && echo passed || echo failed ) in $$(( $$(date +%s) - began ))s"; return $$rc; }; \
+	$(MAKE) --no-print-directory lint; rc=$$?; \
+	if [ $$rc = 0 ]; then \
+	  echo "test: now side by side, each line prefixed with its lane: [e2e] the end-to-end suite (about 6 min); [checks] $(CHECKS), at a lower priority (about 5 min)"; \
+	  lane e2e $(MAKE) --no-print-directory e2e TOOLS_JOB="$$job" & e2e=$$!; \
+	  lane checks nice -n 10 $(MAKE) --no-print-directory $(CHECKS) TOOLS_JOB="$$job" & checks=$$!; \
+	  wait $$e2e || rc=1; wait $$checks || rc=1; \
+	fi; \
 	if [ ! -f "$$job/tools.rc" ]; then echo "test: waiting for the background installs to end (they fill the caches for the next run)"; fi; \
 	wait; if [ $$rc = 0 ]; then echo "test: all passed in $$(( $$(date +%s) - start ))s"; rm -rf "$$job"; else echo "test: failed after $$(( $$(date +%s) - start ))s; background install log kept in $$job/tools.log"; fi; \
 	exit $$rc
