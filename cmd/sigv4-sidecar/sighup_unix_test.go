@@ -12,7 +12,9 @@ import (
 // channel, which re-reads the config file's routes (sidecar's
 // TestServerReloadsRoutes), and does not end the process.
 func TestSIGHUPReloads(t *testing.T) {
-	reload := make(chan struct{})
+	// Buffered as serve's is: forwardSIGHUP never blocks, so a SIGHUP that
+	// arrived before this test waited on an unbuffered channel was dropped.
+	reload := make(chan struct{}, 1)
 	stop := forwardSIGHUP(reload)
 	defer stop()
 	for range 2 {
