@@ -19,9 +19,9 @@ export GOFLAGS     ?= -trimpath
 # the SBOM tool) in the background at a lower priority, so their network waits and builds fill idle time;
 # `e2e`, `charts` and `release-check` wait for them, and their log is shown when they fail. After `lint`, two
 # lanes run side by side, each output line prefixed with its lane: [e2e], the end-to-end suite, the longest
-# step, and [checks]: cross, unit, charts and release-check one after the other, at a lower priority, so that
-# they take the CPU the e2e suite leaves idle (its servers and clients wait on each other) rather than slow
-# it down. Each lane stops at its first failure; `make test` fails if either does.
+# step, and [checks]: cross, unit, charts and release-check one after the other, which take the CPU the e2e
+# suite leaves idle (its servers and clients wait on each other). Not at a lower priority: starved, unit
+# tests with short server timeouts failed. Each lane stops at its first failure; `make test` fails if either does.
 # The lanes run in the background, where a shell ignores Ctrl-C: an interrupt or a TERM stops them with a TERM.
 # Under `make -n test` the parts are listed one after the other, and nothing is started.
 DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
@@ -30,7 +30,7 @@ test:
 	@if [ -n "$(DRY_RUN)" ]; then echo "# in the background, at a lower priority, output into a log:"; \
 	  $(MAKE) --no-print-directory tools; echo "# meanwhile, first:"; $(MAKE) --no-print-directory lint; \
 	  echo "# then side by side, lane [e2e]:"; $(MAKE) --no-print-directory e2e; \
-	  echo "# and lane [checks], at a lower priority:"; $(MAKE) --no-print-directory $(CHECKS); exit; fi; \
+	  echo "# and lane [checks]:"; $(MAKE) --no-print-directory $(CHECKS); exit; fi; \
 	job=$$(mktemp -d "$${TMPDIR:-/tmp}/sigv4-sidecar-tools.XXXXXX"); start=$$(date +%s); \
 	echo "test: installing in the background (module downloads, versitygw, MinIO, awscli/rclone, npm, helm, the SBOM tool; MinIO's build alone is about 4 min cold, nothing warm), log $$job/tools.log"; \
 	( nice -n 10 $(MAKE) --no-print-directory tools >"$$job/tools.log" 2>&1; echo $$? >"$$job/tools.rc" ) & \
@@ -40,9 +40,9 @@ test:
 	  echo "[$$name] lane $$( [ $$rc = 0 ] && echo passed || echo failed ) in $$(( $$(date +%s) - began ))s"; return $$rc; }; \
 	$(MAKE) --no-print-directory lint; rc=$$?; \
 	if [ $$rc = 0 ]; then \
-	  echo "test: now side by side, each line prefixed with its lane: [e2e] the end-to-end suite (about 6 min); [checks] $(CHECKS), at a lower priority (about 5 min)"; \
+	  echo "test: now side by side, each line prefixed with its lane: [e2e] the end-to-end suite (about 7 min on a shared machine); [checks] $(CHECKS), which usually end first"; \
 	  lane e2e $(MAKE) --no-print-directory e2e TOOLS_JOB="$$job" & e2e=$$!; \
-	  lane checks nice -n 10 $(MAKE) --no-print-directory $(CHECKS) TOOLS_JOB="$$job" & checks=$$!; \
+	  lane checks $(MAKE) --no-print-directory $(CHECKS) TOOLS_JOB="$$job" & checks=$$!; \
 	  wait $$e2e || rc=1; wait $$checks || rc=1; \
 	fi; \
 	if [ ! -f "$$job/tools.rc" ]; then echo "test: waiting for the background installs to end (they fill the caches for the next run)"; fi; \
@@ -122,7 +122,7 @@ unit-tools:
 # Unit and integration tests of the main module, under the race detector; then the allocation budget
 # that is built only without it (the race detector adds allocations of its own).
 unit: unit-tools
-	@echo "unit: go test -race ./... (the race-built compile is about 2 min cold; the tests about 2 min)"
+	@echo "unit: go test -race ./... (the race-built compile is about 2 min cold; the tests about 2 min of CPU, 3 to 6 min beside the e2e suite)"
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	$(GO) test -count=1 -run '^TestSignAllocations$$' ./signer/
 
@@ -131,7 +131,7 @@ unit: unit-tools
 # the servers build) and the built binary. -v so the 1 GiB transfers' peak RSS lines reach the log, and each
 # test's === RUN line says which group runs.
 e2e: tools-wait
-	@echo "e2e: go test -v -tags e2e ./cmd/sigv4-sidecar/e2e/ (compiling it: seconds; the suite: about 4 min)"
+	@echo "e2e: go test -v -tags e2e ./cmd/sigv4-sidecar/e2e/ (compiling it: seconds; the suite: 6 to 8 min, about 6 min of CPU)"
 	$(GO) test -v -count=1 -tags e2e -timeout 60m ./cmd/sigv4-sidecar/e2e/
 
 # Helm chart and Kubernetes manifests, in their own module so the main module carries no k8s deps.

@@ -549,7 +549,9 @@ func TestListenerSilentClientBlocksNoOne(t *testing.T) {
 	files := newSecretDir(t, map[string][]byte{"tls.crt": serving.certPEM, "tls.key": serving.keyPEM})
 	cfg := fixedListenerConfig(up.URL)
 	cfg.Listener.TLSCertFile, cfg.Listener.TLSKeyFile = files.path("tls.crt"), files.path("tls.key")
-	cfg.ReadHeaderTimeout = 300 * time.Millisecond
+	// Long enough for the client behind the silent one to finish its
+	// handshake and request on a busy machine: 300 ms failed under load.
+	cfg.ReadHeaderTimeout = time.Second
 	addr, _ := runListener(t, cfg)
 
 	silent, err := net.Dial("tcp", addr)

@@ -255,8 +255,11 @@ func TestConnectAuthenticatesAndTheTunnelKeepsTheClient(t *testing.T) {
 func TestTunnelObeysListenerTimeouts(t *testing.T) {
 	up, upCA := newTLSUpstream(t)
 	cfg, roots := tunnelConfig(t, up, upCA)
-	cfg.ReadHeaderTimeout = 300 * time.Millisecond
-	cfg.IdleTimeout = 300 * time.Millisecond
+	// Long enough for the well-behaved steps (CONNECT, the handshake in the
+	// tunnel, the request) to beat them on a busy machine: 300 ms failed
+	// under load.
+	cfg.ReadHeaderTimeout = time.Second
+	cfg.IdleTimeout = time.Second
 	addr, _ := runListener(t, cfg)
 	const host = "sqs.us-east-1.amazonaws.com"
 	closed := func(what string, c net.Conn) {
