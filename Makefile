@@ -16,8 +16,10 @@ export GOFLAGS     ?= -trimpath
 .PHONY: test tools tools-modules tools-e2e tools-helm tools-compile tools-wait tools-wait-e2e lint cross unit unit-tools e2e charts release-check bench bench-signer bench-proxy fuzz build release image
 
 # `make test` starts the slow installs (module downloads; MinIO, versitygw and helm builds; apt-get and npm;
-# the SBOM tool) in the background at a lower priority, so their network waits and builds fill idle time;
-# `e2e`, `charts` and `release-check` wait for them, and their log is shown when they fail. After `lint`, two
+# the SBOM tool) in the background, so their network waits and builds fill idle time; `e2e` waits for its own
+# servers and clients (the critical path, so at normal priority: at a lower one, starved by the unit tests, a
+# warm check that they are there took 2 minutes instead of 7 s), `charts` and `release-check` for the rest
+# (helm and the chart tests' dependencies, at a lower priority), and their log is shown when they fail. After `lint`, two
 # lanes run side by side, each output line prefixed with its lane: [e2e], the end-to-end suite, the longest
 # step, and [checks]: cross, unit, charts and release-check one after the other, which take the CPU the e2e
 # suite leaves idle (its servers and clients wait on each other). Not at a lower priority: starved, unit
@@ -27,13 +29,13 @@ export GOFLAGS     ?= -trimpath
 DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 CHECKS  = cross unit charts release-check
 test:
-	@if [ -n "$(DRY_RUN)" ]; then echo "# in the background, at a lower priority, output into a log:"; \
+	@if [ -n "$(DRY_RUN)" ]; then echo "# in the background, output into a log:"; \
 	  $(MAKE) --no-print-directory tools; echo "# meanwhile, first:"; $(MAKE) --no-print-directory lint; \
 	  echo "# then side by side, lane [e2e]:"; $(MAKE) --no-print-directory e2e; \
 	  echo "# and lane [checks]:"; $(MAKE) --no-print-directory $(CHECKS); exit; fi; \
 	job=$$(mktemp -d "$${TMPDIR:-/tmp}/sigv4-sidecar-tools.XXXXXX"); start=$$(date +%s); \
 	echo "test: installing in the background (module downloads, versitygw, MinIO, awscli/rclone, npm, helm, the SBOM tool; MinIO's build alone is about 4 min cold, nothing warm), log $$job/tools.log"; \
-	( nice -n 10 $(MAKE) --no-print-directory tools TOOLS_JOB="$$job" >"$$job/tools.log" 2>&1; echo $$? >"$$job/tools.rc" ) & \
+	( $(MAKE) --no-print-directory tools TOOLS_JOB="$$job" >"$$job/tools.log" 2>&1; echo $$? >"$$job/tools.rc" ) & \
 	trap 'trap - INT TERM; echo "test: interrupted, stopping every step"; kill -TERM 0' INT TERM; \
 	lane() { local name=$$1; shift; local began=$$(date +%s); \
 	  ( set -o pipefail; "$$@" 2>&1 | sed -u "s/^/[$$name] /" ); local rc=$$?; \
@@ -75,14 +77,14 @@ HELM_VERSION = $(shell sed -n 's/^const helmVersion = "\(v[0-9.]*\)"$$/\1/p' cha
 tools-helm:
 	@if [ ! -x "$(TOOLS_BIN)/helm" ]; then start=$$(date +%s); \
 	  echo "tools: go install helm $(HELM_VERSION) into $(TOOLS_BIN) (about 2 min cold)"; \
-	  GOBIN="$(TOOLS_BIN)" GOFLAGS= $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) && \
+	  GOBIN="$(TOOLS_BIN)" GOFLAGS= nice -n 10 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) && \
 	  echo "tools: helm installed in $$(( $$(date +%s) - start ))s"; fi
 
 # Compiled ahead: the chart tests' Kubernetes dependencies and the release's SBOM tool.
 tools-compile:
 	@start=$$(date +%s); echo "tools: compiling the chart tests' Kubernetes dependencies and the SBOM tool (about 3 min cold, seconds warm)"; \
-	(cd charts/chartstest && $(GO) test -mod=mod -count=1 -run '^$$' ./... >/dev/null) && \
-	(cd tools && $(GO) tool -n cyclonedx-gomod >/dev/null) && \
+	(cd charts/chartstest && nice -n 10 $(GO) test -mod=mod -count=1 -run '^$$' ./... >/dev/null) && \
+	(cd tools && nice -n 10 $(GO) tool -n cyclonedx-gomod >/dev/null) && \
 	echo "tools: compiled in $$(( $$(date +%s) - start ))s"
 
 # Within `make test`: wait for the background installs, showing their log as it grows; fail with it.
