@@ -27,7 +27,7 @@ func TestClientKeysAWSCLIThroughHTTPSProxy(t *testing.T) {
 	s := serverNamed("minio")
 	tp := newTap(t, s)
 	stsUp := newSTSUpstream(t, s)
-	caCert, caKey := servicesMITMCA(t)
+	caCert, caKey := mitmCA(t)
 	keys := filepath.Join(t.TempDir(), "client-keys")
 	if err := os.WriteFile(keys, []byte(e2eClientKeyID+" "+e2eClientSecret+" "+e2eClientName+"\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -23,15 +23,11 @@ import (
 func TestAWSCLIThroughHTTPSProxy(t *testing.T) {
 	tools := needClients(t)
 	s := serverNamed("minio")
-	caDir := filepath.Join(t.TempDir(), "mitm-ca")
-	if out, err := exec.Command(sidecarBin, "ca", "init", caDir, "--days", "1").CombinedOutput(); err != nil {
-		t.Fatalf("ca init: %v\n%s", err, out)
-	}
-	caCert := filepath.Join(caDir, "ca.crt")
+	caCert, caKey := mitmCA(t)
 	bucket := newBucketName("e2e-mitm")
 	args := append(sidecarArgs(s, hostPathMode, bucket),
 		"--allow-hosts", s3Domain+",*."+s3Domain,
-		"--mitm-ca-cert", caCert, "--mitm-ca-key", filepath.Join(caDir, "ca.key"))
+		"--mitm-ca-cert", caCert, "--mitm-ca-key", caKey)
 	sc := startSidecar(t, sidecarEnv(t.TempDir(), withKeys(s.accessKey, s.secretKey)...), args...)
 
 	const clientKey, clientSecret = "AKIDCLIENTONLY000000", "client-secret-that-minio-does-not-know"

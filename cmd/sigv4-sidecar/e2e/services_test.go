@@ -196,17 +196,6 @@ func (u *servicesUpstream) lastMessage() string {
 // kinesis, STS and other regions are not allowed.
 var serviceHosts = []string{"dynamodb.us-east-1.amazonaws.com", "sqs.us-east-1.amazonaws.com", "sns.us-east-1.amazonaws.com"}
 
-// servicesMITMCA creates a CA with `ca init` and returns its certificate and key
-// files.
-func servicesMITMCA(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mitm-ca")
-	if out, err := exec.Command(sidecarBin, "ca", "init", dir, "--days", "1").CombinedOutput(); err != nil {
-		t.Fatalf("ca init: %v\n%s", err, out)
-	}
-	return filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
-}
-
 // servicesSidecar starts a sidecar in host mode with the real keys, the
 // client key, a MITM CA for HTTPS_PROXY and --allow-hosts serviceHosts,
 // each sent to up by --connect-to.
@@ -265,7 +254,7 @@ func (s *sentBodies) last() serviceCall {
 // the proxy, and nothing reaches the stand-in.
 func TestClientKeysJSONAndQueryServicesSDK(t *testing.T) {
 	up := newServicesUpstream(t)
-	caCert, caKey := servicesMITMCA(t)
+	caCert, caKey := mitmCA(t)
 	sc := servicesSidecar(t, up, caCert, caKey)
 	ctx := context.Background()
 	caPEM, err := os.ReadFile(caCert)
@@ -396,7 +385,7 @@ func TestClientKeysJSONAndQueryServicesSDK(t *testing.T) {
 func TestClientKeysJSONAndQueryServicesCLI(t *testing.T) {
 	tools := needClients(t)
 	up := newServicesUpstream(t)
-	caCert, caKey := servicesMITMCA(t)
+	caCert, caKey := mitmCA(t)
 	sc := servicesSidecar(t, up, caCert, caKey)
 	for _, setup := range []struct {
 		name string
