@@ -222,15 +222,7 @@ func TestServerReloadsRoutes(t *testing.T) {
 	cfg := testConfig()
 	cfg.Service, cfg.Region = "s3", "us-east-1"
 	cfg.ConfigFile = filepath.Join(t.TempDir(), "gateway.yaml")
-	write := func(content string) {
-		t.Helper()
-		if err := os.WriteFile(cfg.ConfigFile+".tmp", []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(cfg.ConfigFile+".tmp", cfg.ConfigFile); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(content string) { t.Helper(); writeAtomically(t, cfg.ConfigFile, content) }
 	teamA := "routes:\n  - name: team-a\n    match: {path: /team-a}\n    upstream: " + up.URL + "\n"
 	teamB := "  - name: team-b\n    match: {path: /team-b}\n    upstream: " + up.URL + "\n"
 	write(teamA)
@@ -546,15 +538,7 @@ func TestServerReloadRefusesHostileFiles(t *testing.T) {
 	cfg := testConfig()
 	cfg.Service, cfg.Region = "s3", "us-east-1"
 	cfg.ConfigFile = filepath.Join(t.TempDir(), "gateway.yaml")
-	write := func(content string) {
-		t.Helper()
-		if err := os.WriteFile(cfg.ConfigFile+".tmp", []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(cfg.ConfigFile+".tmp", cfg.ConfigFile); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(content string) { t.Helper(); writeAtomically(t, cfg.ConfigFile, content) }
 	good := "routes:\n  - name: team-a\n    match: {path: /team-a}\n    upstream: " + up.URL + "\n"
 	write(good)
 	logs := &logBuffer{}

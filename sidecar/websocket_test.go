@@ -522,19 +522,7 @@ func TestWebSocketFramesThatLookLikeRequestsNotCut(t *testing.T) {
 	cfg.Upstream = up.URL
 	cfg.Service, cfg.Region = "execute-api", "us-east-1"
 	addr, _, _, _ := runServer(t, cfg, newStaticSource())
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(conn, "GET /prod HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
+	conn, br := rawUpgrade(t, addr)
 	payload := []byte(strings.Repeat("GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 1100))
 	frame := []byte{0x82, 0x80 | 126, byte(len(payload) >> 8), byte(len(payload)), 0, 0, 0, 0}
 	if _, err := conn.Write(append(frame, payload...)); err != nil {
@@ -681,19 +669,7 @@ func TestWebSocketIdleTimeoutEndsAClientThatStoppedReading(t *testing.T) {
 	cfg.Service, cfg.Region = "execute-api", "us-east-1"
 	cfg.UpgradeIdleTimeout = 300 * time.Millisecond
 	addr, _, logs, _ := runServer(t, cfg, newStaticSource())
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(conn, "GET /prod HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", resp, err)
-	}
+	conn, br := rawUpgrade(t, addr)
 	// The client reads nothing more: the upstream's frames fill the
 	// sockets' buffers and the relay's writes to the client block.
 	waitClosed(t, up.ended, "the upstream's side ending after the idle limit")
@@ -703,4 +679,26 @@ func TestWebSocketIdleTimeoutEndsAClientThatStoppedReading(t *testing.T) {
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		t.Errorf("client's side after the idle limit: %v, want it closed by the proxy", err)
 	}
+}
+
+// rawUpgrade dials the proxy at addr and sends a WebSocket upgrade for
+// /prod by hand, byte for byte, so a test can then write frames a library
+// would refuse to; it fails t unless the answer is 101. The connection
+// closes when t ends.
+func rawUpgrade(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(conn, "GET /prod HTTP/1.1\r\nHost: "+addr+"\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	return conn, br
 }
