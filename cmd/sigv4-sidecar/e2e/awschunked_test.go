@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"flag"
 	"io"
 	"net/http"
@@ -42,10 +41,10 @@ var chunkedForms = []chunkedForm{
 
 // chunkedUpload is the app's PUT of size deterministic bytes to key, framed
 // as an SDK frames it in form f and signed with the client's keys as it
-// streams. It returns the SHA-256 of the payload.
+// streams. It returns the content hash of the payload.
 func chunkedUpload(t testing.TB, a *app, bucket, key string, f chunkedForm, seed uint64, size int64) (*http.Request, func() []byte) {
 	t.Helper()
-	h := sha256.New()
+	h := contentHash()
 	req := a.request(t, http.MethodPut, bucket, key, "", io.TeeReader(deterministicStream(seed, size), h))
 	req.ContentLength = size
 	so := f.so
@@ -60,7 +59,7 @@ func chunkedUpload(t testing.TB, a *app, bucket, key string, f chunkedForm, seed
 	return req, func() []byte { return h.Sum(nil) }
 }
 
-// downloadSum GETs key and returns the SHA-256 of its content and its length.
+// downloadSum GETs key and returns the content hash of its content and its length.
 func downloadSum(t testing.TB, a *app, bucket, key string) ([]byte, int64) {
 	t.Helper()
 	resp, err := a.client.Do(a.request(t, http.MethodGet, bucket, key, "", nil))
@@ -72,7 +71,7 @@ func downloadSum(t testing.TB, a *app, bucket, key string) ([]byte, int64) {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		t.Fatalf("GET %s: %d %s", key, resp.StatusCode, body)
 	}
-	h := sha256.New()
+	h := contentHash()
 	n, err := io.Copy(h, resp.Body)
 	if err != nil {
 		t.Fatalf("GET %s: after %d bytes: %v", key, n, err)
@@ -103,7 +102,7 @@ func TestClientAwsChunkedUpload(t *testing.T) {
 							a.expect(t, req, http.StatusOK)
 							got, n := downloadSum(t, a, bucket, key)
 							if n != size || !bytes.Equal(got, sum()) {
-								t.Errorf("%s, %d bytes: read back %d bytes, sha256 %x, want %x", f.name, size, n, got, sum())
+								t.Errorf("%s, %d bytes: read back %d bytes, content hash %x, want %x", f.name, size, n, got, sum())
 							}
 							a.expect(t, a.request(t, http.MethodDelete, bucket, key, "", nil), http.StatusNoContent)
 						}
@@ -158,7 +157,7 @@ func TestClientAwsChunkedLargePassthroughMemory(t *testing.T) {
 			}
 			got, n := downloadSum(t, a, bucket, key)
 			if n != *flagChunkedLargeSize || !bytes.Equal(got, sum()) {
-				t.Errorf("read back %d bytes, sha256 %x, want %x", n, got, sum())
+				t.Errorf("read back %d bytes, content hash %x, want %x", n, got, sum())
 			}
 			t.Logf("%s: %d MiB client aws-chunked upload in %s, proxy peak RSS (VmHWM) %.1f MiB",
 				f.name, *flagChunkedLargeSize>>20, took.Round(time.Millisecond), float64(rss)/(1<<20))

@@ -503,7 +503,7 @@ func TestClientKeysLargeTransfer(t *testing.T) {
 	for i, form := range []string{signer.UnsignedPayload, "hex", signer.StreamingPayload} {
 		t.Run(form, func(t *testing.T) {
 			key := "large/" + form
-			h := sha256.New()
+			h := contentHash()
 			req, _ := http.NewRequest(http.MethodPut, sc.url()+"/"+bucket+"/"+key, io.TeeReader(deterministicStream(uint64(i+10), size), h))
 			req.ContentLength = size
 			start := time.Now()
@@ -530,11 +530,11 @@ func TestClientKeysLargeTransfer(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				expect(resp, "GET")
 			}
-			down := sha256.New()
+			down := contentHash()
 			n, err := io.Copy(down, resp.Body)
 			resp.Body.Close()
 			if err != nil || n != size || !bytes.Equal(down.Sum(nil), up) {
-				t.Fatalf("GET: %d of %d bytes (%v), sha256 equal: %v", n, size, err, bytes.Equal(down.Sum(nil), up))
+				t.Fatalf("GET: %d of %d bytes (%v), content hash equal: %v", n, size, err, bytes.Equal(down.Sum(nil), up))
 			}
 			rss, err := sc.peakRSS()
 			if err != nil {

@@ -262,7 +262,7 @@ func exerciseAWSCLI(t *testing.T, c *awsCLI) {
 		c.run(t, nil, "s3", "cp", src, "s3://"+c.bucket+"/"+key)
 		c.run(t, nil, "s3", "cp", "s3://"+c.bucket+"/"+key, dst)
 		if got := fileSum(t, dst); !bytes.Equal(got, want) {
-			t.Errorf("downloaded sha256 %x, want %x", got, want)
+			t.Errorf("downloaded content hash %x, want %x", got, want)
 		}
 	})
 

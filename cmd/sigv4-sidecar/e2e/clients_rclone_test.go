@@ -170,7 +170,7 @@ func exerciseRclone(t *testing.T, rc *rclone) {
 		rc.run(t, nil, "copyto", src, rc.remote(key), "--s3-upload-cutoff", "16Mi", "--s3-chunk-size", "16Mi")
 		rc.run(t, nil, "copyto", rc.remote(key), dst)
 		if got := fileSum(t, dst); !bytes.Equal(got, want) {
-			t.Errorf("downloaded sha256 %x, want %x", got, want)
+			t.Errorf("downloaded content hash %x, want %x", got, want)
 		}
 		rc.run(t, nil, "deletefile", rc.remote(key))
 	})

@@ -315,7 +315,7 @@ func checkFiles(t *testing.T, dir string, files map[string][]byte) {
 }
 
 // writeBigFile writes size deterministic bytes to path and returns their
-// SHA-256.
+// content hash.
 func writeBigFile(t *testing.T, path string, seed uint64, size int64) []byte {
 	t.Helper()
 	f, err := os.Create(path)
@@ -323,14 +323,14 @@ func writeBigFile(t *testing.T, path string, seed uint64, size int64) []byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := contentHash()
 	if _, err := io.Copy(io.MultiWriter(f, h), deterministicStream(seed, size)); err != nil {
 		t.Fatal(err)
 	}
 	return h.Sum(nil)
 }
 
-// fileSum is the SHA-256 of the file at path.
+// fileSum is the content hash of the file at path.
 func fileSum(t *testing.T, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -338,7 +338,7 @@ func fileSum(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := contentHash()
 	if _, err := io.Copy(h, f); err != nil {
 		t.Fatal(err)
 	}

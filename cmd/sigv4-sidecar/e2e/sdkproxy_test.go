@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -248,7 +247,7 @@ func sdkS3Scenario(t *testing.T, client *s3.Client, bigSize int64) {
 
 	tm := transfermanager.New(client)
 	const bigKey = "big/upload manager.bin"
-	up := sha256.New()
+	up := contentHash()
 	out, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: &bucket, Key: aws.String(bigKey), Body: io.TeeReader(deterministicStream(200, bigSize), up)})
 	if err != nil {
 		t.Fatalf("transfer manager UploadObject of %d MiB: %v", bigSize>>20, err)
@@ -260,10 +259,10 @@ func sdkS3Scenario(t *testing.T, client *s3.Client, bigSize int64) {
 	if err != nil {
 		t.Fatalf("transfer manager GetObject: %v", err)
 	}
-	down := sha256.New()
+	down := contentHash()
 	n, err := io.Copy(down, got.Body)
 	if err != nil || n != bigSize || !bytes.Equal(down.Sum(nil), up.Sum(nil)) {
-		t.Fatalf("transfer manager GetObject: %d of %d bytes (%v), sha256 equal: %v", n, bigSize, err, bytes.Equal(down.Sum(nil), up.Sum(nil)))
+		t.Fatalf("transfer manager GetObject: %d of %d bytes (%v), content hash equal: %v", n, bigSize, err, bytes.Equal(down.Sum(nil), up.Sum(nil)))
 	}
 
 	// CopySource is the source's bucket and key, URL-encoded (S3 API
@@ -398,7 +397,7 @@ func TestClientKeysLargeTransferHTTPSProxy(t *testing.T) {
 	}
 	const key = "large/through the tunnel.bin"
 	start := time.Now()
-	up := sha256.New()
+	up := contentHash()
 	if _, err := transfermanager.New(client).UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: &bucket, Key: aws.String(key),
 		Body: io.TeeReader(deterministicStream(31, size), up)}); err != nil {
 		t.Fatalf("transfer manager UploadObject of %d MiB: %v", size>>20, err)
@@ -410,11 +409,11 @@ func TestClientKeysLargeTransferHTTPSProxy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetObject: %v", err)
 	}
-	down := sha256.New()
+	down := contentHash()
 	n, err := io.Copy(down, got.Body)
 	got.Body.Close()
 	if err != nil || n != size || !bytes.Equal(down.Sum(nil), up.Sum(nil)) {
-		t.Fatalf("GetObject: %d of %d bytes (%v), sha256 equal: %v", n, size, err, bytes.Equal(down.Sum(nil), up.Sum(nil)))
+		t.Fatalf("GetObject: %d of %d bytes (%v), content hash equal: %v", n, size, err, bytes.Equal(down.Sum(nil), up.Sum(nil)))
 	}
 	took := time.Since(start)
 	rss, err := sc.peakRSS()
