@@ -372,6 +372,7 @@ func (s shiftedSigner) SignHTTP(ctx context.Context, c aws.Credentials, r *http.
 // list-objects-v2, sts get-caller-identity; a wrong secret gets the AWS
 // error the CLI prints and nothing reaches the upstream.
 func TestClientKeysAWSCLI(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	s := serverNamed("minio")
 	stsUp := newSTSUpstream(t, s)
@@ -469,6 +470,7 @@ func (h *headerLog) sent(v string) bool { return slices.Contains(h.values(), v) 
 // verified and re-signed as it streams); it checks the content by hash and
 // reports the proxy's peak RSS, bounded as for every mode.
 func TestClientKeysLargeTransfer(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	s := serverNamed("minio")
 	sc := clientKeysSidecar(t, s, newSTSUpstream(t, s))
 	size := *flagLargeSize

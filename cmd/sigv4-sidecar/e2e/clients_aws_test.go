@@ -24,6 +24,7 @@ import (
 // TestClientAWSCLI drives the AWS CLI v2 (Debian's awscli) through the proxy
 // with --no-sign-request, and straight to each server with its keys.
 func TestClientAWSCLI(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ var jsScenarios = []string{"bucket", "odd-keys", "metadata", "stream", "multipar
 // straight to each server with its keys. Its stream upload is aws-chunked
 // with an unsigned CRC32 trailer, the SDK's default for a stream body.
 func TestClientJSSDK(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	script, err := filepath.Abs(filepath.Join("testdata", "jsclient", "scenarios.cjs"))
 	if err != nil {

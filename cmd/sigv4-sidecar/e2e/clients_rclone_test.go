@@ -16,6 +16,7 @@ import (
 // TestClientRclone drives rclone (Debian's) through the proxy as an
 // anonymous S3 remote, and straight to each server with its keys.
 func TestClientRclone(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 // gets SignatureDoesNotMatch from the proxy, printed by the CLI, and
 // nothing reaches MinIO or the stand-in.
 func TestClientKeysAWSCLIThroughHTTPSProxy(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	s := serverNamed("minio")
 	tp := newTap(t, s)

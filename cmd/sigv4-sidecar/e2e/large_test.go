@@ -87,6 +87,7 @@ const otherServerSize = 64 << 20
 // alternate between them) and 64 MiB against the other: every mode and
 // server pair is proven, and the suite moves 4 GiB each way instead of 8.
 func TestLargeTransfer(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	for si, s := range servers {
 		t.Run(s.name, func(t *testing.T) {
 			bucket := newBucketName("e2e-large")

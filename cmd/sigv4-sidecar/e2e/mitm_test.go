@@ -21,6 +21,7 @@ import (
 // does for any request that arrives signed. Create a bucket, a multipart
 // upload and its download, a listing, delete-objects.
 func TestAWSCLIThroughHTTPSProxy(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	s := serverNamed("minio")
 	caCert, caKey := mitmCA(t)

@@ -383,6 +383,7 @@ routes:
 // checksum is sent by the SDK as one aws-chunked chunk of the whole
 // length, which MinIO refuses above 16 MiB.)
 func TestClientKeysLargeTransferHTTPSProxy(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	s := serverNamed("minio")
 	tp := newTap(t, s)
 	caCert, caKey := mitmCA(t)

@@ -383,6 +383,7 @@ func TestClientKeysJSONAndQueryServicesSDK(t *testing.T) {
 // region --allow-hosts does not name get the AWS error the CLI prints, and
 // nothing reaches the stand-in.
 func TestClientKeysJSONAndQueryServicesCLI(t *testing.T) {
+	t.Parallel() // a heavy test: see doc.go
 	tools := needClients(t)
 	up := newServicesUpstream(t)
 	caCert, caKey := mitmCA(t)
