@@ -130,7 +130,7 @@ func TestVersionBinary(t *testing.T) {
 		t.Helper()
 		// -buildvcs=true: the default, which a GOFLAGS of the machine's may
 		// have turned off.
-		cmd := exec.Command("go", "build", "-buildvcs=true", "-ldflags", ldflags, "-o", bin, "./cmd/sigv4-sidecar")
+		cmd := goBuild("-buildvcs=true", "-ldflags", ldflags, "-o", bin, "./cmd/sigv4-sidecar")
 		cmd.Dir = src
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build: %v\n%s", err, out)
