@@ -42,7 +42,7 @@ test:
 	  echo "[$$name] lane $$( [ $$rc = 0 ] && echo passed || echo failed ) in $$(( $$(date +%s) - began ))s"; return $$rc; }; \
 	$(MAKE) --no-print-directory lint; rc=$$?; \
 	if [ $$rc = 0 ]; then \
-	  echo "test: now side by side, each line prefixed with its lane: [e2e] the end-to-end suite (about 7 min on a shared machine); [checks] $(CHECKS), which usually end first"; \
+	  echo "test: now side by side, each line prefixed with its lane: [e2e] the end-to-end suite (about 5 min warm on 2 cores); [checks] $(CHECKS), which usually end first"; \
 	  lane e2e $(MAKE) --no-print-directory e2e TOOLS_JOB="$$job" & e2e=$$!; \
 	  lane checks $(MAKE) --no-print-directory $(CHECKS) TOOLS_JOB="$$job" & checks=$$!; \
 	  wait $$e2e || rc=1; wait $$checks || rc=1; \
