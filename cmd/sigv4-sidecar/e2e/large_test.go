@@ -24,7 +24,7 @@ var payloadModes = []string{"auto", "signed", "unsigned", "chunked"}
 
 // deterministicStream is size bytes that depend only on seed, generated as
 // they are read, so no test ever holds a large body in memory. A PCG fills
-// them 8 bytes at a time: about 4 times the speed of ChaCha8 here, which
+// them 8 bytes at a time: about twice the speed of ChaCha8 here, which
 // matters when the suite moves many GiB on 2 cores.
 func deterministicStream(seed uint64, size int64) io.Reader {
 	return &pcgStream{src: rand.NewPCG(seed, seed^0x9e3779b97f4a7c15), left: size}
