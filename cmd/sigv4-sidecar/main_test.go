@@ -224,11 +224,14 @@ func TestMain(m *testing.M) {
 }
 
 // goBuild is `go build` with args and the flags every build of `make test`
-// shares, as the release is built: no cgo, -trimpath. `make unit` runs these
-// tests with CGO_ENABLED=1, which -race needs; a build that inherited it
-// compiled every dependency once more (minutes of CPU on a cold machine).
-func goBuild(args ...string) *exec.Cmd {
-	cmd := exec.Command("go", append([]string{"build", "-trimpath"}, args...)...)
+// shares, as the release is built: no cgo, -trimpath, linked with -s -w
+// before ldflags. `make unit` runs these tests with CGO_ENABLED=1, which
+// -race needs; a build that inherited it compiled every dependency once more
+// (minutes of CPU on a cold machine). A link without DWARF takes a fraction
+// of the CPU, and the version the tests read comes from the build info,
+// which stripping keeps.
+func goBuild(ldflags string, args ...string) *exec.Cmd {
+	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-ldflags", strings.TrimSpace("-s -w " + ldflags)}, args...)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	return cmd
 }
@@ -261,8 +264,7 @@ func builtBinary(t *testing.T) string {
 		}
 		sharedBinary.dir = dir
 		bin := filepath.Join(dir, "sigv4-sidecar")
-		// -s -w as `make build`: a link without DWARF takes a fraction of the CPU.
-		build := goBuild("-ldflags", "-s -w -X main.version="+sharedBinaryVersion, "-o", bin, ".")
+		build := goBuild("-X main.version="+sharedBinaryVersion, "-o", bin, ".")
 		if out, err := build.CombinedOutput(); err != nil {
 			sharedBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return

@@ -130,9 +130,7 @@ func TestVersionBinary(t *testing.T) {
 		t.Helper()
 		// -buildvcs=true: the default, which a GOFLAGS of the machine's may
 		// have turned off.
-		// -s -w: the version comes from the build info, which stripping
-		// keeps, and a link without DWARF takes a fraction of the CPU.
-		cmd := goBuild("-buildvcs=true", "-ldflags", strings.TrimSpace("-s -w "+ldflags), "-o", bin, "./cmd/sigv4-sidecar")
+		cmd := goBuild(ldflags, "-buildvcs=true", "-o", bin, "./cmd/sigv4-sidecar")
 		cmd.Dir = src
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build: %v\n%s", err, out)
