@@ -532,11 +532,10 @@ func TestClientKeysLargeTransfer(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				expect(resp, "GET")
 			}
-			down := contentHash()
-			n, err := io.Copy(down, resp.Body)
+			down, n, err := contentSum(resp.Body)
 			resp.Body.Close()
-			if err != nil || n != size || !bytes.Equal(down.Sum(nil), up) {
-				t.Fatalf("GET: %d of %d bytes (%v), content hash equal: %v", n, size, err, bytes.Equal(down.Sum(nil), up))
+			if err != nil || n != size || !bytes.Equal(down, up) {
+				t.Fatalf("GET: %d of %d bytes (%v), content hash equal: %v", n, size, err, bytes.Equal(down, up))
 			}
 			rss, err := sc.peakRSS()
 			if err != nil {

@@ -338,9 +338,9 @@ func fileSum(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	h := contentHash()
-	if _, err := io.Copy(h, f); err != nil {
+	sum, _, err := contentSum(f)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return h.Sum(nil)
+	return sum
 }

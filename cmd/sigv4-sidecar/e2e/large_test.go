@@ -76,6 +76,14 @@ func contentHash() hash.Hash {
 	return h
 }
 
+// contentSum reads r to its end and returns the content hash of what it
+// read and how many bytes it read.
+func contentSum(r io.Reader) (sum []byte, n int64, err error) {
+	h := contentHash()
+	n, err = io.Copy(h, r)
+	return h.Sum(nil), n, err
+}
+
 // otherServerSize is what TestLargeTransfer moves in a mode on the server
 // that does not get the full -large-size in that mode: above --body-memory
 // (8 MiB), so a signed body is still spooled to disk.
